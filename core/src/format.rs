@@ -1,0 +1,353 @@
+//! The credential format: generation, checksum, digest and the offline check.
+//!
+//! ```text
+//! hk_api_ + 40 base62 body chars + 6 base62 CRC32 chars   (53 chars)
+//! hk_ai_  + 40 base62 body chars + 6 base62 CRC32 chars   (52 chars)
+//! ```
+//!
+//! The checksum is error detection, not security: it lets every binding reject
+//! typos and garbage before hashing or touching the store.
+
+use std::fmt;
+
+use sha2::{Digest as _, Sha256};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::status::Status;
+
+/// Base62 in the order fixed by the format: digits, upper case, lower case.
+const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/// Random characters after the prefix.
+pub const BODY_LEN: usize = 40;
+/// Base62 digits of the CRC32.
+pub const CHECKSUM_LEN: usize = 6;
+/// Characters kept in clear for identification in lists.
+pub const DISPLAY_PREFIX_LEN: usize = 12;
+
+/// A SHA-256 digest of a whole credential string.
+pub type Digest = [u8; 32];
+
+/// Which family a credential belongs to. The numbers are the C ABI's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// `hk_api_…`: REST API clients.
+    ApiKey = 1,
+    /// `hk_ai_…`: AI servers.
+    AiToken = 2,
+}
+
+impl Kind {
+    /// Both kinds, API keys first.
+    pub const ALL: [Kind; 2] = [Kind::ApiKey, Kind::AiToken];
+
+    /// The literal prefix, underscore included.
+    #[must_use]
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Kind::ApiKey => "hk_api_",
+            Kind::AiToken => "hk_ai_",
+        }
+    }
+
+    /// Total length of a well-formed credential of this kind.
+    #[must_use]
+    pub fn key_len(self) -> usize {
+        self.prefix().len() + BODY_LEN + CHECKSUM_LEN
+    }
+
+    /// The other kind.
+    #[must_use]
+    pub fn other(self) -> Kind {
+        match self {
+            Kind::ApiKey => Kind::AiToken,
+            Kind::AiToken => Kind::ApiKey,
+        }
+    }
+
+    /// The stable numeric code (C ABI, `usage_log.credential_kind`).
+    #[must_use]
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The kind with that numeric code.
+    #[must_use]
+    pub fn from_code(code: i64) -> Option<Kind> {
+        match code {
+            1 => Some(Kind::ApiKey),
+            2 => Some(Kind::AiToken),
+            _ => None,
+        }
+    }
+
+    /// Short name used by the CLI and JSON: `api` or `ai`.
+    #[must_use]
+    pub fn short_name(self) -> &'static str {
+        match self {
+            Kind::ApiKey => "api",
+            Kind::AiToken => "ai",
+        }
+    }
+
+    /// Human name: `API key` or `AI token`.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::ApiKey => "API key",
+            Kind::AiToken => "AI token",
+        }
+    }
+
+    /// The table holding credentials of this kind.
+    pub(crate) fn table(self) -> &'static str {
+        match self {
+            Kind::ApiKey => "api_key",
+            Kind::AiToken => "ai_token",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.short_name())
+    }
+}
+
+impl std::str::FromStr for Kind {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "api" | "api_key" => Ok(Kind::ApiKey),
+            "ai" | "ai_token" => Ok(Kind::AiToken),
+            _ => Err(Error::invalid_input(format!(
+                "unknown credential kind {s:?} (expected \"api\" or \"ai\")"
+            ))),
+        }
+    }
+}
+
+/// A freshly generated credential. The plaintext lives only here, is wiped
+/// from memory on drop and is redacted from `Debug`.
+pub struct SecretKey(Zeroizing<String>);
+
+impl SecretKey {
+    /// The plaintext, to be shown to its owner exactly once.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// SHA-256 of the plaintext.
+    #[must_use]
+    pub fn digest(&self) -> Digest {
+        digest(self.0.as_bytes())
+    }
+
+    /// The display prefix stored for identification.
+    #[must_use]
+    pub fn display_prefix(&self) -> &str {
+        &self.0[..DISPLAY_PREFIX_LEN]
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretKey({}…)", self.display_prefix())
+    }
+}
+
+/// Generates a credential of `kind` from the operating system's CSPRNG.
+///
+/// # Errors
+///
+/// [`ErrorKind::Internal`](crate::ErrorKind::Internal) if the operating system
+/// cannot provide random bytes.
+pub fn generate(kind: Kind) -> Result<SecretKey> {
+    let mut key = Zeroizing::new(String::with_capacity(kind.key_len()));
+    key.push_str(kind.prefix());
+    let mut pool = Zeroizing::new([0u8; 64]);
+    let mut drawn = 0;
+    while drawn < BODY_LEN {
+        getrandom::fill(&mut pool[..])
+            .map_err(|e| Error::internal(format!("operating system RNG failed: {e}")))?;
+        // 248 = 4 × 62: accepting only bytes below it keeps every symbol
+        // equally likely (no modulo bias).
+        for &byte in pool.iter().filter(|&&b| b < 248) {
+            if drawn == BODY_LEN {
+                break;
+            }
+            key.push(char::from(ALPHABET[usize::from(byte % 62)]));
+            drawn += 1;
+        }
+    }
+    let checksum = checksum(key.as_bytes());
+    key.push_str(
+        std::str::from_utf8(&checksum).map_err(|_| Error::internal("checksum not ASCII"))?,
+    );
+    Ok(SecretKey(key))
+}
+
+/// The 6 base62 checksum characters of `prefix + body`: zlib's CRC32, most
+/// significant digit first, left-padded with `0`.
+#[must_use]
+pub fn checksum(prefix_and_body: &[u8]) -> [u8; CHECKSUM_LEN] {
+    let mut crc = crc32fast::hash(prefix_and_body);
+    let mut out = [b'0'; CHECKSUM_LEN];
+    for slot in out.iter_mut().rev() {
+        *slot = ALPHABET[(crc % 62) as usize];
+        crc /= 62;
+    }
+    out
+}
+
+/// SHA-256 of the whole credential string, prefix included.
+#[must_use]
+pub fn digest(key: &[u8]) -> Digest {
+    Sha256::digest(key).into()
+}
+
+/// Lowercase hex of a digest: byte for byte PHP's `hash('sha256', $key)`.
+#[must_use]
+pub fn digest_hex(digest: &Digest) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(64);
+    for byte in digest {
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    out
+}
+
+/// Parses 64 lowercase or uppercase hex characters into a digest.
+#[must_use]
+pub fn parse_digest_hex(hex: &str) -> Option<Digest> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let bytes = hex.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (slot, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        *slot = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(out)
+}
+
+fn is_base62(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+}
+
+/// Whether `key` is a well-formed credential of exactly `kind`.
+fn is_well_formed(kind: Kind, key: &[u8]) -> bool {
+    let prefix = kind.prefix().as_bytes();
+    if key.len() != kind.key_len() || !key.starts_with(prefix) {
+        return false;
+    }
+    let (signed, check) = key.split_at(key.len() - CHECKSUM_LEN);
+    signed[prefix.len()..].iter().all(|&c| is_base62(c)) && checksum(signed) == check
+}
+
+/// The offline check: length, prefix, alphabet and checksum, no store.
+///
+/// Returns [`Status::Valid`] for a well-formed credential of `kind`,
+/// [`Status::WrongKind`] for a well-formed credential of the other kind and
+/// [`Status::Malformed`] for anything else (including non-UTF-8 and NUL bytes,
+/// which fall outside the alphabet).
+#[must_use]
+pub fn check_format(kind: Kind, key: &[u8]) -> Status {
+    if is_well_formed(kind, key) {
+        Status::Valid
+    } else if is_well_formed(kind.other(), key) {
+        Status::WrongKind
+    } else {
+        Status::Malformed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_and_digest_vectors() {
+        let zeros = format!("hk_api_{}", "0".repeat(40));
+        let key = format!(
+            "{zeros}{}",
+            std::str::from_utf8(&checksum(zeros.as_bytes())).unwrap()
+        );
+        assert_eq!(key, "hk_api_00000000000000000000000000000000000000001Wtgbr");
+        assert_eq!(
+            digest_hex(&digest(key.as_bytes())),
+            "82f3edac85516411e583836763b04f46cadc865f35df42bf45bd478254db40d4"
+        );
+
+        let alpha = "hk_api_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN";
+        assert_eq!(&checksum(alpha.as_bytes()), b"1KSdTn");
+        assert_eq!(
+            digest_hex(&digest(format!("{alpha}1KSdTn").as_bytes())),
+            "e78561c293753fd5b6f79788164bd8a9a56ca170e5f41b236ebb82ef8dcc0a2c"
+        );
+
+        assert_eq!(
+            &checksum(format!("hk_ai_{}", "Z".repeat(40)).as_bytes()),
+            b"1nboBr"
+        );
+        assert_eq!(
+            &checksum(b"hk_ai_0123456789012345678901234567890123456789"),
+            b"2TDjZ0"
+        );
+    }
+
+    #[test]
+    fn vectors_pass_the_format_check_for_their_kind_only() {
+        let api = b"hk_api_00000000000000000000000000000000000000001Wtgbr";
+        assert_eq!(check_format(Kind::ApiKey, api), Status::Valid);
+        assert_eq!(check_format(Kind::AiToken, api), Status::WrongKind);
+        let ai = b"hk_ai_01234567890123456789012345678901234567892TDjZ0";
+        assert_eq!(check_format(Kind::AiToken, ai), Status::Valid);
+        assert_eq!(check_format(Kind::ApiKey, ai), Status::WrongKind);
+    }
+
+    #[test]
+    fn garbage_is_malformed() {
+        for input in [
+            &b""[..],
+            b"hk_api_",
+            b"hk_api_00000000000000000000000000000000000000001Wtgbs",
+            b"hk_api_0000000000000000000000000000000000000000\x001Wtgbr",
+            b"hk_api_0000000000000000000000000000000000000000\xff1Wtgb",
+            b"HK_API_00000000000000000000000000000000000000001Wtgbr",
+            b"hk_api_00000000000000000000000000000000000000001Wtgbr ",
+        ] {
+            assert_eq!(
+                check_format(Kind::ApiKey, input),
+                Status::Malformed,
+                "{input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn hex_round_trip() {
+        let d = digest(b"x");
+        assert_eq!(parse_digest_hex(&digest_hex(&d)), Some(d));
+        assert_eq!(parse_digest_hex("zz"), None);
+    }
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        let key = generate(Kind::ApiKey).unwrap();
+        let shown = format!("{key:?}");
+        assert!(!shown.contains(key.expose()));
+        assert!(shown.contains(key.display_prefix()));
+    }
+}

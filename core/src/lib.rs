@@ -1,0 +1,126 @@
+//! # heratio-keys-core
+//!
+//! API keys (`hk_api_…`) and AI tokens (`hk_ai_…`) for AtoM Heratio:
+//! generation, storage of SHA-256 digests only, and validation in constant
+//! time behind an in-process cache that a change feed keeps correct.
+//!
+//! ```no_run
+//! use heratio_keys_core::{Kind, Options, Request, Validator};
+//!
+//! let validator = Validator::open("sqlite:/var/lib/heratio/keys.db", Options::default())?;
+//! let answer = validator.validate(
+//!     &Request::new(Kind::ApiKey, b"hk_api_...").scopes(&["read"]).ip(Some("192.0.2.7")),
+//! );
+//! if !answer.is_valid() {
+//!     println!("{} {}", answer.status.http_status(), answer.message());
+//! }
+//! # Ok::<(), heratio_keys_core::Error>(())
+//! ```
+//!
+//! ## Threat model
+//!
+//! Protected against:
+//! - **Theft of the database** (dump, backup, replica): only SHA-256 digests
+//!   of 238-bit random secrets are stored. A digest cannot be presented as a
+//!   key, and the secret's entropy makes brute force hopeless, so a fast hash
+//!   (not a password hash) is the right tool.
+//! - **Timing side channels** on the comparison: the matched record's digest
+//!   is compared with [`subtle`] in constant time. Lookups are by digest, so
+//!   timing reveals at most whether some digest is cached, never bytes of a
+//!   secret.
+//! - **Confusing credential families**: an `hk_ai_` token presented where an
+//!   API key is expected is `wrong_kind`, never accepted.
+//! - **Floods of invalid keys**: malformed input is rejected by length,
+//!   alphabet and CRC32 before hashing or any query; unknown well-formed
+//!   keys are cached as negative answers, so each distinct digest costs at
+//!   most one query per negative TTL.
+//! - **Stale authorisation**: a revocation, client deactivation or expiry
+//!   change is written to a change feed in the same transaction; every
+//!   process evicts within one poll interval (default 500 ms). If the feed
+//!   cannot be read, positive answers older than the fail-closed bound are
+//!   no longer served.
+//! - **Secret leakage through the software**: the plaintext exists only in
+//!   [`SecretKey`], which is wiped on drop and redacted from `Debug`; no
+//!   error message, log line or table ever contains it. DSNs are printed with
+//!   the password masked.
+//!
+//! Not protected against: an attacker who can read the memory of a
+//! validating process, or who can write to the database (they can insert
+//! their own digest), or a compromised operating-system RNG.
+
+pub mod error;
+mod feed;
+mod fork;
+pub mod format;
+pub mod model;
+pub mod status;
+pub mod store;
+mod usage;
+mod validator;
+
+pub use error::{Error, ErrorKind, Result};
+pub use format::{check_format, digest, digest_hex, generate, Digest, Kind, SecretKey};
+pub use model::{
+    Actor, AuditEntry, Client, Credential, CredentialInfo, CredentialState, Deactivation,
+    InstallReport, NewClient, NewCredential, Scopes, Source, UsageRecord, UsageStats,
+};
+pub use status::Status;
+pub use store::{Backend, Dsn, KeyStore, StatsQuery, UsageQuery};
+pub use validator::{Options, Request, Stats, Validation, Validator};
+
+/// The crate version, as in `Cargo.toml`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What to issue: label, scopes and expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueRequest {
+    /// Owning client.
+    pub client_id: i64,
+    /// Label, e.g. `production`.
+    pub name: String,
+    /// Granted scopes ([`Scopes::all`] when unspecified).
+    pub scopes: Scopes,
+    /// Expiry time (ms since the epoch), if any.
+    pub expires_at: Option<i64>,
+}
+
+/// A credential just issued: the plaintext (show it once) and what was stored.
+#[derive(Debug)]
+pub struct Issued {
+    /// The plaintext; not stored anywhere.
+    pub key: SecretKey,
+    /// The stored record.
+    pub info: CredentialInfo,
+}
+
+/// Generates a credential of `kind` and stores its digest.
+///
+/// # Errors
+///
+/// [`ErrorKind::InvalidInput`] for an expiry in the past or a bad label;
+/// [`ErrorKind::NotFound`] for an unknown client; [`ErrorKind::Conflict`]
+/// for a deactivated client; store errors.
+pub fn issue(
+    store: &dyn KeyStore,
+    kind: Kind,
+    request: &IssueRequest,
+    actor: &Actor,
+) -> Result<Issued> {
+    if request.expires_at.is_some_and(|e| e <= model::now_ms()) {
+        return Err(Error::invalid_input("the expiry time is in the past"));
+    }
+    let key = generate(kind)?;
+    let info = store.insert_credential(
+        kind,
+        &NewCredential {
+            client_id: request.client_id,
+            name: request.name.clone(),
+            scopes: request.scopes.clone(),
+            expires_at: request.expires_at,
+            digest: key.digest(),
+            display_prefix: key.display_prefix().to_owned(),
+        },
+        actor,
+    )?;
+    Ok(Issued { key, info })
+}

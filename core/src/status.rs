@@ -1,0 +1,131 @@
+//! Validation outcomes. Numbers and names are a contract with the C ABI, the
+//! PHP extension and the `usage_log.status` column: never renumber, never
+//! reuse a number.
+
+use std::fmt;
+
+/// The outcome of a validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Status {
+    /// Accepted.
+    Valid = 0,
+    /// Wrong length, prefix, alphabet or checksum.
+    Malformed = 1,
+    /// A well-formed credential of the other kind.
+    WrongKind = 2,
+    /// Well-formed but unknown.
+    NotFound = 3,
+    /// Revoked, by itself or by its client's deactivation.
+    Revoked = 4,
+    /// Past its expiry time.
+    Expired = 5,
+    /// Its client is deactivated.
+    ClientInactive = 6,
+    /// Valid, but lacks a required scope.
+    Forbidden = 7,
+    /// The store cannot be reached and no cached answer may be used.
+    Unavailable = 8,
+}
+
+impl Status {
+    /// Every status, in numeric order.
+    pub const ALL: [Status; 9] = [
+        Status::Valid,
+        Status::Malformed,
+        Status::WrongKind,
+        Status::NotFound,
+        Status::Revoked,
+        Status::Expired,
+        Status::ClientInactive,
+        Status::Forbidden,
+        Status::Unavailable,
+    ];
+
+    /// The stable numeric code.
+    #[must_use]
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The status with that code, if any.
+    #[must_use]
+    pub fn from_code(code: i64) -> Option<Status> {
+        Status::ALL
+            .into_iter()
+            .find(|s| i64::from(s.code()) == code)
+    }
+
+    /// The stable snake_case name (`valid`, `wrong_kind`, …).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Valid => "valid",
+            Status::Malformed => "malformed",
+            Status::WrongKind => "wrong_kind",
+            Status::NotFound => "not_found",
+            Status::Revoked => "revoked",
+            Status::Expired => "expired",
+            Status::ClientInactive => "client_inactive",
+            Status::Forbidden => "forbidden",
+            Status::Unavailable => "unavailable",
+        }
+    }
+
+    /// The status with that name, if any.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// The HTTP status code a server should answer with.
+    #[must_use]
+    pub fn http_status(self) -> u16 {
+        match self {
+            Status::Valid => 200,
+            Status::Forbidden => 403,
+            Status::Unavailable => 503,
+            _ => 401,
+        }
+    }
+
+    /// Whether the credential was accepted.
+    #[must_use]
+    pub fn is_valid(self) -> bool {
+        self == Status::Valid
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_names_and_http_are_the_contract() {
+        let expected = [
+            (0, "valid", 200),
+            (1, "malformed", 401),
+            (2, "wrong_kind", 401),
+            (3, "not_found", 401),
+            (4, "revoked", 401),
+            (5, "expired", 401),
+            (6, "client_inactive", 401),
+            (7, "forbidden", 403),
+            (8, "unavailable", 503),
+        ];
+        for (status, (code, name, http)) in Status::ALL.into_iter().zip(expected) {
+            assert_eq!(status.code(), code);
+            assert_eq!(status.name(), name);
+            assert_eq!(status.http_status(), http);
+            assert_eq!(Status::from_code(i64::from(code)), Some(status));
+            assert_eq!(Status::from_name(name), Some(status));
+        }
+        assert_eq!(Status::from_code(9), None);
+    }
+}

@@ -1,0 +1,291 @@
+//! MySQL / MariaDB back end through mysql_async (pure-Rust feature set).
+//!
+//! The store API is blocking, so the driver owns a one-worker tokio runtime
+//! that drives the connection pool's sockets; callers block on it. The
+//! runtime and pool are created when the store is opened, which the
+//! validator does lazily inside each process (never before a fork).
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Opts, OptsBuilder, Params, Pool, PoolConstraints, PoolOpts};
+use tokio::runtime::Runtime;
+
+use super::schema::Dialect;
+use super::sql::{Conn, Driver, Exec, Row, Value};
+use super::{redact, Backend};
+use crate::error::{Error, ErrorKind, Result};
+
+/// Upper bound on any one round trip, connection set-up included: a server
+/// that hangs must turn into `unavailable`, not a stuck PHP worker.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most connections one process opens.
+const MAX_CONNECTIONS: usize = 16;
+
+pub(crate) fn validate_url(url: &str) -> Result<Opts> {
+    let opts = Opts::from_url(url).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidDsn,
+            format!(
+                "invalid MySQL DSN {}: {}",
+                redact(url),
+                redact(&e.to_string())
+            ),
+        )
+    })?;
+    if opts.db_name().is_none_or(str::is_empty) {
+        return Err(Error::new(
+            ErrorKind::InvalidDsn,
+            format!(
+                "MySQL DSN {} names no database (mysql://user:pass@host:port/db)",
+                redact(url)
+            ),
+        ));
+    }
+    Ok(opts)
+}
+
+pub(crate) struct MysqlDriver {
+    pool: Pool,
+    runtime: Runtime,
+    /// `host:port`, for error messages.
+    address: String,
+    /// The DSN with the password masked.
+    described: String,
+}
+
+impl MysqlDriver {
+    pub(crate) fn open(url: &str) -> Result<Self> {
+        let opts = validate_url(url)?;
+        let address = format!("{}:{}", opts.ip_or_hostname(), opts.tcp_port());
+        let constraints = PoolConstraints::new(0, MAX_CONNECTIONS)
+            .ok_or_else(|| Error::internal("invalid MySQL pool constraints"))?;
+        let builder = OptsBuilder::from_opts(opts)
+            // Keep the DSN's TCP address even for a local server: the socket
+            // path mysql_async would discover is not ours to rely on.
+            .prefer_socket(false)
+            .pool_opts(
+                PoolOpts::default()
+                    .with_constraints(constraints)
+                    .with_inactive_connection_ttl(Duration::from_secs(60)),
+            );
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("heratio-keys-mysql")
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| Error::internal(format!("cannot start the MySQL I/O thread: {e}")))?;
+        let pool = {
+            let _entered = runtime.enter();
+            Pool::new(builder)
+        };
+        Ok(MysqlDriver {
+            pool,
+            runtime,
+            described: redact(url),
+            address,
+        })
+    }
+
+    fn block<T>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, mysql_async::Error>>,
+    ) -> Result<T> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::internal(
+                "blocking KeyStore call made from inside an async runtime; use spawn_blocking",
+            ));
+        }
+        self.runtime.block_on(async {
+            match tokio::time::timeout(OPERATION_TIMEOUT, fut).await {
+                Ok(result) => result.map_err(|e| self.error(&e)),
+                Err(_) => Err(Error::new(
+                    ErrorKind::Unavailable,
+                    format!(
+                        "MySQL at {} did not answer within {:?}",
+                        self.address, OPERATION_TIMEOUT
+                    ),
+                )),
+            }
+        })
+    }
+
+    fn error(&self, err: &mysql_async::Error) -> Error {
+        let address = &self.address;
+        match err {
+            mysql_async::Error::Server(server) => {
+                let kind = match server.code {
+                    // ER_NO_SUCH_TABLE, ER_BAD_FIELD_ERROR
+                    1146 | 1054 => ErrorKind::SchemaOutdated,
+                    // access denied, unknown database, too many connections,
+                    // server shutting down, lock wait timeout, deadlock
+                    1044 | 1045 | 1049 | 1040 | 1053 | 1205 | 1213 => ErrorKind::Unavailable,
+                    _ => ErrorKind::Store,
+                };
+                let hint = if kind == ErrorKind::SchemaOutdated {
+                    " (run `keygen install`)"
+                } else {
+                    ""
+                };
+                Error::new(
+                    kind,
+                    format!(
+                        "MySQL at {address}: error {}: {}{hint}",
+                        server.code, server.message
+                    ),
+                )
+            }
+            mysql_async::Error::Io(e) => Error::new(
+                ErrorKind::Unavailable,
+                format!("cannot reach MySQL at {address}: {e}"),
+            ),
+            mysql_async::Error::Driver(e) => {
+                Error::new(ErrorKind::Unavailable, format!("MySQL at {address}: {e}"))
+            }
+            mysql_async::Error::Url(e) => Error::new(
+                ErrorKind::InvalidDsn,
+                format!("invalid MySQL DSN {}: {e}", self.described),
+            ),
+            other => Error::new(
+                ErrorKind::Store,
+                format!("MySQL at {address}: {}", redact(&other.to_string())),
+            ),
+        }
+    }
+}
+
+fn to_mysql(value: &Value) -> mysql_async::Value {
+    match value {
+        Value::Null => mysql_async::Value::NULL,
+        Value::Int(v) => mysql_async::Value::Int(*v),
+        Value::Text(t) => mysql_async::Value::Bytes(t.as_bytes().to_vec()),
+    }
+}
+
+fn params(values: &[Value]) -> Params {
+    if values.is_empty() {
+        Params::Empty
+    } else {
+        Params::Positional(values.iter().map(to_mysql).collect())
+    }
+}
+
+fn from_mysql(value: mysql_async::Value) -> Value {
+    match value {
+        mysql_async::Value::NULL => Value::Null,
+        mysql_async::Value::Int(v) => Value::Int(v),
+        mysql_async::Value::UInt(v) => Value::Int(i64::try_from(v).unwrap_or(i64::MAX)),
+        mysql_async::Value::Bytes(b) => Value::Text(String::from_utf8_lossy(&b).into_owned()),
+        #[allow(clippy::cast_possible_truncation)]
+        mysql_async::Value::Float(v) => Value::Int(v as i64),
+        #[allow(clippy::cast_possible_truncation)]
+        mysql_async::Value::Double(v) => Value::Int(v as i64),
+        other => Value::Text(format!("{other:?}")),
+    }
+}
+
+struct MysqlConn<'a> {
+    conn: mysql_async::Conn,
+    driver: &'a MysqlDriver,
+    /// Statements that reached the server; a failure before the first one
+    /// means the pooled connection was stale and the work can be retried.
+    completed: usize,
+}
+
+impl Conn for MysqlConn<'_> {
+    fn exec(&mut self, sql: &str, values: &[Value]) -> Result<Exec> {
+        let conn = &mut self.conn;
+        let exec = self.driver.block(async move {
+            conn.exec_drop(sql, params(values)).await?;
+            Ok(Exec {
+                affected: conn.affected_rows(),
+                last_id: conn
+                    .last_insert_id()
+                    .map_or(0, |id| i64::try_from(id).unwrap_or(i64::MAX)),
+            })
+        })?;
+        self.completed += 1;
+        Ok(exec)
+    }
+
+    fn query(&mut self, sql: &str, values: &[Value]) -> Result<Vec<Row>> {
+        let conn = &mut self.conn;
+        let rows: Vec<mysql_async::Row> = self
+            .driver
+            .block(async move { conn.exec(sql, params(values)).await })?;
+        self.completed += 1;
+        Ok(rows
+            .into_iter()
+            .map(|row| Row(row.unwrap().into_iter().map(from_mysql).collect()))
+            .collect())
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<()> {
+        let conn = &mut self.conn;
+        self.driver
+            .block(async move { conn.query_drop(sql).await })?;
+        self.completed += 1;
+        Ok(())
+    }
+}
+
+impl Driver for MysqlDriver {
+    fn dialect(&self) -> Dialect {
+        Dialect::Mysql
+    }
+
+    fn backend(&self) -> Backend {
+        Backend::Mysql
+    }
+
+    fn describe(&self) -> String {
+        self.described.clone()
+    }
+
+    fn with_conn<T>(&self, f: &mut dyn FnMut(&mut dyn Conn) -> Result<T>) -> Result<T> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let conn = self.block(self.pool.get_conn())?;
+            let mut conn = MysqlConn {
+                conn,
+                driver: self,
+                completed: 0,
+            };
+            let result = f(&mut conn);
+            let MysqlConn {
+                conn, completed, ..
+            } = conn;
+            match result {
+                // After a server restart the pool may hand out a connection
+                // whose socket is dead; nothing reached the server, so one
+                // retry on a fresh connection is safe.
+                Err(e) if e.kind() == ErrorKind::Unavailable && completed == 0 && attempts == 1 => {
+                    let _ = self
+                        .runtime
+                        .block_on(tokio::time::timeout(OPERATION_TIMEOUT, conn.disconnect()));
+                }
+                other => {
+                    // Returning a connection to the pool needs the runtime.
+                    self.runtime.block_on(async move { drop(conn) });
+                    return other;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for MysqlDriver {
+    fn drop(&mut self) {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return;
+        }
+        let pool = self.pool.clone();
+        // Close idle connections politely; give up quickly if the server is gone.
+        let _ = self.runtime.block_on(tokio::time::timeout(
+            Duration::from_secs(2),
+            pool.disconnect(),
+        ));
+    }
+}

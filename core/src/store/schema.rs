@@ -1,0 +1,225 @@
+//! Schema and migrations, one DDL text per dialect and version.
+//!
+//! Timestamps are `BIGINT` milliseconds since the epoch (UTC) in both back
+//! ends; digests are 64 lowercase hex characters (`key_hash`), exactly what
+//! PHP's `hash('sha256', $key)` returns, so existing PHP code can still look
+//! a key up by hand.
+
+/// The schema version this library writes and expects.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// SQL dialect of a back end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Mysql,
+}
+
+impl Dialect {
+    /// Statement that opens a write transaction.
+    pub(crate) fn begin(self) -> &'static str {
+        match self {
+            // IMMEDIATE takes the write lock up front, so two writers never
+            // deadlock upgrading from a read lock.
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Mysql => "START TRANSACTION",
+        }
+    }
+
+    /// Suffix that locks the rows a `SELECT` reads until commit. SQLite needs
+    /// none: `BEGIN IMMEDIATE` already serialises writers.
+    pub(crate) fn for_update(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Mysql => " FOR UPDATE",
+        }
+    }
+
+    /// Integer division of a column by a constant.
+    pub(crate) fn int_div(self, column: &str, divisor: i64) -> String {
+        match self {
+            Dialect::Sqlite => format!("({column} / {divisor})"),
+            Dialect::Mysql => format!("({column} DIV {divisor})"),
+        }
+    }
+
+    /// The larger of two integer expressions.
+    pub(crate) fn greatest(self, a: &str, b: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("MAX({a}, {b})"),
+            Dialect::Mysql => format!("GREATEST({a}, {b})"),
+        }
+    }
+
+    /// `CREATE TABLE schema_version`, run before anything else.
+    pub(crate) fn version_table(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => {
+                "CREATE TABLE IF NOT EXISTS schema_version (
+                    version INTEGER PRIMARY KEY,
+                    description TEXT NOT NULL,
+                    applied_at INTEGER NOT NULL)"
+            }
+            Dialect::Mysql => {
+                "CREATE TABLE IF NOT EXISTS schema_version (
+                    version INT NOT NULL PRIMARY KEY,
+                    description VARCHAR(255) NOT NULL,
+                    applied_at BIGINT NOT NULL
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+            }
+        }
+    }
+
+    /// Migrations in order: (version, description, statements).
+    pub(crate) fn migrations(self) -> Vec<(u32, &'static str, Vec<String>)> {
+        vec![(1, "initial schema", self.v1())]
+    }
+
+    fn v1(self) -> Vec<String> {
+        let credential_table = |table: &str| match self {
+            Dialect::Sqlite => vec![
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {table} (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        client_id INTEGER NOT NULL REFERENCES client(id),
+                        name TEXT NOT NULL,
+                        key_hash TEXT NOT NULL UNIQUE,
+                        key_prefix TEXT NOT NULL,
+                        scopes TEXT NOT NULL,
+                        is_active INTEGER NOT NULL DEFAULT 1,
+                        created_at INTEGER NOT NULL,
+                        expires_at INTEGER,
+                        revoked_at INTEGER,
+                        last_used_at INTEGER,
+                        usage_count INTEGER NOT NULL DEFAULT 0)"
+                ),
+                format!("CREATE INDEX IF NOT EXISTS {table}_client ON {table}(client_id)"),
+            ],
+            Dialect::Mysql => vec![format!(
+                "CREATE TABLE IF NOT EXISTS {table} (
+                    id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+                    client_id BIGINT NOT NULL,
+                    name VARCHAR(255) NOT NULL,
+                    key_hash CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+                    key_prefix VARCHAR(16) CHARACTER SET ascii NOT NULL,
+                    scopes VARCHAR(4200) CHARACTER SET ascii NOT NULL,
+                    is_active TINYINT NOT NULL DEFAULT 1,
+                    created_at BIGINT NOT NULL,
+                    expires_at BIGINT NULL,
+                    revoked_at BIGINT NULL,
+                    last_used_at BIGINT NULL,
+                    usage_count BIGINT NOT NULL DEFAULT 0,
+                    UNIQUE KEY {table}_hash (key_hash),
+                    KEY {table}_client (client_id),
+                    CONSTRAINT {table}_client_fk FOREIGN KEY (client_id) REFERENCES client(id)
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+            )],
+        };
+        let mut statements = Vec::new();
+        match self {
+            Dialect::Sqlite => {
+                statements.push(
+                    "CREATE TABLE IF NOT EXISTS client (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        name TEXT NOT NULL,
+                        email TEXT NOT NULL,
+                        organization TEXT,
+                        is_active INTEGER NOT NULL DEFAULT 1,
+                        created_at INTEGER NOT NULL,
+                        deactivated_at INTEGER)"
+                        .to_owned(),
+                );
+                statements.extend(credential_table("api_key"));
+                statements.extend(credential_table("ai_token"));
+                statements.extend(
+                    [
+                        "CREATE TABLE IF NOT EXISTS usage_log (
+                            id INTEGER PRIMARY KEY AUTOINCREMENT,
+                            credential_kind INTEGER NOT NULL,
+                            credential_id INTEGER,
+                            client_id INTEGER,
+                            created_at INTEGER NOT NULL,
+                            ip TEXT,
+                            endpoint TEXT,
+                            status INTEGER NOT NULL)",
+                        "CREATE INDEX IF NOT EXISTS usage_log_time ON usage_log(created_at)",
+                        "CREATE INDEX IF NOT EXISTS usage_log_client ON usage_log(client_id, created_at)",
+                        "CREATE INDEX IF NOT EXISTS usage_log_credential ON usage_log(credential_kind, credential_id, created_at)",
+                        "CREATE TABLE IF NOT EXISTS change_feed (
+                            id INTEGER PRIMARY KEY AUTOINCREMENT,
+                            credential_kind INTEGER NOT NULL,
+                            key_hash TEXT NOT NULL,
+                            reason TEXT NOT NULL,
+                            created_at INTEGER NOT NULL)",
+                        "CREATE TABLE IF NOT EXISTS audit_log (
+                            id INTEGER PRIMARY KEY AUTOINCREMENT,
+                            created_at INTEGER NOT NULL,
+                            actor TEXT NOT NULL,
+                            source TEXT NOT NULL,
+                            ip TEXT,
+                            action TEXT NOT NULL,
+                            target_type TEXT NOT NULL,
+                            target_id INTEGER,
+                            detail TEXT)",
+                        "CREATE INDEX IF NOT EXISTS audit_log_time ON audit_log(created_at)",
+                    ]
+                    .map(str::to_owned),
+                );
+            }
+            Dialect::Mysql => {
+                statements.push(
+                    "CREATE TABLE IF NOT EXISTS client (
+                        id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+                        name VARCHAR(255) NOT NULL,
+                        email VARCHAR(255) NOT NULL,
+                        organization VARCHAR(255) NULL,
+                        is_active TINYINT NOT NULL DEFAULT 1,
+                        created_at BIGINT NOT NULL,
+                        deactivated_at BIGINT NULL
+                    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+                        .to_owned(),
+                );
+                statements.extend(credential_table("api_key"));
+                statements.extend(credential_table("ai_token"));
+                statements.extend(
+                    [
+                        "CREATE TABLE IF NOT EXISTS usage_log (
+                            id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+                            credential_kind TINYINT NOT NULL,
+                            credential_id BIGINT NULL,
+                            client_id BIGINT NULL,
+                            created_at BIGINT NOT NULL,
+                            ip VARCHAR(45) NULL,
+                            endpoint VARCHAR(255) NULL,
+                            status TINYINT NOT NULL,
+                            KEY usage_log_time (created_at),
+                            KEY usage_log_client (client_id, created_at),
+                            KEY usage_log_credential (credential_kind, credential_id, created_at)
+                        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+                        "CREATE TABLE IF NOT EXISTS change_feed (
+                            id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+                            credential_kind TINYINT NOT NULL,
+                            key_hash CHAR(64) CHARACTER SET ascii NOT NULL,
+                            reason VARCHAR(32) NOT NULL,
+                            created_at BIGINT NOT NULL
+                        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+                        "CREATE TABLE IF NOT EXISTS audit_log (
+                            id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+                            created_at BIGINT NOT NULL,
+                            actor VARCHAR(255) NOT NULL,
+                            source VARCHAR(16) NOT NULL,
+                            ip VARCHAR(45) NULL,
+                            action VARCHAR(64) NOT NULL,
+                            target_type VARCHAR(32) NOT NULL,
+                            target_id BIGINT NULL,
+                            detail VARCHAR(1024) NULL,
+                            KEY audit_log_time (created_at)
+                        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+                    ]
+                    .map(str::to_owned),
+                );
+            }
+        }
+        statements
+    }
+}
