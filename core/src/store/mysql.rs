@@ -262,9 +262,9 @@ impl Driver for MysqlDriver {
                 // whose socket is dead; nothing reached the server, so one
                 // retry on a fresh connection is safe.
                 Err(e) if e.kind() == ErrorKind::Unavailable && completed == 0 && attempts == 1 => {
-                    let _ = self
-                        .runtime
-                        .block_on(tokio::time::timeout(OPERATION_TIMEOUT, conn.disconnect()));
+                    let _ = self.runtime.block_on(async {
+                        tokio::time::timeout(OPERATION_TIMEOUT, conn.disconnect()).await
+                    });
                 }
                 other => {
                     // Returning a connection to the pool needs the runtime.
@@ -283,9 +283,8 @@ impl Drop for MysqlDriver {
         }
         let pool = self.pool.clone();
         // Close idle connections politely; give up quickly if the server is gone.
-        let _ = self.runtime.block_on(tokio::time::timeout(
-            Duration::from_secs(2),
-            pool.disconnect(),
-        ));
+        let _ = self.runtime.block_on(async {
+            tokio::time::timeout(Duration::from_secs(2), pool.disconnect()).await
+        });
     }
 }
