@@ -19,10 +19,10 @@ use crate::validator::{Counters, Options};
 
 pub(crate) enum Message {
     Record(UsageRecord),
-    /// Write everything queued so far, then acknowledge.
-    Flush(SyncSender<()>),
+    /// Write everything queued so far, then acknowledge whether it worked.
+    Flush(SyncSender<bool>),
     /// Write everything (retrying until the deadline), then stop.
-    Shutdown(SyncSender<()>),
+    Shutdown(SyncSender<bool>),
 }
 
 /// The producing side, held by the engine.
@@ -59,14 +59,14 @@ impl UsageQueue {
         self.request(Message::Shutdown, timeout)
     }
 
-    fn request(&self, make: fn(SyncSender<()>) -> Message, timeout: Duration) -> bool {
+    fn request(&self, make: fn(SyncSender<bool>) -> Message, timeout: Duration) -> bool {
         let (ack, done) = std::sync::mpsc::sync_channel(1);
         // A blocking send: the flusher drains continuously, so this waits at
         // most for the queue ahead of it.
         if self.sender.send(make(ack)).is_err() {
             return false;
         }
-        done.recv_timeout(timeout).is_ok()
+        done.recv_timeout(timeout).unwrap_or(false)
     }
 }
 
@@ -161,17 +161,26 @@ pub(crate) fn run(
                 }
             }
             Ok(Message::Flush(ack)) => {
-                let shutdown = drain(&mut flusher, receiver);
-                flusher.write_pending();
+                let mut waiting = vec![ack];
+                let shutdown = drain(&mut flusher, receiver, &mut waiting);
+                let written = flusher.write_pending();
+                for ack in waiting {
+                    let _ = ack.send(written);
+                }
                 deadline = (!flusher.pending.is_empty()).then_some(now + interval);
-                let _ = ack.send(());
                 if let Some(ack) = shutdown {
-                    return finish(&mut flusher, options, &ack);
+                    let _ = ack.send(finish(&mut flusher, options));
+                    return;
                 }
             }
             Ok(Message::Shutdown(ack)) => {
-                let _ = drain(&mut flusher, receiver);
-                return finish(&mut flusher, options, &ack);
+                let mut waiting = vec![ack];
+                let _ = drain(&mut flusher, receiver, &mut waiting);
+                let written = finish(&mut flusher, options);
+                for ack in waiting {
+                    let _ = ack.send(written);
+                }
+                return;
             }
             Err(RecvTimeoutError::Timeout) => {
                 if flusher.retry_at.is_none_or(|r| r <= Instant::now()) {
@@ -180,12 +189,7 @@ pub(crate) fn run(
                 deadline = (!flusher.pending.is_empty()).then_some(Instant::now() + interval);
             }
             Err(RecvTimeoutError::Disconnected) => {
-                flusher.write_pending();
-                let lost = flusher.pending.len() as u64;
-                flusher
-                    .counters
-                    .usage_dropped
-                    .fetch_add(lost, Ordering::Relaxed);
+                finish(&mut flusher, options);
                 return;
             }
         }
@@ -193,8 +197,8 @@ pub(crate) fn run(
 }
 
 /// Writes everything, retrying until the shutdown deadline, then counts
-/// what is still unwritten as dropped.
-fn finish(flusher: &mut Flusher, options: &Options, ack: &SyncSender<()>) {
+/// what is still unwritten as dropped. True if nothing was dropped.
+fn finish(flusher: &mut Flusher, options: &Options) -> bool {
     let give_up = Instant::now() + options.shutdown_flush_timeout;
     while !flusher.write_pending() && Instant::now() < give_up {
         std::thread::sleep(Duration::from_millis(100));
@@ -204,20 +208,23 @@ fn finish(flusher: &mut Flusher, options: &Options, ack: &SyncSender<()>) {
         .counters
         .usage_dropped
         .fetch_add(lost, Ordering::Relaxed);
-    let _ = ack.send(());
+    flusher.pending.clear();
+    lost == 0
 }
 
-/// Moves every record already queued into the pending list. Returns a
-/// shutdown request found on the way, to be honoured after the flush.
-fn drain(flusher: &mut Flusher, receiver: &Receiver<Message>) -> Option<SyncSender<()>> {
+/// Moves every record already queued into the pending list. Flush
+/// requests found on the way join `waiting` (the flush in progress answers
+/// them); a shutdown request is returned, to be honoured after the flush.
+fn drain(
+    flusher: &mut Flusher,
+    receiver: &Receiver<Message>,
+    waiting: &mut Vec<SyncSender<bool>>,
+) -> Option<SyncSender<bool>> {
     let mut shutdown = None;
     while let Ok(message) = receiver.try_recv() {
         match message {
             Message::Record(record) => flusher.take(record),
-            // Satisfied by the flush in progress.
-            Message::Flush(ack) => {
-                let _ = ack.send(());
-            }
+            Message::Flush(ack) => waiting.push(ack),
             Message::Shutdown(ack) => shutdown = Some(ack),
         }
     }

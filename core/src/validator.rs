@@ -35,6 +35,7 @@ pub struct Options {
     pub(crate) usage_batch_size: usize,
     pub(crate) usage_flush_interval: Duration,
     pub(crate) shutdown_flush_timeout: Duration,
+    pub(crate) fill_delay: Duration,
 }
 
 impl Default for Options {
@@ -50,6 +51,7 @@ impl Default for Options {
             usage_batch_size: 1000,
             usage_flush_interval: Duration::from_secs(1),
             shutdown_flush_timeout: Duration::from_secs(5),
+            fill_delay: Duration::ZERO,
         }
     }
 }
@@ -121,6 +123,16 @@ impl Options {
     #[must_use]
     pub fn usage_flush_interval(mut self, interval: Duration) -> Self {
         self.usage_flush_interval = interval;
+        self
+    }
+
+    /// Fault injection for tests: waits this long between a miss's store
+    /// query and its cache fill, widening the window in which a revocation
+    /// can race the fill. Not for production use.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn test_fill_delay(mut self, delay: Duration) -> Self {
+        self.fill_delay = delay;
         self
     }
 
@@ -357,6 +369,7 @@ pub(crate) struct Shared {
     pub(crate) feed_ready: AtomicBool,
     pub(crate) counters: Arc<Counters>,
     stale_bound_ms: u64,
+    fill_delay: Duration,
 }
 
 impl Shared {
@@ -409,6 +422,9 @@ impl Shared {
             self.counters.store_errors.fetch_add(1, Ordering::Relaxed);
         })?;
         let found = found.map(Arc::new);
+        if !self.fill_delay.is_zero() {
+            std::thread::sleep(self.fill_delay);
+        }
         if self.feed_ready.load(Ordering::SeqCst) {
             let entry = match &found {
                 Some(credential) => Entry::Found {
@@ -457,6 +473,7 @@ impl Engine {
             feed_ready: AtomicBool::new(false),
             counters: Arc::clone(counters),
             stale_bound_ms: u64::try_from(options.stale_bound.as_millis()).unwrap_or(u64::MAX),
+            fill_delay: options.fill_delay,
         });
         // The feed's head must be read before anything is cached, or a
         // revocation committed between the fill and the first poll would be

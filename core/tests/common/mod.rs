@@ -38,14 +38,16 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// Runs SQL on the MySQL server at `url` (a DSN whose database exists).
 pub fn mysql_exec(url: &str, sql: &str) {
+    try_mysql_exec(url, sql).expect("run SQL on the test MariaDB");
+}
+
+fn try_mysql_exec(url: &str, sql: &str) -> Result<(), mysql_async::Error> {
     use mysql_async::prelude::Queryable;
     runtime().block_on(async {
-        let mut conn = mysql_async::Conn::from_url(url)
-            .await
-            .expect("connect to test MariaDB");
-        conn.query_drop(sql).await.expect("run SQL");
-        conn.disconnect().await.expect("disconnect");
-    });
+        let mut conn = mysql_async::Conn::from_url(url).await?;
+        conn.query_drop(sql).await?;
+        conn.disconnect().await
+    })
 }
 
 /// Every value of every row of `table`, as text.
@@ -174,7 +176,9 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Cleanup::Mysql { admin_url, name } = &self.cleanup {
-            mysql_exec(admin_url, &format!("DROP DATABASE IF EXISTS {name}"));
+            // Never panic in a destructor: a test that already failed (or
+            // stopped its server) would abort the whole test binary.
+            let _ = try_mysql_exec(admin_url, &format!("DROP DATABASE IF EXISTS {name}"));
         }
     }
 }
@@ -227,7 +231,7 @@ impl PrivateMariaDb {
             .arg("-e")
             .arg(
                 "CREATE DATABASE heratio_keys; CREATE USER 'hk'@'127.0.0.1' IDENTIFIED BY 'pw'; \
-                 GRANT ALL ON heratio_keys.* TO 'hk'@'127.0.0.1';",
+                 GRANT ALL ON heratio_keys.* TO 'hk'@'127.0.0.1'; GRANT ALL ON `hk\\_test\\_%`.* TO 'hk'@'127.0.0.1';",
             )
             .status()
             .expect("mariadb client");
