@@ -1,0 +1,242 @@
+//! Command-line grammar (clap derive). Command names and arguments are fixed
+//! by the architecture contract; help texts carry one example per command.
+
+use clap::{Args, Parser, Subcommand};
+
+/// Default DSN when neither `--dsn` nor `HERATIO_KEYS_DSN` is given.
+pub const DEFAULT_DSN: &str = "sqlite:heratio_keys.db";
+
+/// Environment variable read when `--dsn` is absent.
+pub const DSN_ENV: &str = "HERATIO_KEYS_DSN";
+
+const TOP_HELP: &str = "\
+Database:
+  --dsn, else $HERATIO_KEYS_DSN, else sqlite:heratio_keys.db
+  DSN forms: sqlite:PATH  or  mysql://USER:PASS@HOST:PORT/DB
+
+Exit codes:
+  0  success (*:validate: the credential is valid)
+  1  refused: *:validate found any other status (its name is printed);
+     other commands: unknown id, already revoked, client deactivated
+  2  usage error: bad arguments, bad scope or expiry, malformed DSN, no key
+  3  store unreachable (connection refused, bad credentials, file unopenable;
+     *:validate prints `unavailable`)
+  4  store not usable: schema missing (run `keygen install`), schema newer
+     than this keygen, or a database error
+  70 internal error (a bug; please report it)
+
+Walkthrough:
+  keygen install
+  keygen client:create --name 'Reading Room' --email ops@example.org
+  keygen api:generate 1 --name production --scopes read,write --expires-in 90d
+  keygen api:list 1
+  keygen api:validate --scope read < key.txt
+  keygen api:revoke 1
+  keygen stats
+
+Add --json to any command for one machine-readable JSON document on stdout.";
+
+/// keygen: manage Heratio API keys and AI tokens.
+#[derive(Debug, Parser)]
+#[command(
+    name = "keygen",
+    version,
+    about = "Manage Heratio API keys (hk_api_…) and AI tokens (hk_ai_…)",
+    after_help = TOP_HELP,
+    propagate_version = true,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    /// Database to use: sqlite:PATH or mysql://USER:PASS@HOST:PORT/DB
+    /// [default: $HERATIO_KEYS_DSN, else sqlite:heratio_keys.db]
+    #[arg(long, global = true, value_name = "DSN")]
+    pub dsn: Option<String>,
+
+    /// Print one JSON document on stdout instead of human-readable text
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// A credential id or client id: a positive integer.
+fn id_parser() -> clap::builder::RangedI64ValueParser<i64> {
+    clap::value_parser!(i64).range(1..)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or migrate the database schema (idempotent)
+    #[command(
+        name = "install",
+        after_help = "Example:\n  keygen --dsn mysql://keygen:secret@127.0.0.1:3306/heratio_keys install"
+    )]
+    Install,
+
+    /// Create a client (an organisation or service holding credentials)
+    #[command(
+        name = "client:create",
+        after_help = "Example:\n  keygen client:create --name 'Reading Room' --email ops@example.org --organization 'City Archives'"
+    )]
+    ClientCreate {
+        /// Display name
+        #[arg(long)]
+        name: String,
+        /// Contact e-mail
+        #[arg(long)]
+        email: String,
+        /// Organisation
+        #[arg(long)]
+        organization: Option<String>,
+    },
+
+    /// List clients
+    #[command(
+        name = "client:list",
+        after_help = "Example:\n  keygen client:list --json"
+    )]
+    ClientList,
+
+    /// Deactivate a client and revoke all its API keys and AI tokens
+    #[command(
+        name = "client:deactivate",
+        after_help = "Example:\n  keygen client:deactivate 3"
+    )]
+    ClientDeactivate {
+        /// Client id
+        #[arg(value_name = "ID", value_parser = id_parser())]
+        id: i64,
+    },
+
+    /// Generate an API key for a client (the key is shown once)
+    #[command(
+        name = "api:generate",
+        after_help = "Example:\n  keygen api:generate 1 --name production --scopes read,write --expires-in 90d"
+    )]
+    ApiGenerate(GenerateArgs),
+
+    /// List a client's API keys
+    #[command(name = "api:list", after_help = "Example:\n  keygen api:list 1")]
+    ApiList(ListArgs),
+
+    /// Revoke an API key
+    #[command(name = "api:revoke", after_help = "Example:\n  keygen api:revoke 12")]
+    ApiRevoke(RevokeArgs),
+
+    /// Check an API key (read from standard input when KEY is `-` or absent)
+    #[command(
+        name = "api:validate",
+        after_help = "Example:\n  keygen api:validate --scope read --scope write < key.txt\n\n\
+Exit status: 0 valid, 1 any other status (its name is printed), 2 usage error,\n\
+3 store unreachable."
+    )]
+    ApiValidate(ValidateArgs),
+
+    /// Generate an AI token for a client (the token is shown once)
+    #[command(
+        name = "ai:generate",
+        after_help = "Example:\n  keygen ai:generate 1 --name ai-server --scopes ai:describe --expires-at 2027-01-31T00:00:00Z"
+    )]
+    AiGenerate(GenerateArgs),
+
+    /// List a client's AI tokens
+    #[command(name = "ai:list", after_help = "Example:\n  keygen ai:list 1 --json")]
+    AiList(ListArgs),
+
+    /// Revoke an AI token
+    #[command(name = "ai:revoke", after_help = "Example:\n  keygen ai:revoke 4")]
+    AiRevoke(RevokeArgs),
+
+    /// Check an AI token (read from standard input when KEY is `-` or absent)
+    #[command(
+        name = "ai:validate",
+        after_help = "Example:\n  printf '%s' \"$TOKEN\" | keygen ai:validate -\n\n\
+Exit status: 0 valid, 1 any other status (its name is printed), 2 usage error,\n\
+3 store unreachable."
+    )]
+    AiValidate(ValidateArgs),
+
+    /// Totals, validations per day and the most used credentials
+    #[command(
+        name = "stats",
+        after_help = "Example:\n  keygen stats --client 1 --days 7"
+    )]
+    Stats {
+        /// Only this client
+        #[arg(long, value_name = "ID", value_parser = id_parser())]
+        client: Option<i64>,
+        /// Days in the window, ending today
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=366))]
+        days: u32,
+        /// How many top credentials to show
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        top: u32,
+    },
+
+    /// Print a shell completion script
+    #[command(
+        name = "completions",
+        after_help = "Example:\n  keygen completions bash > /etc/bash_completion.d/keygen"
+    )]
+    Completions {
+        /// Target shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Owning client id
+    #[arg(value_name = "CLIENT_ID", value_parser = id_parser())]
+    pub client_id: i64,
+    /// Label naming the purpose, e.g. production, staging
+    #[arg(long, value_name = "LABEL")]
+    pub name: String,
+    /// Comma-separated scopes, e.g. read,write (`*` grants every scope)
+    #[arg(long, value_name = "a,b", default_value = "*")]
+    pub scopes: String,
+    /// Lifetime from now: a number and a unit s, m, h, d or w (e.g. 90d, 12h)
+    #[arg(long, value_name = "DURATION", conflicts_with = "expires_at")]
+    pub expires_in: Option<String>,
+    /// Expiry time, RFC 3339 (e.g. 2027-01-31T00:00:00Z)
+    #[arg(long, value_name = "RFC3339")]
+    pub expires_at: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Client id
+    #[arg(value_name = "CLIENT_ID", value_parser = id_parser())]
+    pub client_id: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// Credential id (from *:list)
+    #[arg(value_name = "KEY_ID", value_parser = id_parser())]
+    pub id: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The key, or `-` (the default) to read it from standard input; keys on
+    /// a command line end up in shell history and process lists
+    #[arg(value_name = "KEY|-")]
+    pub key: Option<String>,
+    /// A scope the credential must hold (repeatable)
+    #[arg(long = "scope", value_name = "S")]
+    pub scopes: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}
