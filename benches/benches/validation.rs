@@ -1,0 +1,138 @@
+//! Criterion benchmarks of the validation paths.
+//!
+//! MariaDB benchmarks run when `HERATIO_KEYS_BENCH_MYSQL_DSN` (or
+//! `HERATIO_KEYS_TEST_MYSQL_DSN`) names an installed, writable database.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use heratio_keys_bench::fill;
+use heratio_keys_core::{check_format, digest, store, Kind, Options, Request, Status, Validator};
+
+fn sqlite_dsn(dir: &std::path::Path) -> String {
+    format!("sqlite:{}", dir.join("bench.db").display())
+}
+
+fn open_store(dsn: &str) -> std::sync::Arc<dyn heratio_keys_core::KeyStore> {
+    let store = store::open(&store::Dsn::parse(dsn).expect("dsn")).expect("open store");
+    store.install().expect("install");
+    store
+}
+
+/// Cached validation with `n` keys in the cache, usage logging on.
+fn cached(c: &mut Criterion, n: usize) {
+    let dir = tempfile_dir();
+    let dsn = sqlite_dsn(&dir);
+    let keys = fill(open_store(&dsn).as_ref(), n);
+    let v = Validator::open(&dsn, Options::default().cache_capacity(2 * n as u64)).expect("validator");
+    for key in &keys {
+        assert_eq!(v.validate(&Request::new(Kind::ApiKey, key.as_bytes())).status, Status::Valid);
+    }
+    let mut i = 0usize;
+    c.bench_function(&format!("validate/cached/{n}_keys"), |b| {
+        b.iter(|| {
+            i = (i + 7919) % keys.len();
+            let r = Request::new(Kind::ApiKey, keys[i].as_bytes()).scopes(&["read"]);
+            black_box(v.validate(black_box(&r)).status)
+        });
+    });
+    drop(v);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("hk-bench-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    dir
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+}
+
+fn bench_cached(c: &mut Criterion) {
+    cached(c, 1_000);
+    cached(c, 100_000);
+}
+
+fn bench_rejections(c: &mut Criterion) {
+    let dir = tempfile_dir();
+    let dsn = sqlite_dsn(&dir);
+    let keys = fill(open_store(&dsn).as_ref(), 10);
+    let v = Validator::open(&dsn, Options::default()).expect("validator");
+    let malformed = b"hk_api_00000000000000000000000000000000000000001Wtgbs";
+    c.bench_function("validate/malformed", |b| {
+        b.iter(|| black_box(v.validate(&Request::new(Kind::ApiKey, black_box(malformed))).status));
+    });
+    let token = heratio_keys_core::generate(Kind::AiToken).expect("token");
+    c.bench_function("validate/wrong_kind", |b| {
+        b.iter(|| black_box(v.validate(&Request::new(Kind::ApiKey, black_box(token.expose().as_bytes()))).status));
+    });
+    let unknown = heratio_keys_core::generate(Kind::ApiKey).expect("key");
+    assert_eq!(v.validate(&Request::new(Kind::ApiKey, unknown.expose().as_bytes())).status, Status::NotFound);
+    c.bench_function("validate/negative_cache_hit", |b| {
+        b.iter(|| black_box(v.validate(&Request::new(Kind::ApiKey, black_box(unknown.expose().as_bytes()))).status));
+    });
+    c.bench_function("format/check_format", |b| {
+        b.iter(|| black_box(check_format(Kind::ApiKey, black_box(keys[0].as_bytes()))));
+    });
+    c.bench_function("floor/sha256_53_bytes", |b| {
+        b.iter(|| black_box(digest(black_box(keys[0].as_bytes()))));
+    });
+    c.bench_function("generate/api_key", |b| {
+        b.iter(|| black_box(heratio_keys_core::generate(Kind::ApiKey).expect("generate")));
+    });
+    drop(v);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn bench_cache_floor(c: &mut Criterion) {
+    let cache: moka::sync::Cache<[u8; 32], std::sync::Arc<u64>> = moka::sync::Cache::new(200_000);
+    let digests: Vec<[u8; 32]> = (0..100_000u32).map(|i| digest(&i.to_le_bytes())).collect();
+    for (i, d) in digests.iter().enumerate() {
+        cache.insert(*d, std::sync::Arc::new(i as u64));
+    }
+    let mut i = 0usize;
+    c.bench_function("floor/moka_get_100k", |b| {
+        b.iter(|| {
+            i = (i + 7919) % digests.len();
+            black_box(cache.get(&digests[i]))
+        });
+    });
+}
+
+/// A miss: the cache holds nothing, so every validation queries the store.
+fn miss(c: &mut Criterion, name: &str, dsn: &str) {
+    let keys = fill(open_store(dsn).as_ref(), 1000);
+    let v = Validator::open(dsn, Options::default().cache_capacity(0).usage_log(false)).expect("validator");
+    let mut i = 0usize;
+    c.bench_function(&format!("validate/miss/{name}"), |b| {
+        b.iter_batched(
+            || {
+                i = (i + 7919) % keys.len();
+                keys[i].clone()
+            },
+            |key| black_box(v.validate(&Request::new(Kind::ApiKey, key.as_bytes())).status),
+            BatchSize::SmallInput,
+        );
+    });
+}
+
+fn bench_misses(c: &mut Criterion) {
+    let dir = tempfile_dir();
+    miss(c, "sqlite", &sqlite_dsn(&dir));
+    let _ = std::fs::remove_dir_all(dir);
+    let mysql = std::env::var("HERATIO_KEYS_BENCH_MYSQL_DSN").or_else(|_| std::env::var("HERATIO_KEYS_TEST_MYSQL_DSN"));
+    match mysql {
+        Ok(dsn) => miss(c, "mariadb", &dsn),
+        Err(_) => eprintln!("skipping validate/miss/mariadb: set HERATIO_KEYS_BENCH_MYSQL_DSN"),
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = bench_cached, bench_rejections, bench_cache_floor, bench_misses
+}
+criterion_main!(benches);
