@@ -537,6 +537,8 @@ fn lifecycle(db: &TestDb) {
     for action in [
         "client.create",
         "client.deactivate",
+        "api_key.generate",
+        "ai_token.generate",
         "api_key.revoke",
         "ai_token.revoke",
     ] {
