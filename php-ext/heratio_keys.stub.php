@@ -1,0 +1,89 @@
+<?php
+
+/**
+ * Stubs for the heratio_keys extension (IDEs, PHPStan, Psalm).
+ *
+ * Kept in sync with the compiled extension by tests/php (Reflection of the
+ * loaded extension is compared with this file).
+ *
+ * @generate-class-entries
+ */
+
+namespace Heratio\Keys {
+    /**
+     * The outcome of a validation. Read-only: writing a property throws
+     * \Error; the class cannot be instantiated from PHP.
+     */
+    final class Result
+    {
+        /** Whether the credential was accepted. */
+        public readonly bool $valid;
+        /**
+         * valid, malformed, wrong_kind, not_found, revoked, expired,
+         * client_inactive, forbidden or unavailable.
+         */
+        public readonly string $status;
+        /** 200, 401, 403 or 503. */
+        public readonly int $httpStatus;
+        /** Safe to send to the HTTP client; never contains the key. */
+        public readonly string $message;
+        /** The owning client, when a credential was matched. */
+        public readonly ?int $clientId;
+        /** The credential's id, when one was matched. */
+        public readonly ?int $keyId;
+        /** The credential's label (production, staging, ...), when one was matched. */
+        public readonly ?string $name;
+        /** @var list<string> Scopes the matched credential holds ([] when none). */
+        public readonly array $scopes;
+    }
+
+    /** Thrown for misuse: an unknown $kind or an invalid scope name. */
+    class Exception extends \Exception
+    {
+    }
+}
+
+namespace {
+    /**
+     * Validates an API key (hk_api_...).
+     *
+     * @param list<string> $scopes scopes the key must hold (each, or *)
+     * @param string|null $ip client IP, for the usage log
+     * @param string|null $endpoint endpoint, for the usage log
+     * @throws \Heratio\Keys\Exception for an invalid scope name
+     */
+    function heratio_keys_validate_api_key(string $key, array $scopes = [], ?string $ip = null, ?string $endpoint = null): \Heratio\Keys\Result {}
+
+    /**
+     * Validates an AI token (hk_ai_...).
+     *
+     * @param list<string> $scopes scopes the token must hold (each, or *)
+     * @throws \Heratio\Keys\Exception for an invalid scope name
+     */
+    function heratio_keys_validate_ai_token(string $key, array $scopes = [], ?string $ip = null, ?string $endpoint = null): \Heratio\Keys\Result {}
+
+    /**
+     * Authenticates the current request: the key from X-API-Key, then
+     * X-REST-API-Key, then Authorization: Bearer; IP from REMOTE_ADDR;
+     * endpoint from REQUEST_URI (query string removed).
+     *
+     * @param list<string> $scopes
+     * @param "api"|"ai" $kind
+     * @throws \Heratio\Keys\Exception for an unknown kind or an invalid scope name
+     */
+    function heratio_keys_authenticate(array $scopes = [], string $kind = 'api'): \Heratio\Keys\Result {}
+
+    /** The extension's version. */
+    function heratio_keys_version(): string {}
+
+    /**
+     * Counters of this process's validator: pid, open, dsn (password masked),
+     * open_failures, last_error, validations, cache_hits, cache_misses,
+     * cache_entries, store_queries, store_errors, feed_polls, feed_errors,
+     * feed_evictions, feed_lag_ms, usage_queued, usage_written,
+     * usage_dropped, usage_write_errors.
+     *
+     * @return array<string, int|bool|string|null>
+     */
+    function heratio_keys_stats(): array {}
+}

@@ -1,0 +1,190 @@
+<?php
+// CLI-level tests of the heratio_keys extension against one store.
+// Usage: php suite.php sqlite|mysql EXT_SO KEYGEN TMPDIR
+
+declare(strict_types=1);
+
+require __DIR__ . '/lib.php';
+
+[, $kind, $ext, $keygen, $tmp] = $argv;
+T::$group = $kind;
+$cases = __DIR__ . '/cases';
+
+echo "== CLI tests on $kind ==\n";
+$store = Store::create($kind, $tmp, $keygen);
+$dsn = $store->dsn;
+
+// --- fixtures -----------------------------------------------------------------
+$c1 = $store->client('ReadingRoom');
+$rw = $store->generate('api', $c1, 'production', '--scopes', 'read,write');
+$star = $store->generate('api', $c1, 'staging');
+$ro = $store->generate('api', $c1, 'readonly', '--scopes', 'read');
+$ai = $store->generate('ai', $c1, 'ai-server', '--scopes', 'ai:describe');
+$revoked = $store->generate('api', $c1, 'old');
+$store->keygen('api:revoke', (string) $revoked['id']);
+$expired = $store->generate('api', $c1, 'short', '--expires-in', '1s');
+$c2 = $store->client('Suspended');
+$inactive = $store->generate('api', $c2, 'production');
+// A client switched off behind the library's back (no cascade): the key row
+// is still active, so the answer is client_inactive.
+$store->pdo->exec("UPDATE client SET is_active = 0 WHERE id = $c2");
+$c3 = $store->client('Gone');
+$deactivated = $store->generate('api', $c3, 'production');
+$store->keygen('client:deactivate', (string) $c3);
+$scratch = Store::create('sqlite', mkdtemp($tmp), $keygen);
+$unknown = $scratch->generate('api', $scratch->client('Elsewhere'), 'x');
+usleep(1_200_000); // let the 1 s key expire
+
+$password = (string) (parse_url($dsn)['pass'] ?? 'no-password-in-dsn');
+$keys = [
+    'client' => $c1,
+    'rw' => $rw['key'], 'rw_id' => $rw['id'],
+    'star' => $star['key'], 'ro' => $ro['key'], 'ai' => $ai['key'],
+    'revoked' => $revoked['key'], 'revoked_id' => $revoked['id'],
+    'expired' => $expired['key'], 'inactive' => $inactive['key'],
+    'deactivated' => $deactivated['key'], 'unknown' => $unknown['key'],
+    'poll_ms' => 200, 'password_probe' => $password === '' ? 'no-password-in-dsn' : $password,
+];
+
+function mkdtemp(string $parent): string
+{
+    $d = $parent . '/' . bin2hex(random_bytes(4));
+    mkdir($d);
+    return $d;
+}
+
+// --- the main case script -----------------------------------------------------
+$ini = ['heratio_keys.dsn' => $dsn, 'heratio_keys.poll_interval_ms' => '200'];
+$before = $store->usageRows();
+[$other, $err] = run_cases('validate', php_argv($ext, $ini, "$cases/validate.php"), ['HK_KEYS' => json_encode($keys), 'HTTP_X_API_KEY' => $rw['key']]);
+$info = [];
+foreach ($other as $line) {
+    if (preg_match('/^(NS_PER_CALL|VALIDATIONS|DROPPED) (\d+)$/', $line, $m)) {
+        $info[$m[1]] = (int) $m[2];
+    }
+}
+T::check('case script produced no warnings', !str_contains($err, 'Warning'), substr($err, 0, 500));
+$rows = $store->usageRows() - $before;
+T::check(
+    'usage_log: one row per validation once the process exited (written + dropped = validations)',
+    isset($info['VALIDATIONS']) && $rows + ($info['DROPPED'] ?? 0) === $info['VALIDATIONS'],
+    "rows $rows, dropped " . ($info['DROPPED'] ?? '?') . ', validations ' . ($info['VALIDATIONS'] ?? '?'),
+);
+T::eq('usage_log: nothing dropped', 0, $info['DROPPED'] ?? -1);
+$row = $store->pdo->query("SELECT ip, endpoint, status, credential_id FROM usage_log WHERE ip = '198.51.100.9'")->fetch(PDO::FETCH_ASSOC);
+T::check('usage_log: authenticate records REMOTE_ADDR and REQUEST_URI without the query string', $row !== false && $row['endpoint'] === '/api/v1/auth-test' && (int) $row['status'] === 0 && (int) $row['credential_id'] === $rw['id'], json_encode($row));
+$row = $store->pdo->query("SELECT endpoint FROM usage_log WHERE ip = '192.0.2.7'")->fetch(PDO::FETCH_ASSOC);
+T::check('usage_log: explicit ip and endpoint recorded', $row !== false && $row['endpoint'] === '/api/informationobjects', json_encode($row));
+$len = (int) $store->pdo->query('SELECT MAX(LENGTH(endpoint)) FROM usage_log')->fetchColumn();
+T::check('usage_log: long endpoints truncated to 255 bytes', $len > 0 && $len <= 255, "max length $len");
+if (isset($info['NS_PER_CALL'])) {
+    echo "  NS_PER_CALL {$info['NS_PER_CALL']}\n";
+}
+
+// --- php -m, --ri, phpinfo ------------------------------------------------------
+[$code, $out] = run(php_argv($ext, $ini, '-m'));
+T::check('php -m lists heratio_keys', $code === 0 && preg_match('/^heratio_keys$/m', $out) === 1);
+[$code, $out] = run(php_argv($ext, $ini, '--ri', 'heratio_keys'));
+T::check('php --ri: version', $code === 0 && str_contains($out, 'version => ' . '0.') , $out);
+$masked = str_starts_with($dsn, 'mysql:') ? str_replace(":$password@", ':***@', $dsn) : $dsn;
+T::check('php --ri: DSN shown, password masked', str_contains($out, "dsn => $masked") && ($password === '' || !str_contains($out, $password)), $out);
+[$code, $out] = run(php_argv($ext, $ini, '-r', 'heratio_keys_validate_api_key(getenv("K")); phpinfo(INFO_MODULES);'), null, ['K' => $rw['key']]);
+T::check('phpinfo: counters of the open validator', $code === 0 && preg_match('/cache misses => 1\b/', $out) === 1 && str_contains($out, 'validations => 1') && str_contains($out, 'usage written'), substr($out, 0, 3000));
+
+// --- unavailable: missing / bad DSN, unreachable store, bad settings ------------
+$twoCalls = 'for ($i = 0; $i < 2; $i++) { $r = heratio_keys_validate_api_key(getenv("K")); echo $r->status, " ", $r->httpStatus, " ", $r->message, "\n"; }';
+$unreachablePort = free_port();
+$bad = [
+    'no DSN' => [[], 'heratio_keys.dsn is not set'],
+    'unsupported DSN' => [['heratio_keys.dsn' => 'postgres://u:pw@localhost/x'], 'unsupported DSN'],
+    'unreachable MariaDB (password masked)' => [['heratio_keys.dsn' => "mysql://hk:sekrit-pw@127.0.0.1:$unreachablePort/heratio_keys"], "127.0.0.1:$unreachablePort"],
+    'SQLite without schema' => [['heratio_keys.dsn' => 'sqlite:' . mkdtemp($tmp) . '/none.db'], 'keygen install'],
+    'bad heratio_keys.cache_ttl' => [['heratio_keys.dsn' => $dsn, 'heratio_keys.cache_ttl' => 'soon'], 'heratio_keys.cache_ttl'],
+    'bad heratio_keys.usage_log' => [['heratio_keys.dsn' => $dsn, 'heratio_keys.usage_log' => 'sometimes'], 'heratio_keys.usage_log'],
+];
+foreach ($bad as $what => [$badIni, $needle]) {
+    $t0 = microtime(true);
+    [$code, $out, $err] = run(php_argv($ext, $badIni, '-r', $twoCalls), null, ['K' => $rw['key']]);
+    $lines = array_values(array_filter(explode("\n", $out)));
+    T::check("$what: exit 0 (no crash)", $code === 0, "exit $code: $err");
+    T::check("$what: unavailable 503 twice", $lines === array_fill(0, 2, 'unavailable 503 API key validation is temporarily unavailable.'), $out);
+    T::eq("$what: exactly one E_WARNING", 1, substr_count($err, 'Warning'));
+    T::check("$what: the warning says why", str_contains($err, $needle) && !str_contains($err, 'sekrit-pw'), $err);
+    T::check("$what: answered within 6 s", microtime(true) - $t0 < 6.0);
+}
+
+// --- recovery: a store that becomes available is used on a later call ----------
+$later = mkdtemp($tmp) . '/later.db';
+$recover = <<<'PHP'
+$k = getenv("K");
+$a = heratio_keys_validate_api_key($k)->status;
+$b = heratio_keys_validate_api_key($k)->status; // within the backoff: not retried
+passthru(getenv("KEYGEN") . " --dsn sqlite:" . getenv("DB") . " install > /dev/null");
+$key = trim(shell_exec(getenv("KEYGEN") . " --dsn sqlite:" . getenv("DB") . " client:create --name R --email r@example.org > /dev/null && " . getenv("KEYGEN") . " --dsn sqlite:" . getenv("DB") . " --json api:generate 1 --name p 2>/dev/null | php -r 'echo json_decode(stream_get_contents(STDIN))->key;'"));
+usleep(1_100_000);
+$c = heratio_keys_validate_api_key($key)->status;
+echo "$a $b $c\n";
+PHP;
+[$code, $out, $err] = run(php_argv($ext, ['heratio_keys.dsn' => "sqlite:$later"], '-r', $recover), null, ['K' => $rw['key'], 'KEYGEN' => $keygen, 'DB' => $later]);
+T::eq('recovery: unavailable, then valid once the store exists (retry after backoff)', "unavailable unavailable valid\n", $out);
+T::eq('recovery: one warning for the failure episode', 1, substr_count($err, 'Warning'));
+
+// --- fork: a validator opened before fork() works in the child, both flush -------
+$fork = <<<'PHP'
+$k = getenv("K");
+$ok = heratio_keys_validate_api_key($k)->valid;
+$pid = pcntl_fork();
+if ($pid === 0) {
+    $n = 0;
+    for ($i = 0; $i < 10; $i++) { $n += heratio_keys_validate_api_key($k)->valid ? 1 : 0; }
+    $s = heratio_keys_stats();
+    echo "child $n ", $s["pid"] === getmypid() ? "ownpid" : "parentpid", "\n";
+    exit(0);
+}
+pcntl_waitpid($pid, $status);
+for ($i = 0; $i < 5; $i++) { $ok = $ok && heratio_keys_validate_api_key($k)->valid; }
+echo "parent ", $ok ? "ok" : "bad", " ", pcntl_wexitstatus($status), "\n";
+PHP;
+$before = $store->usageRows();
+[$code, $out, $err] = run(php_argv($ext, $ini, '-r', $fork), null, ['K' => $rw['key']]);
+T::check('fork: child and parent both validate', $code === 0 && str_contains($out, 'child 10 ownpid') && str_contains($out, 'parent ok 0'), $out . $err);
+T::eq('fork: usage rows of parent and child all written (16)', 16, $store->usageRows() - $before);
+
+// --- usage_log off --------------------------------------------------------------
+$before = $store->usageRows();
+[$code, $out] = run(php_argv($ext, $ini + ['heratio_keys.usage_log' => 'off'], '-r', 'echo heratio_keys_validate_api_key(getenv("K"))->status;'), null, ['K' => $rw['key']]);
+T::check('usage_log=off: validates, records nothing', $out === 'valid' && $store->usageRows() === $before, $out);
+
+// --- stub in sync with the extension --------------------------------------------
+[$c1code, $fromExt, $e1] = run(php_argv($ext, [], "$cases/stub.php", 'ext'));
+[$c2code, $fromStub, $e2] = run([PHP_BINARY, "$cases/stub.php", dirname(__DIR__, 2) . '/php-ext/heratio_keys.stub.php']);
+$a = json_decode($fromExt, true);
+$b = json_decode($fromStub, true);
+if (T::check('stub: both descriptions produced', is_array($a) && is_array($b), $e1 . $e2)) {
+    foreach (['extension_functions', 'extension_classes', 'ini', 'functions', 'classes'] as $part) {
+        T::check("stub: $part match Reflection of the extension", $a[$part] === $b[$part], "extension:\n" . json_encode($a[$part]) . "\nstub:\n" . json_encode($b[$part]));
+    }
+    $sample = <<<'PHP'
+$r = heratio_keys_validate_api_key(getenv("K"));
+$n = heratio_keys_validate_api_key("x");
+echo json_encode([get_object_vars($r), get_object_vars($n)]);
+PHP;
+    [, $vals] = run(php_argv($ext, $ini, '-r', $sample), null, ['K' => $rw['key']]);
+    $samples = json_decode($vals, true);
+    $typeOk = is_array($samples);
+    $detail = '';
+    foreach ($b['result_property_types'] ?? [] as $prop => $t) {
+        foreach ($samples ?? [] as $s) {
+            $v = $s[$prop] ?? null;
+            $type = ltrim($t['type'], '?');
+            $matches = ($v === null && str_starts_with($t['type'], '?')) || get_debug_type($v) === $type;
+            if (!$matches || !$t['readonly']) {
+                $typeOk = false;
+                $detail .= "$prop: stub {$t['type']} readonly=" . var_export($t['readonly'], true) . ', value ' . var_export($v, true) . "\n";
+            }
+        }
+    }
+    T::check('stub: Result property types match real values, all readonly', $typeOk, $detail);
+}
+
+T::finish();
