@@ -452,7 +452,10 @@ fn core_options(o: &hk_options) -> Result<Options, String> {
 ///
 /// `dsn` is NULL or a NUL-terminated string; `out` is NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn hk_validator_open(dsn: *const c_char, out: *mut *mut hk_validator) -> c_int {
+pub unsafe extern "C" fn hk_validator_open(
+    dsn: *const c_char,
+    out: *mut *mut hk_validator,
+) -> c_int {
     // SAFETY: forwarded caller guarantees; NULL options are allowed.
     unsafe { hk_validator_open_with(dsn, ptr::null(), out) }
 }
@@ -477,43 +480,47 @@ pub unsafe extern "C" fn hk_validator_open_with(
     opts: *const hk_options,
     out: *mut *mut hk_validator,
 ) -> c_int {
-    guard("hk_validator_open", hk_error::HK_ERR_INTERNAL as c_int, || {
-        let fail = |code: hk_error, message: String| {
-            set_error(format!("hk_validator_open: {message}"));
-            code as c_int
-        };
-        if dsn.is_null() {
-            return fail(hk_error::HK_ERR_INVALID_ARGUMENT, "dsn is NULL".into());
-        }
-        if out.is_null() {
-            return fail(hk_error::HK_ERR_INVALID_ARGUMENT, "out is NULL".into());
-        }
-        // SAFETY: checked non-NULL; the caller guarantees NUL termination.
-        let Ok(dsn) = unsafe { CStr::from_ptr(dsn) }.to_str() else {
-            return fail(hk_error::HK_ERR_INVALID_DSN, "the DSN is not UTF-8".into());
-        };
-        let options = if opts.is_null() {
-            hk_options_default()
-        } else {
-            // SAFETY: checked non-NULL; the caller guarantees a readable
-            // `hk_options` (`read_unaligned` spares an alignment demand).
-            unsafe { opts.read_unaligned() }
-        };
-        let options = match core_options(&options) {
-            Ok(options) => options,
-            Err(message) => return fail(hk_error::HK_ERR_INVALID_ARGUMENT, message),
-        };
-        match Validator::open(dsn, options) {
-            Ok(inner) => {
-                let handle = Box::into_raw(Box::new(hk_validator { inner }));
-                // SAFETY: checked non-NULL; the caller guarantees writability.
-                unsafe { out.write(handle) };
-                clear_error();
-                hk_error::HK_OK as c_int
+    guard(
+        "hk_validator_open",
+        hk_error::HK_ERR_INTERNAL as c_int,
+        || {
+            let fail = |code: hk_error, message: String| {
+                set_error(format!("hk_validator_open: {message}"));
+                code as c_int
+            };
+            if dsn.is_null() {
+                return fail(hk_error::HK_ERR_INVALID_ARGUMENT, "dsn is NULL".into());
             }
-            Err(e) => fail(error_code(e.kind()), e.to_string()),
-        }
-    })
+            if out.is_null() {
+                return fail(hk_error::HK_ERR_INVALID_ARGUMENT, "out is NULL".into());
+            }
+            // SAFETY: checked non-NULL; the caller guarantees NUL termination.
+            let Ok(dsn) = unsafe { CStr::from_ptr(dsn) }.to_str() else {
+                return fail(hk_error::HK_ERR_INVALID_DSN, "the DSN is not UTF-8".into());
+            };
+            let options = if opts.is_null() {
+                hk_options_default()
+            } else {
+                // SAFETY: checked non-NULL; the caller guarantees a readable
+                // `hk_options` (`read_unaligned` spares an alignment demand).
+                unsafe { opts.read_unaligned() }
+            };
+            let options = match core_options(&options) {
+                Ok(options) => options,
+                Err(message) => return fail(hk_error::HK_ERR_INVALID_ARGUMENT, message),
+            };
+            match Validator::open(dsn, options) {
+                Ok(inner) => {
+                    let handle = Box::into_raw(Box::new(hk_validator { inner }));
+                    // SAFETY: checked non-NULL; the caller guarantees writability.
+                    unsafe { out.write(handle) };
+                    clear_error();
+                    hk_error::HK_OK as c_int
+                }
+                Err(e) => fail(error_code(e.kind()), e.to_string()),
+            }
+        },
+    )
 }
 
 /// Frees a validator after writing its buffered usage records (retrying for
@@ -650,40 +657,44 @@ pub unsafe extern "C" fn hk_check_format(
 /// `v` is NULL or a live handle; `out` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn hk_validator_stats(v: *const hk_validator, out: *mut hk_stats) -> c_int {
-    guard("hk_validator_stats", hk_error::HK_ERR_INTERNAL as c_int, || {
-        // SAFETY: checked for NULL; the caller guarantees a live handle.
-        let Some(v) = (unsafe { v.as_ref() }) else {
-            set_error("hk_validator_stats: the validator is NULL");
-            return hk_error::HK_ERR_INVALID_ARGUMENT as c_int;
-        };
-        if out.is_null() {
-            set_error("hk_validator_stats: out is NULL");
-            return hk_error::HK_ERR_INVALID_ARGUMENT as c_int;
-        }
-        let s = v.inner.stats();
-        let stats = hk_stats {
-            validations: s.validations,
-            cache_hits: s.cache_hits,
-            cache_misses: s.cache_misses,
-            cache_entries: s.cache_entries,
-            store_queries: s.store_queries,
-            store_errors: s.store_errors,
-            feed_polls: s.feed_polls,
-            feed_errors: s.feed_errors,
-            feed_evictions: s.feed_evictions,
-            feed_lag_ms: s
-                .feed_lag_ms
-                .map_or(-1, |lag| i64::try_from(lag).unwrap_or(i64::MAX)),
-            usage_queued: s.usage_queued,
-            usage_written: s.usage_written,
-            usage_dropped: s.usage_dropped,
-            usage_write_errors: s.usage_write_errors,
-        };
-        // SAFETY: checked non-NULL; the caller guarantees writability.
-        unsafe { out.write_unaligned(stats) };
-        clear_error();
-        hk_error::HK_OK as c_int
-    })
+    guard(
+        "hk_validator_stats",
+        hk_error::HK_ERR_INTERNAL as c_int,
+        || {
+            // SAFETY: checked for NULL; the caller guarantees a live handle.
+            let Some(v) = (unsafe { v.as_ref() }) else {
+                set_error("hk_validator_stats: the validator is NULL");
+                return hk_error::HK_ERR_INVALID_ARGUMENT as c_int;
+            };
+            if out.is_null() {
+                set_error("hk_validator_stats: out is NULL");
+                return hk_error::HK_ERR_INVALID_ARGUMENT as c_int;
+            }
+            let s = v.inner.stats();
+            let stats = hk_stats {
+                validations: s.validations,
+                cache_hits: s.cache_hits,
+                cache_misses: s.cache_misses,
+                cache_entries: s.cache_entries,
+                store_queries: s.store_queries,
+                store_errors: s.store_errors,
+                feed_polls: s.feed_polls,
+                feed_errors: s.feed_errors,
+                feed_evictions: s.feed_evictions,
+                feed_lag_ms: s
+                    .feed_lag_ms
+                    .map_or(-1, |lag| i64::try_from(lag).unwrap_or(i64::MAX)),
+                usage_queued: s.usage_queued,
+                usage_written: s.usage_written,
+                usage_dropped: s.usage_dropped,
+                usage_write_errors: s.usage_write_errors,
+            };
+            // SAFETY: checked non-NULL; the caller guarantees writability.
+            unsafe { out.write_unaligned(stats) };
+            clear_error();
+            hk_error::HK_OK as c_int
+        },
+    )
 }
 
 /// Waits up to `timeout_ms` for every usage record queued so far to be
@@ -696,25 +707,26 @@ pub unsafe extern "C" fn hk_validator_stats(v: *const hk_validator, out: *mut hk
 /// `v` is NULL or a live handle.
 #[no_mangle]
 pub unsafe extern "C" fn hk_validator_flush(v: *const hk_validator, timeout_ms: u32) -> c_int {
-    guard("hk_validator_flush", hk_error::HK_ERR_INTERNAL as c_int, || {
-        // SAFETY: checked for NULL; the caller guarantees a live handle.
-        let Some(v) = (unsafe { v.as_ref() }) else {
-            set_error("hk_validator_flush: the validator is NULL");
-            return hk_error::HK_ERR_INVALID_ARGUMENT as c_int;
-        };
-        if v
-            .inner
-            .flush(Duration::from_millis(u64::from(timeout_ms)))
-        {
-            clear_error();
-            hk_error::HK_OK as c_int
-        } else {
-            set_error(format!(
-                "hk_validator_flush: usage records not written within {timeout_ms} ms"
-            ));
-            hk_error::HK_ERR_TIMEOUT as c_int
-        }
-    })
+    guard(
+        "hk_validator_flush",
+        hk_error::HK_ERR_INTERNAL as c_int,
+        || {
+            // SAFETY: checked for NULL; the caller guarantees a live handle.
+            let Some(v) = (unsafe { v.as_ref() }) else {
+                set_error("hk_validator_flush: the validator is NULL");
+                return hk_error::HK_ERR_INVALID_ARGUMENT as c_int;
+            };
+            if v.inner.flush(Duration::from_millis(u64::from(timeout_ms))) {
+                clear_error();
+                hk_error::HK_OK as c_int
+            } else {
+                set_error(format!(
+                    "hk_validator_flush: usage records not written within {timeout_ms} ms"
+                ));
+                hk_error::HK_ERR_TIMEOUT as c_int
+            }
+        },
+    )
 }
 
 /// The stable name of a status (`"valid"`, `"wrong_kind"`, …), as in the
@@ -853,7 +865,10 @@ mod tests {
                 hk_error::HK_ERR_INVALID_ARGUMENT as c_int
             );
             hk_validator_free(ptr::null_mut());
-            assert_eq!(hk_last_error_message(ptr::null_mut(), 0), last_error().len());
+            assert_eq!(
+                hk_last_error_message(ptr::null_mut(), 0),
+                last_error().len()
+            );
         }
     }
 
@@ -909,7 +924,10 @@ mod tests {
         for expected in [
             format!("cache_capacity: {}", d.cache_capacity),
             format!("cache_ttl: {:?}", Duration::from_millis(d.cache_ttl_ms)),
-            format!("negative_ttl: {:?}", Duration::from_millis(d.negative_ttl_ms)),
+            format!(
+                "negative_ttl: {:?}",
+                Duration::from_millis(d.negative_ttl_ms)
+            ),
             format!(
                 "poll_interval: {:?}",
                 Duration::from_millis(d.poll_interval_ms)
