@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# PHP-level tests of the heratio_keys extension: builds it, runs the CLI
+# suite and the php-fpm + nginx deployment test on SQLite and (when
+# HERATIO_KEYS_TEST_MYSQL_DSN is set) MariaDB, prints the measured figures and
+# ends with "PHP tests: N passed, M failed". Exit status 0 only if all passed.
+#
+# Needs: php8.2-cli php8.2-dev php8.2-fpm php8.2-sqlite3 php8.2-mysql nginx
+# libclang-dev (wrk for the requests/s figure). Env:
+#   HERATIO_KEYS_TEST_MYSQL_DSN   mysql://user:pass@host:port/db (user may CREATE DATABASE hk_test_*)
+#   HERATIO_KEYS_REQUIRE_MYSQL=1  fail instead of skipping MariaDB when the DSN is unset
+#   HERATIO_KEYS_PHP_PROFILE      cargo profile of the extension (default release)
+#   HERATIO_KEYS_BENCH_SECONDS    wrk duration (default 5; 0 = no throughput run)
+#   PHP_CONFIG                    php-config of the target PHP (ext-php-rs reads it)
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+php_bin="${PHP:-php}"
+profile="${HERATIO_KEYS_PHP_PROFILE:-release}"
+bench="${HERATIO_KEYS_BENCH_SECONDS:-5}"
+
+missing=()
+for tool in "$php_bin" php-config nginx; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if ! command -v "${PHP_FPM:-php-fpm8.2}" >/dev/null 2>&1 && ! [ -x /usr/sbin/php-fpm8.2 ]; then
+    missing+=("php-fpm8.2")
+fi
+if ((${#missing[@]})); then
+    echo "error: missing ${missing[*]} (apt-get install php8.2-cli php8.2-dev php8.2-fpm php8.2-sqlite3 php8.2-mysql nginx libclang-dev wrk)" >&2
+    echo "PHP tests: 0 passed, 1 failed"
+    exit 1
+fi
+
+stores=(sqlite)
+if [[ -n "${HERATIO_KEYS_TEST_MYSQL_DSN:-}" ]]; then
+    stores+=(mysql)
+elif [[ "${HERATIO_KEYS_REQUIRE_MYSQL:-0}" == 1 ]]; then
+    echo "error: HERATIO_KEYS_REQUIRE_MYSQL=1 but HERATIO_KEYS_TEST_MYSQL_DSN is not set" >&2
+    echo "PHP tests: 0 passed, 1 failed"
+    exit 1
+else
+    echo "note: HERATIO_KEYS_TEST_MYSQL_DSN not set: MariaDB tests skipped"
+fi
+
+echo "== building the extension ($profile) and keygen =="
+if [[ "$profile" == release ]]; then
+    cargo build --release -p heratio-keys-php
+    so="$root/target/release/libheratio_keys_php.so"
+else
+    cargo build --profile "$profile" -p heratio-keys-php
+    so="$root/target/$profile/libheratio_keys_php.so"
+    [[ "$profile" == dev ]] && so="$root/target/debug/libheratio_keys_php.so"
+fi
+cargo build -p heratio-keys-cli
+keygen="$root/target/debug/keygen"
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/heratio-keys-php.XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
+chmod 755 "$tmp"
+# Installed under its real name, as an operator would.
+install -m 755 "$so" "$tmp/heratio_keys.so"
+ext="$tmp/heratio_keys.so"
+
+passed=0
+failed=0
+log="$tmp/out.log"
+run() {
+    local status=0
+    "$php_bin" "$@" 2>&1 | tee "$log" || status=$?
+    local tally
+    tally="$(grep -E '^TALLY [0-9]+ [0-9]+$' "$log" | tail -1 || true)"
+    if [[ -z "$tally" ]]; then
+        echo "  FAIL $1 ${2:-}: no result (exit $status)"
+        failed=$((failed + 1))
+        return
+    fi
+    read -r _ p f <<<"$tally"
+    passed=$((passed + p))
+    failed=$((failed + f))
+    if ((status != 0 && f == 0)); then
+        failed=$((failed + 1))
+    fi
+    grep -hE '^  (NS_PER_CALL|REVOCATION_MS|REQUESTS_PER_SEC)' "$log" | sed "s/^ */$2 /" >>"$tmp/figures" || true
+}
+
+for store in "${stores[@]}"; do
+    dir="$tmp/$store"
+    mkdir -p "$dir/cli" "$dir/fpm"
+    run tests/php/suite.php "$store" "$ext" "$keygen" "$dir/cli"
+    b=0
+    [[ "$store" == "${stores[-1]}" ]] && b="$bench"
+    run tests/php/fpm.php "$store" "$ext" "$keygen" "$dir/fpm" "$b"
+done
+
+echo
+echo "== figures (this run; extension profile $profile) =="
+if [[ -f "$tmp/figures" ]]; then
+    sed 's/NS_PER_CALL/ns per heratio_keys_validate_api_key (cache hit, PHP loop):/;
+         s/REVOCATION_MS/revocation seen by every FPM worker after (ms):/;
+         s/REQUESTS_PER_SEC/requests\/s through nginx + php-fpm (4 workers, wrk -t2 -c16):/' "$tmp/figures"
+fi
+echo "PHP tests: $passed passed, $failed failed"
+((failed == 0))
