@@ -25,9 +25,14 @@ fn cached(c: &mut Criterion, n: usize) {
     let dir = tempfile_dir();
     let dsn = sqlite_dsn(&dir);
     let keys = fill(open_store(&dsn).as_ref(), n);
-    let v = Validator::open(&dsn, Options::default().cache_capacity(2 * n as u64)).expect("validator");
+    let v =
+        Validator::open(&dsn, Options::default().cache_capacity(2 * n as u64)).expect("validator");
     for key in &keys {
-        assert_eq!(v.validate(&Request::new(Kind::ApiKey, key.as_bytes())).status, Status::Valid);
+        assert_eq!(
+            v.validate(&Request::new(Kind::ApiKey, key.as_bytes()))
+                .status,
+            Status::Valid
+        );
     }
     let mut i = 0usize;
     c.bench_function(&format!("validate/cached/{n}_keys"), |b| {
@@ -42,13 +47,16 @@ fn cached(c: &mut Criterion, n: usize) {
 }
 
 fn tempfile_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("hk-bench-{}-{}", std::process::id(), rand_suffix()));
+    let dir =
+        std::env::temp_dir().join(format!("hk-bench-{}-{}", std::process::id(), rand_suffix()));
     std::fs::create_dir_all(&dir).expect("bench dir");
     dir
 }
 
 fn rand_suffix() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
 }
 
 fn bench_cached(c: &mut Criterion) {
@@ -63,16 +71,41 @@ fn bench_rejections(c: &mut Criterion) {
     let v = Validator::open(&dsn, Options::default()).expect("validator");
     let malformed = b"hk_api_00000000000000000000000000000000000000001Wtgbs";
     c.bench_function("validate/malformed", |b| {
-        b.iter(|| black_box(v.validate(&Request::new(Kind::ApiKey, black_box(malformed))).status));
+        b.iter(|| {
+            black_box(
+                v.validate(&Request::new(Kind::ApiKey, black_box(malformed)))
+                    .status,
+            )
+        });
     });
     let token = heratio_keys_core::generate(Kind::AiToken).expect("token");
     c.bench_function("validate/wrong_kind", |b| {
-        b.iter(|| black_box(v.validate(&Request::new(Kind::ApiKey, black_box(token.expose().as_bytes()))).status));
+        b.iter(|| {
+            black_box(
+                v.validate(&Request::new(
+                    Kind::ApiKey,
+                    black_box(token.expose().as_bytes()),
+                ))
+                .status,
+            )
+        });
     });
     let unknown = heratio_keys_core::generate(Kind::ApiKey).expect("key");
-    assert_eq!(v.validate(&Request::new(Kind::ApiKey, unknown.expose().as_bytes())).status, Status::NotFound);
+    assert_eq!(
+        v.validate(&Request::new(Kind::ApiKey, unknown.expose().as_bytes()))
+            .status,
+        Status::NotFound
+    );
     c.bench_function("validate/negative_cache_hit", |b| {
-        b.iter(|| black_box(v.validate(&Request::new(Kind::ApiKey, black_box(unknown.expose().as_bytes()))).status));
+        b.iter(|| {
+            black_box(
+                v.validate(&Request::new(
+                    Kind::ApiKey,
+                    black_box(unknown.expose().as_bytes()),
+                ))
+                .status,
+            )
+        });
     });
     c.bench_function("format/check_format", |b| {
         b.iter(|| black_box(check_format(Kind::ApiKey, black_box(keys[0].as_bytes()))));
@@ -105,7 +138,8 @@ fn bench_cache_floor(c: &mut Criterion) {
 /// A miss: the cache holds nothing, so every validation queries the store.
 fn miss(c: &mut Criterion, name: &str, dsn: &str) {
     let keys = fill(open_store(dsn).as_ref(), 1000);
-    let v = Validator::open(dsn, Options::default().cache_capacity(0).usage_log(false)).expect("validator");
+    let v = Validator::open(dsn, Options::default().cache_capacity(0).usage_log(false))
+        .expect("validator");
     let mut i = 0usize;
     c.bench_function(&format!("validate/miss/{name}"), |b| {
         b.iter_batched(
@@ -113,7 +147,12 @@ fn miss(c: &mut Criterion, name: &str, dsn: &str) {
                 i = (i + 7919) % keys.len();
                 keys[i].clone()
             },
-            |key| black_box(v.validate(&Request::new(Kind::ApiKey, key.as_bytes())).status),
+            |key| {
+                black_box(
+                    v.validate(&Request::new(Kind::ApiKey, key.as_bytes()))
+                        .status,
+                )
+            },
             BatchSize::SmallInput,
         );
     });
@@ -123,7 +162,8 @@ fn bench_misses(c: &mut Criterion) {
     let dir = tempfile_dir();
     miss(c, "sqlite", &sqlite_dsn(&dir));
     let _ = std::fs::remove_dir_all(dir);
-    let mysql = std::env::var("HERATIO_KEYS_BENCH_MYSQL_DSN").or_else(|_| std::env::var("HERATIO_KEYS_TEST_MYSQL_DSN"));
+    let mysql = std::env::var("HERATIO_KEYS_BENCH_MYSQL_DSN")
+        .or_else(|_| std::env::var("HERATIO_KEYS_TEST_MYSQL_DSN"));
     match mysql {
         Ok(dsn) => miss(c, "mariadb", &dsn),
         Err(_) => eprintln!("skipping validate/miss/mariadb: set HERATIO_KEYS_BENCH_MYSQL_DSN"),

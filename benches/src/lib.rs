@@ -1,6 +1,6 @@
 //! Fixtures shared by the benchmarks: a store filled with N keys.
 
-use heratio_keys_core::{issue, Actor, IssueRequest, Kind, KeyStore, NewClient, Scopes, Source};
+use heratio_keys_core::{issue, Actor, IssueRequest, KeyStore, Kind, NewClient, Scopes, Source};
 
 /// Issues `n` API keys for one new client and returns their plaintexts.
 ///
