@@ -153,56 +153,56 @@ impl KeyResult {
     #[php(setter)]
     pub fn set_valid(&mut self, _value: bool) {
         // Thrown directly: ext-php-rs ignores a setter's return value.
-        let _ = read_only("valid").throw();
+        read_only("valid").throw();
     }
 
     /// Refuses the write: the result is read-only.
     #[php(setter)]
     pub fn set_status(&mut self, _value: String) {
         // Thrown directly: ext-php-rs ignores a setter's return value.
-        let _ = read_only("status").throw();
+        read_only("status").throw();
     }
 
     /// Refuses the write: the result is read-only.
     #[php(setter)]
     pub fn set_http_status(&mut self, _value: i64) {
         // Thrown directly: ext-php-rs ignores a setter's return value.
-        let _ = read_only("httpStatus").throw();
+        read_only("httpStatus").throw();
     }
 
     /// Refuses the write: the result is read-only.
     #[php(setter)]
     pub fn set_message(&mut self, _value: String) {
         // Thrown directly: ext-php-rs ignores a setter's return value.
-        let _ = read_only("message").throw();
+        read_only("message").throw();
     }
 
     /// Refuses the write: the result is read-only.
     #[php(setter)]
     pub fn set_client_id(&mut self, _value: Option<i64>) {
         // Thrown directly: ext-php-rs ignores a setter's return value.
-        let _ = read_only("clientId").throw();
+        read_only("clientId").throw();
     }
 
     /// Refuses the write: the result is read-only.
     #[php(setter)]
     pub fn set_key_id(&mut self, _value: Option<i64>) {
         // Thrown directly: ext-php-rs ignores a setter's return value.
-        let _ = read_only("keyId").throw();
+        read_only("keyId").throw();
     }
 
     /// Refuses the write: the result is read-only.
     #[php(setter)]
     pub fn set_name(&mut self, _value: Option<String>) {
         // Thrown directly: ext-php-rs ignores a setter's return value.
-        let _ = read_only("name").throw();
+        read_only("name").throw();
     }
 
     /// Refuses the write: the result is read-only.
     #[php(setter)]
     pub fn set_scopes(&mut self, _value: Vec<String>) {
         // Thrown directly: ext-php-rs ignores a setter's return value.
-        let _ = read_only("scopes").throw();
+        read_only("scopes").throw();
     }
 }
 
@@ -278,7 +278,7 @@ fn settings() -> Result<Settings, String> {
 }
 
 fn warn(message: &str) {
-    php_error(&ErrorType::Warning, &message.to_owned());
+    php_error(&ErrorType::Warning, message);
 }
 
 /// What a validation produced, before anything is reported to PHP.
