@@ -2,13 +2,19 @@
 # The whole test suite, as CI runs it, on a fresh Debian 12 machine:
 #   1. installs what is missing (apt packages),
 #   2. starts a throwaway MariaDB in a temporary directory,
-#   3. runs rustfmt, clippy (-D warnings) and every test against SQLite and
-#      MariaDB,
+#   3. runs rustfmt, clippy (-D warnings), every Rust test, the C tests
+#      (under valgrind, header drift check included) and the PHP tests
+#      (php CLI and php-fpm behind nginx), against SQLite and MariaDB,
 #   4. stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(mariadb-server mariadb-client pkg-config)
+APT_PACKAGES=(
+    mariadb-server mariadb-client pkg-config                    # stores
+    gcc g++ valgrind binutils python3                           # C ABI tests
+    php8.2-cli php8.2-dev php8.2-fpm php8.2-sqlite3 php8.2-mysql # PHP extension
+    libclang-dev nginx wrk                                      # ext-php-rs bindgen, FPM deployment test
+)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -36,5 +42,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "==> cargo test (SQLite and MariaDB)"
 cargo test --workspace --locked
+
+echo "==> C ABI: header drift, install, gcc -Werror, valgrind, static link"
+tests/c/run.sh
+
+echo "==> PHP extension: php CLI suite and php-fpm + nginx deployment"
+tests/php/run.sh
 
 echo "==> all tests passed"
