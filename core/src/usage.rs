@@ -6,20 +6,28 @@
 //! queued, or that cannot be written before shutdown gives up, are counted
 //! as dropped. Nothing else is dropped: a failed write is retried with
 //! backoff, keeping the batch, until the store comes back.
+//!
+//! The flusher never blocks on the record queue itself: a receiver parked in
+//! `recv` would be woken (a futex syscall and a cross-core hand-off) by every
+//! single validation. It sleeps with `park_timeout` instead and is unparked
+//! only when a batch's worth of records is waiting or a control request
+//! (flush, shutdown) arrives, so a burst of N validations costs N lock-free
+//! pushes and N / batch wake-ups.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use crate::model::UsageRecord;
 use crate::store::KeyStore;
 use crate::validator::{Counters, Options};
 
-pub(crate) enum Message {
-    Record(UsageRecord),
-    /// Write everything queued so far, then acknowledge whether it worked.
+/// Requests to the flusher, answered with whether everything got written.
+pub(crate) enum Control {
+    /// Write everything queued so far.
     Flush(SyncSender<bool>),
     /// Write everything (retrying until the deadline), then stop.
     Shutdown(SyncSender<bool>),
@@ -27,45 +35,65 @@ pub(crate) enum Message {
 
 /// The producing side, held by the engine.
 pub(crate) struct UsageQueue {
-    sender: SyncSender<Message>,
+    records: SyncSender<UsageRecord>,
+    control: Sender<Control>,
+    flusher: Thread,
     counters: Arc<Counters>,
+    batch_size: u64,
 }
 
 impl UsageQueue {
-    pub(crate) fn new(sender: SyncSender<Message>, counters: Arc<Counters>) -> Self {
-        UsageQueue { sender, counters }
+    pub(crate) fn new(
+        records: SyncSender<UsageRecord>,
+        control: Sender<Control>,
+        flusher: Thread,
+        counters: Arc<Counters>,
+        options: &Options,
+    ) -> Self {
+        UsageQueue {
+            records,
+            control,
+            flusher,
+            counters,
+            batch_size: options.usage_batch_size.max(1) as u64,
+        }
     }
 
     /// Queues a record, or counts it as dropped if the queue is full.
     pub(crate) fn push(&self, record: UsageRecord) {
-        match self.sender.try_send(Message::Record(record)) {
+        // Counted before the send, so the flusher never takes a record the
+        // gauge does not yet include.
+        let before = self.counters.usage_queued.fetch_add(1, Ordering::Relaxed);
+        match self.records.try_send(record) {
             Ok(()) => {
-                self.counters.usage_queued.fetch_add(1, Ordering::Relaxed);
+                if before + 1 == self.batch_size {
+                    self.flusher.unpark();
+                }
             }
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.counters.usage_queued.fetch_sub(1, Ordering::Relaxed);
                 self.counters.usage_dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
 
-    /// Blocks until everything queued before this call is written or the
-    /// flusher gave up on it for now; false on timeout.
+    /// Blocks until everything queued before this call is written; false if
+    /// that failed (store down: records stay queued) or took over `timeout`.
     pub(crate) fn flush(&self, timeout: Duration) -> bool {
-        self.request(Message::Flush, timeout)
+        self.request(Control::Flush, timeout)
     }
 
     /// Asks the flusher to write everything and stop.
     pub(crate) fn shutdown(&self, timeout: Duration) -> bool {
-        self.request(Message::Shutdown, timeout)
+        self.request(Control::Shutdown, timeout)
     }
 
-    fn request(&self, make: fn(SyncSender<bool>) -> Message, timeout: Duration) -> bool {
+    fn request(&self, make: fn(SyncSender<bool>) -> Control, timeout: Duration) -> bool {
         let (ack, done) = std::sync::mpsc::sync_channel(1);
-        // A blocking send: the flusher drains continuously, so this waits at
-        // most for the queue ahead of it.
-        if self.sender.send(make(ack)).is_err() {
+        if self.control.send(make(ack)).is_err() {
             return false;
         }
+        self.flusher.unpark();
         done.recv_timeout(timeout).unwrap_or(false)
     }
 }
@@ -81,15 +109,22 @@ struct Flusher {
 }
 
 impl Flusher {
-    fn take(&mut self, record: UsageRecord) {
-        self.counters.usage_queued.fetch_sub(1, Ordering::Relaxed);
-        if self.pending.len() >= self.capacity {
-            // The store has been down long enough to fill a whole queue's
-            // worth of backlog: keep the newest, count the oldest as dropped.
-            self.pending.pop_front();
-            self.counters.usage_dropped.fetch_add(1, Ordering::Relaxed);
+    /// Moves every queued record into the pending list.
+    fn drain(&mut self, records: &Receiver<UsageRecord>) {
+        let mut taken = 0;
+        while let Ok(record) = records.try_recv() {
+            taken += 1;
+            if self.pending.len() >= self.capacity {
+                // The store has been down long enough to fill a whole queue's
+                // worth of backlog: keep the newest, count the oldest as dropped.
+                self.pending.pop_front();
+                self.counters.usage_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            self.pending.push_back(record);
         }
-        self.pending.push_back(record);
+        self.counters
+            .usage_queued
+            .fetch_sub(taken, Ordering::Relaxed);
     }
 
     /// Writes pending records in batches; stops at the first failure.
@@ -118,6 +153,22 @@ impl Flusher {
         }
         true
     }
+
+    /// Writes everything, retrying until the shutdown deadline, then counts
+    /// what is still unwritten as dropped. True if nothing was dropped.
+    fn finish(&mut self, records: &Receiver<UsageRecord>, timeout: Duration) -> bool {
+        self.drain(records);
+        let give_up = Instant::now() + timeout;
+        while !self.write_pending() && Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let lost = self.pending.len() as u64;
+        self.counters
+            .usage_dropped
+            .fetch_add(lost, Ordering::Relaxed);
+        self.pending.clear();
+        lost == 0
+    }
 }
 
 /// The flusher thread's body.
@@ -125,7 +176,8 @@ pub(crate) fn run(
     store: Arc<dyn KeyStore>,
     counters: Arc<Counters>,
     options: &Options,
-    receiver: &Receiver<Message>,
+    records: &Receiver<UsageRecord>,
+    control: &Receiver<Control>,
 ) {
     let mut flusher = Flusher {
         store,
@@ -137,96 +189,50 @@ pub(crate) fn run(
         backoff: Duration::from_millis(100),
     };
     let interval = options.usage_flush_interval;
-    let mut deadline: Option<Instant> = None;
+    // Records are written at most `interval` after the first of them arrived;
+    // sleeping a fraction of it bounds that delay without busy polling.
+    let tick = (interval / 4).clamp(Duration::from_millis(5), Duration::from_millis(250));
+    let mut oldest: Option<Instant> = None;
     loop {
-        let now = Instant::now();
-        let wake = match (deadline, flusher.retry_at) {
-            (Some(d), Some(r)) => Some(d.max(r)),
-            (d, r) => d.or(r),
-        };
-        let message = match wake {
-            Some(at) if at <= now => Err(RecvTimeoutError::Timeout),
-            Some(at) => receiver.recv_timeout(at - now),
-            None => receiver.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        };
-        match message {
-            Ok(Message::Record(record)) => {
-                flusher.take(record);
-                deadline.get_or_insert(now + interval);
-                if flusher.pending.len() >= flusher.batch_size
-                    && flusher.retry_at.is_none_or(|r| r <= now)
-                {
-                    flusher.write_pending();
-                    deadline = (!flusher.pending.is_empty()).then_some(now + interval);
-                }
-            }
-            Ok(Message::Flush(ack)) => {
-                let mut waiting = vec![ack];
-                let shutdown = drain(&mut flusher, receiver, &mut waiting);
-                let written = flusher.write_pending();
-                for ack in waiting {
-                    let _ = ack.send(written);
-                }
-                deadline = (!flusher.pending.is_empty()).then_some(now + interval);
-                if let Some(ack) = shutdown {
-                    let _ = ack.send(finish(&mut flusher, options));
+        let mut acks = Vec::new();
+        let mut stop = None;
+        loop {
+            match control.try_recv() {
+                Ok(Control::Flush(ack)) => acks.push(ack),
+                Ok(Control::Shutdown(ack)) => stop = Some(ack),
+                Err(TryRecvError::Empty) => break,
+                // The engine is gone without a shutdown request.
+                Err(TryRecvError::Disconnected) => {
+                    flusher.finish(records, options.shutdown_flush_timeout);
                     return;
                 }
             }
-            Ok(Message::Shutdown(ack)) => {
-                let mut waiting = vec![ack];
-                let _ = drain(&mut flusher, receiver, &mut waiting);
-                let written = finish(&mut flusher, options);
-                for ack in waiting {
-                    let _ = ack.send(written);
-                }
-                return;
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                if flusher.retry_at.is_none_or(|r| r <= Instant::now()) {
-                    flusher.write_pending();
-                }
-                deadline = (!flusher.pending.is_empty()).then_some(Instant::now() + interval);
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                finish(&mut flusher, options);
-                return;
-            }
         }
-    }
-}
-
-/// Writes everything, retrying until the shutdown deadline, then counts
-/// what is still unwritten as dropped. True if nothing was dropped.
-fn finish(flusher: &mut Flusher, options: &Options) -> bool {
-    let give_up = Instant::now() + options.shutdown_flush_timeout;
-    while !flusher.write_pending() && Instant::now() < give_up {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let lost = flusher.pending.len() as u64;
-    flusher
-        .counters
-        .usage_dropped
-        .fetch_add(lost, Ordering::Relaxed);
-    flusher.pending.clear();
-    lost == 0
-}
-
-/// Moves every record already queued into the pending list. Flush
-/// requests found on the way join `waiting` (the flush in progress answers
-/// them); a shutdown request is returned, to be honoured after the flush.
-fn drain(
-    flusher: &mut Flusher,
-    receiver: &Receiver<Message>,
-    waiting: &mut Vec<SyncSender<bool>>,
-) -> Option<SyncSender<bool>> {
-    let mut shutdown = None;
-    while let Ok(message) = receiver.try_recv() {
-        match message {
-            Message::Record(record) => flusher.take(record),
-            Message::Flush(ack) => waiting.push(ack),
-            Message::Shutdown(ack) => shutdown = Some(ack),
+        if let Some(ack) = stop {
+            let written = flusher.finish(records, options.shutdown_flush_timeout);
+            for ack in acks.into_iter().chain([ack]) {
+                let _ = ack.send(written);
+            }
+            return;
         }
+        flusher.drain(records);
+        let now = Instant::now();
+        if flusher.pending.is_empty() {
+            oldest = None;
+        } else {
+            oldest.get_or_insert(now);
+        }
+        let due = !acks.is_empty()
+            || flusher.pending.len() >= flusher.batch_size
+            || oldest.is_some_and(|t| now.duration_since(t) >= interval);
+        let may_retry = !acks.is_empty() || flusher.retry_at.is_none_or(|r| r <= now);
+        if due && may_retry {
+            let written = flusher.write_pending();
+            for ack in acks {
+                let _ = ack.send(written);
+            }
+            oldest = (!flusher.pending.is_empty()).then_some(now);
+        }
+        std::thread::park_timeout(tick);
     }
-    shutdown
 }

@@ -497,19 +497,33 @@ impl Engine {
                 .map_err(|e| Error::internal(format!("cannot start the feed thread: {e}")))?,
         );
         let usage = if options.usage_log {
-            let (tx, rx) = std::sync::mpsc::sync_channel(options.usage_queue_capacity.max(1));
+            let (records_tx, records_rx) =
+                std::sync::mpsc::sync_channel(options.usage_queue_capacity.max(1));
+            let (control_tx, control_rx) = std::sync::mpsc::channel();
             let flusher_store = Arc::clone(&store);
             let flusher_counters = Arc::clone(counters);
             let flusher_options = options.clone();
-            threads.push(
-                std::thread::Builder::new()
-                    .name("heratio-keys-usage".into())
-                    .spawn(move || {
-                        usage::run(flusher_store, flusher_counters, &flusher_options, &rx)
-                    })
-                    .map_err(|e| Error::internal(format!("cannot start the usage thread: {e}")))?,
+            let flusher = std::thread::Builder::new()
+                .name("heratio-keys-usage".into())
+                .spawn(move || {
+                    usage::run(
+                        flusher_store,
+                        flusher_counters,
+                        &flusher_options,
+                        &records_rx,
+                        &control_rx,
+                    );
+                })
+                .map_err(|e| Error::internal(format!("cannot start the usage thread: {e}")))?;
+            let queue = UsageQueue::new(
+                records_tx,
+                control_tx,
+                flusher.thread().clone(),
+                Arc::clone(counters),
+                options,
             );
-            Some(UsageQueue::new(tx, Arc::clone(counters)))
+            threads.push(flusher);
+            Some(queue)
         } else {
             None
         };
@@ -665,13 +679,14 @@ impl Validator {
         let Some(engine) = engine.as_ref() else {
             return Validation::new(request.kind, Status::Unavailable);
         };
-        let validation = Self::decide(&engine.shared, request);
+        let now = model::now_ms();
+        let validation = Self::decide(&engine.shared, request, now);
         if let Some(usage) = &engine.usage {
             usage.push(UsageRecord {
                 kind: request.kind,
                 credential_id: validation.credential.as_ref().map(|c| c.id),
                 client_id: validation.credential.as_ref().map(|c| c.client_id),
-                at: model::now_ms(),
+                at: now,
                 ip: request
                     .ip
                     .map(|ip| model::truncate(ip.to_owned(), model::MAX_IP_LEN)),
@@ -684,7 +699,7 @@ impl Validator {
         validation
     }
 
-    fn decide(shared: &Shared, request: &Request<'_>) -> Validation {
+    fn decide(shared: &Shared, request: &Request<'_>, now: i64) -> Validation {
         let kind = request.kind;
         let format_status = format::check_format(kind, request.key);
         if format_status != Status::Valid {
@@ -706,7 +721,7 @@ impl Validator {
         if !bool::from(credential.digest.ct_eq(&digest)) {
             return Validation::new(kind, Status::NotFound);
         }
-        let status = credential.status_at(model::now_ms(), request.scopes);
+        let status = credential.status_at(now, request.scopes);
         let mut v = Validation::new(kind, status);
         if status == Status::Forbidden {
             v.missing_scope = credential
