@@ -242,18 +242,48 @@ pub fn parse_digest_hex(hex: &str) -> Option<Digest> {
     Some(out)
 }
 
-fn is_base62(c: u8) -> bool {
-    c.is_ascii_alphanumeric()
-}
+/// Marks bytes outside the alphabet in [`DIGIT_VALUE`].
+const NOT_BASE62: u8 = 0xff;
+
+/// Value of each byte as a base62 digit, or [`NOT_BASE62`].
+static DIGIT_VALUE: [u8; 256] = {
+    let mut table = [NOT_BASE62; 256];
+    let mut i = 0;
+    while i < ALPHABET.len() {
+        table[ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
 
 /// Whether `key` is a well-formed credential of exactly `kind`.
+///
+/// The presented checksum is decoded to a number and compared with the
+/// CRC32, rather than encoding the CRC32 and comparing text: six table
+/// look-ups and multiply-adds instead of six divisions on every request.
 fn is_well_formed(kind: Kind, key: &[u8]) -> bool {
     let prefix = kind.prefix().as_bytes();
     if key.len() != kind.key_len() || !key.starts_with(prefix) {
         return false;
     }
     let (signed, check) = key.split_at(key.len() - CHECKSUM_LEN);
-    signed[prefix.len()..].iter().all(|&c| is_base62(c)) && checksum(signed) == check
+    if signed[prefix.len()..]
+        .iter()
+        .any(|&c| DIGIT_VALUE[usize::from(c)] == NOT_BASE62)
+    {
+        return false;
+    }
+    let mut presented: u64 = 0;
+    for &c in check {
+        let digit = DIGIT_VALUE[usize::from(c)];
+        if digit == NOT_BASE62 {
+            return false;
+        }
+        presented = presented * 62 + u64::from(digit);
+    }
+    // 6 base62 digits have a unique value below 62^6, so equal values mean
+    // an identical, canonically padded checksum.
+    presented == u64::from(crc32fast::hash(signed))
 }
 
 /// The offline check: length, prefix, alphabet and checksum, no store.
