@@ -367,11 +367,10 @@ fn validate(dsn: &Dsn, json: bool, kind: Kind, a: ValidateArgs) -> Result<Outcom
         Scopes::new(&a.scopes)?.as_slice().to_vec()
     };
     let required: Vec<&str> = required.iter().map(String::as_str).collect();
-    // `dsn` was parsed already; the validator parses its text form again.
-    let validator = match Validator::open(&dsn_source(dsn), Options::default()) {
+    let validator = match Validator::open_dsn(dsn, Options::default()) {
         Ok(v) => v,
         Err(e) if e.kind() == ErrorKind::Unavailable => {
-            return render_unavailable(json, kind, e.message());
+            return render_validation(json, kind, &Validation::unavailable(kind, e));
         }
         Err(e) => return Err(e.into()),
     };
@@ -383,52 +382,6 @@ fn validate(dsn: &Dsn, json: bool, kind: Kind, a: ValidateArgs) -> Result<Outcom
     // Dropping the validator flushes the usage record to usage_log.
     drop(validator);
     render_validation(json, kind, &v)
-}
-
-/// The DSN text to hand to the validator (the password is kept: this is
-/// never printed).
-fn dsn_source(dsn: &Dsn) -> String {
-    match dsn {
-        Dsn::Sqlite { path } => format!("sqlite:{}", path.display()),
-        Dsn::Mysql { url } => url.clone(),
-    }
-}
-
-fn render_unavailable(json: bool, kind: Kind, why: &str) -> Result<Outcome, Failure> {
-    let status = Status::Unavailable;
-    let stdout = if json {
-        to_json(&ValidationJson {
-            valid: false,
-            status: status.name(),
-            code: status.code(),
-            http_status: status.http_status(),
-            message: format!(
-                "{} validation is temporarily unavailable.",
-                capitalised(kind)
-            ),
-            kind: kind.short_name(),
-            id: None,
-            client_id: None,
-            name: None,
-            scopes: None,
-            expires_at: None,
-            missing_scope: None,
-        })?
-    } else {
-        format!("{}\n", status.name())
-    };
-    Ok(Outcome {
-        stdout,
-        notice: Some(format!("error: {why}")),
-        code: exit::UNREACHABLE,
-    })
-}
-
-fn capitalised(kind: Kind) -> &'static str {
-    match kind {
-        Kind::ApiKey => "API key",
-        Kind::AiToken => "AI token",
-    }
 }
 
 fn render_validation(json: bool, kind: Kind, v: &Validation) -> Result<Outcome, Failure> {

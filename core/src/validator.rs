@@ -57,6 +57,66 @@ impl Default for Options {
 }
 
 impl Options {
+    /// See [`Options::cache_capacity`].
+    #[must_use]
+    pub fn get_cache_capacity(&self) -> u64 {
+        self.cache_capacity
+    }
+
+    /// See [`Options::cache_ttl`].
+    #[must_use]
+    pub fn get_cache_ttl(&self) -> Duration {
+        self.cache_ttl
+    }
+
+    /// See [`Options::negative_ttl`].
+    #[must_use]
+    pub fn get_negative_ttl(&self) -> Duration {
+        self.negative_ttl
+    }
+
+    /// See [`Options::poll_interval`].
+    #[must_use]
+    pub fn get_poll_interval(&self) -> Duration {
+        self.poll_interval
+    }
+
+    /// See [`Options::stale_bound`].
+    #[must_use]
+    pub fn get_stale_bound(&self) -> Duration {
+        self.stale_bound
+    }
+
+    /// See [`Options::usage_log`].
+    #[must_use]
+    pub fn get_usage_log(&self) -> bool {
+        self.usage_log
+    }
+
+    /// See [`Options::usage_queue_capacity`].
+    #[must_use]
+    pub fn get_usage_queue_capacity(&self) -> usize {
+        self.usage_queue_capacity
+    }
+
+    /// See [`Options::usage_batch_size`].
+    #[must_use]
+    pub fn get_usage_batch_size(&self) -> usize {
+        self.usage_batch_size
+    }
+
+    /// See [`Options::usage_flush_interval`].
+    #[must_use]
+    pub fn get_usage_flush_interval(&self) -> Duration {
+        self.usage_flush_interval
+    }
+
+    /// See [`Options::shutdown_flush_timeout`].
+    #[must_use]
+    pub fn get_shutdown_flush_timeout(&self) -> Duration {
+        self.shutdown_flush_timeout
+    }
+
     /// Most cached digests, positive and negative together (default 100 000).
     #[must_use]
     pub fn cache_capacity(mut self, entries: u64) -> Self {
@@ -218,6 +278,21 @@ impl Validation {
             error: None,
             kind,
         }
+    }
+
+    /// The answer when no validator could be opened (or the store failed):
+    /// `unavailable`, carrying why.
+    #[must_use]
+    pub fn unavailable(kind: Kind, error: Error) -> Self {
+        let mut v = Validation::new(kind, Status::Unavailable);
+        v.error = Some(error);
+        v
+    }
+
+    /// The kind that was asked for.
+    #[must_use]
+    pub fn kind(&self) -> Kind {
+        self.kind
     }
 
     /// Whether the credential was accepted.
@@ -590,7 +665,16 @@ impl Validator {
     /// cannot be reached; [`ErrorKind::SchemaOutdated`] when `keygen install`
     /// has not been run; [`ErrorKind::SchemaTooNew`].
     pub fn open(dsn: &str, options: Options) -> Result<Validator> {
-        let dsn = Dsn::parse(dsn)?;
+        Self::open_dsn(&Dsn::parse(dsn)?, options)
+    }
+
+    /// As [`Validator::open`], with a DSN parsed already.
+    ///
+    /// # Errors
+    ///
+    /// As [`Validator::open`], except [`ErrorKind::InvalidDsn`].
+    pub fn open_dsn(dsn: &Dsn, options: Options) -> Result<Validator> {
+        let dsn = dsn.clone();
         fork::register();
         let counters = Arc::new(Counters::default());
         let engine = Engine::start(&dsn, &options, &counters)?;
@@ -634,23 +718,20 @@ impl Validator {
 
     fn engine(&self) -> Result<arc_swap::Guard<Option<Arc<Engine>>>> {
         let generation = fork::generation();
-        let current = self.engine.load();
-        if current
-            .as_ref()
-            .is_some_and(|e| e.fork_generation == generation)
-        {
+        let current_here = || {
+            let current = self.engine.load();
+            current
+                .as_ref()
+                .is_some_and(|e| e.fork_generation == generation)
+                .then_some(current)
+        };
+        if let Some(current) = current_here() {
             return Ok(current);
         }
-        drop(current);
         let _restarting = lock(&self.restart);
-        let current = self.engine.load();
-        if current
-            .as_ref()
-            .is_some_and(|e| e.fork_generation == generation)
-        {
+        if let Some(current) = current_here() {
             return Ok(current);
         }
-        drop(current);
         let fresh = Engine::start(&self.dsn, &self.options, &self.counters)?;
         if let Some(inherited) = self.engine.swap(Some(Arc::new(fresh))) {
             if inherited.fork_generation != generation {
@@ -670,11 +751,7 @@ impl Validator {
         self.counters.validations.fetch_add(1, Ordering::Relaxed);
         let engine = match self.engine() {
             Ok(guard) => guard,
-            Err(error) => {
-                let mut v = Validation::new(request.kind, Status::Unavailable);
-                v.error = Some(error);
-                return v;
-            }
+            Err(error) => return Validation::unavailable(request.kind, error),
         };
         let Some(engine) = engine.as_ref() else {
             return Validation::new(request.kind, Status::Unavailable);
@@ -709,11 +786,7 @@ impl Validator {
         let credential = match shared.lookup(kind, &digest) {
             Ok(Some(credential)) => credential,
             Ok(None) => return Validation::new(kind, Status::NotFound),
-            Err(error) => {
-                let mut v = Validation::new(kind, Status::Unavailable);
-                v.error = Some(error);
-                return v;
-            }
+            Err(error) => return Validation::unavailable(kind, error),
         };
         // The cache and the index matched on the digest already; this
         // constant-time comparison is the authoritative check, so a hash

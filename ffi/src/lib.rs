@@ -407,18 +407,18 @@ unsafe fn write_credential(
 /// The defaults of every option (those of `hk_validator_open`).
 #[no_mangle]
 pub extern "C" fn hk_options_default() -> hk_options {
-    // Mirrors `heratio_keys_core::Options::default()`; a unit test checks
-    // that the two agree.
+    let d = Options::default();
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     hk_options {
-        cache_capacity: 100_000,
-        cache_ttl_ms: 60_000,
-        negative_ttl_ms: 60_000,
-        poll_interval_ms: 500,
-        stale_bound_ms: 10_000,
-        usage_queue_capacity: 65_536,
-        usage_flush_interval_ms: 1000,
-        shutdown_flush_timeout_ms: 5000,
-        usage_log: true,
+        cache_capacity: d.get_cache_capacity(),
+        cache_ttl_ms: ms(d.get_cache_ttl()),
+        negative_ttl_ms: ms(d.get_negative_ttl()),
+        poll_interval_ms: ms(d.get_poll_interval()),
+        stale_bound_ms: ms(d.get_stale_bound()),
+        usage_queue_capacity: d.get_usage_queue_capacity() as u64,
+        usage_flush_interval_ms: ms(d.get_usage_flush_interval()),
+        shutdown_flush_timeout_ms: ms(d.get_shutdown_flush_timeout()),
+        usage_log: d.get_usage_log(),
     }
 }
 
@@ -916,36 +916,27 @@ mod tests {
     }
 
     #[test]
-    fn option_defaults_match_the_core() {
-        // Options keeps its fields private; its Debug output is the only
-        // view of the defaults from outside the core.
-        let core = format!("{:?}", Options::default());
-        let d = hk_options_default();
-        for expected in [
-            format!("cache_capacity: {}", d.cache_capacity),
-            format!("cache_ttl: {:?}", Duration::from_millis(d.cache_ttl_ms)),
-            format!(
-                "negative_ttl: {:?}",
-                Duration::from_millis(d.negative_ttl_ms)
-            ),
-            format!(
-                "poll_interval: {:?}",
-                Duration::from_millis(d.poll_interval_ms)
-            ),
-            format!("stale_bound: {:?}", Duration::from_millis(d.stale_bound_ms)),
-            format!("usage_log: {}", d.usage_log),
-            format!("usage_queue_capacity: {}", d.usage_queue_capacity),
-            format!(
-                "usage_flush_interval: {:?}",
-                Duration::from_millis(d.usage_flush_interval_ms)
-            ),
-            format!(
-                "shutdown_flush_timeout: {:?}",
-                Duration::from_millis(d.shutdown_flush_timeout_ms)
-            ),
-        ] {
-            assert!(core.contains(&expected), "{expected} not in {core}");
-        }
+    fn default_options_round_trip_to_the_core_defaults() {
+        let core = Options::default();
+        let through_c = core_options(&hk_options_default()).expect("valid defaults");
+        assert_eq!(through_c.get_cache_capacity(), core.get_cache_capacity());
+        assert_eq!(through_c.get_cache_ttl(), core.get_cache_ttl());
+        assert_eq!(through_c.get_negative_ttl(), core.get_negative_ttl());
+        assert_eq!(through_c.get_poll_interval(), core.get_poll_interval());
+        assert_eq!(through_c.get_stale_bound(), core.get_stale_bound());
+        assert_eq!(through_c.get_usage_log(), core.get_usage_log());
+        assert_eq!(
+            through_c.get_usage_queue_capacity(),
+            core.get_usage_queue_capacity()
+        );
+        assert_eq!(
+            through_c.get_usage_flush_interval(),
+            core.get_usage_flush_interval()
+        );
+        assert_eq!(
+            through_c.get_shutdown_flush_timeout(),
+            core.get_shutdown_flush_timeout()
+        );
     }
 
     #[test]

@@ -223,6 +223,18 @@ fn feed(conn: &mut dyn Conn, kind: Kind, key_hash: &str, reason: &str) -> Result
 
 /// `lock` is `""` or the dialect's `FOR UPDATE`, taken inside transactions
 /// that decide on what they read (deactivation racing a key generation).
+/// Appends the change-feed row of one stored credential.
+fn feed_credential(conn: &mut dyn Conn, kind: Kind, id: i64, reason: &str) -> Result<()> {
+    let hash = conn.query(
+        &format!("SELECT key_hash FROM {} WHERE id = ?", kind.table()),
+        &[id.into()],
+    )?;
+    for row in &hash {
+        feed(conn, kind, &row.text(0)?, reason)?;
+    }
+    Ok(())
+}
+
 fn fetch_client(conn: &mut dyn Conn, id: i64, lock: &str) -> Result<Client> {
     let rows = conn.query(
         &format!("SELECT {CLIENT_COLUMNS} FROM client WHERE id = ?{lock}"),
@@ -625,13 +637,7 @@ impl<D: Driver> KeyStore for SqlStore<D> {
                 ),
                 &[now_ms().into(), id.into()],
             )?;
-            let hash = conn.query(
-                &format!("SELECT key_hash FROM {} WHERE id = ?", kind.table()),
-                &[id.into()],
-            )?;
-            for row in &hash {
-                feed(conn, kind, &row.text(0)?, "revoked")?;
-            }
+            feed_credential(conn, kind, id, "revoked")?;
             audit(
                 conn,
                 actor,
@@ -664,13 +670,7 @@ impl<D: Driver> KeyStore for SqlStore<D> {
                 &format!("UPDATE {} SET expires_at = ? WHERE id = ?", kind.table()),
                 &[expires_at.into(), id.into()],
             )?;
-            let hash = conn.query(
-                &format!("SELECT key_hash FROM {} WHERE id = ?", kind.table()),
-                &[id.into()],
-            )?;
-            for row in &hash {
-                feed(conn, kind, &row.text(0)?, "expiry_changed")?;
-            }
+            feed_credential(conn, kind, id, "expiry_changed")?;
             audit(
                 conn,
                 actor,
