@@ -149,7 +149,7 @@ fn unreachable_store_exits_3_without_the_password() {
         &[],
     );
     assert_eq!(run.code, 3, "{}", run.stderr);
-    assert_eq!(run.stdout.trim(), "unavailable");
+    assert_eq!(run.stdout.lines().next(), Some("unavailable"));
     assert!(!run.one_error_line().contains(SECRET));
     let run = keygen_in(
         None,
