@@ -174,6 +174,29 @@ Exit status: 0 valid, 1 any other status (its name is printed), 2 usage error,\n
         top: u32,
     },
 
+    /// Run the web administration interface and the HTTP verify endpoint
+    #[command(
+        name = "serve",
+        after_help = "Example:\n  keygen serve --listen 127.0.0.1:8080\n\n\
+Log in at /login with an account made by `keygen admin:create`. Behind a TLS\n\
+reverse proxy add --secure-cookies and --trust-proxy (see docs/web.md)."
+    )]
+    Serve(ServeArgs),
+
+    /// Create a web administrator (password from a prompt or standard input)
+    #[command(
+        name = "admin:create",
+        after_help = "Example:\n  keygen admin:create alice\n  printf '%s\\n' \"$PASSWORD\" | keygen admin:create alice --reset-password"
+    )]
+    AdminCreate {
+        /// User name: 1-64 characters of A-Z a-z 0-9 . _ @ -
+        #[arg(value_name = "USER")]
+        user: String,
+        /// Set a new password for an existing administrator instead
+        #[arg(long)]
+        reset_password: bool,
+    },
+
     /// Print a shell completion script
     #[command(
         name = "completions",
@@ -203,6 +226,19 @@ pub struct GenerateArgs {
     /// Expiry time, RFC 3339 (e.g. 2027-01-31T00:00:00Z)
     #[arg(long, value_name = "RFC3339")]
     pub expires_at: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on
+    #[arg(long, value_name = "ADDR", default_value = heratio_keys_web::DEFAULT_LISTEN)]
+    pub listen: std::net::SocketAddr,
+    /// Browsers reach the server over HTTPS: mark cookies Secure
+    #[arg(long)]
+    pub secure_cookies: bool,
+    /// Take the client IP from X-Forwarded-For when the peer is a loopback proxy
+    #[arg(long)]
+    pub trust_proxy: bool,
 }
 
 #[derive(Debug, Args)]

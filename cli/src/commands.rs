@@ -9,12 +9,12 @@ use heratio_keys_core::{
     Scopes, Source, StatsQuery, Status, Validation, Validator,
 };
 
-use crate::args::{Cli, Command, GenerateArgs, ValidateArgs, DEFAULT_DSN, DSN_ENV};
+use crate::args::{Cli, Command, GenerateArgs, ServeArgs, ValidateArgs, DEFAULT_DSN, DSN_ENV};
 use crate::output::{
     fields, short_time, ClientJson, CredentialJson, DeactivationJson, GeneratedJson, InstallJson,
     StatsJson, Table, ValidationJson,
 };
-use crate::{exit, os, Failure, Outcome};
+use crate::{code_for, exit, os, Failure, Outcome};
 
 /// The endpoint recorded in `usage_log` for validations made by keygen.
 const CLI_ENDPOINT: &str = "cli";
@@ -100,8 +100,46 @@ pub fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::ApiValidate(a) => validate(&dsn, json, Kind::ApiKey, a),
         Command::AiValidate(a) => validate(&dsn, json, Kind::AiToken, a),
         Command::Stats { client, days, top } => stats(&dsn, json, client, days, top),
+        Command::Serve(a) => serve(dsn_text, a),
+        Command::AdminCreate {
+            user,
+            reset_password,
+        } => admin_create(&dsn_text, json, &user, reset_password),
         Command::Completions { .. } => ok(String::new()),
     }
+}
+
+fn web_failure(e: heratio_keys_web::Error) -> Failure {
+    Failure {
+        code: code_for(e.kind()),
+        message: e.message().to_owned(),
+    }
+}
+
+fn serve(dsn: String, a: ServeArgs) -> Result<Outcome, Failure> {
+    let mut config = heratio_keys_web::Config::new(dsn);
+    config.listen = a.listen;
+    config.secure_cookies = a.secure_cookies;
+    config.trust_proxy = a.trust_proxy;
+    heratio_keys_web::serve(&config).map_err(web_failure)?;
+    ok(String::new())
+}
+
+fn admin_create(dsn: &str, json: bool, user: &str, reset: bool) -> Result<Outcome, Failure> {
+    let password = os::read_password(user).map_err(Failure::usage)?;
+    let done = heratio_keys_web::create_admin(dsn, user, &password, reset).map_err(web_failure)?;
+    if json {
+        return ok(to_json(&serde_json::json!({
+            "id": done.id,
+            "user": done.username,
+            "created": done.created,
+        }))?);
+    }
+    ok(if done.created {
+        format!("Created admin {} (id {}).\n", done.username, done.id)
+    } else {
+        format!("Set a new password for admin {}.\n", done.username)
+    })
 }
 
 fn install(dsn: &Dsn, json: bool) -> Result<Outcome, Failure> {

@@ -99,6 +99,53 @@ pub fn read_key_from_stdin(label: &str) -> Result<String, String> {
     Ok(key.to_owned())
 }
 
+/// Longest password line read.
+const MAX_PASSWORD_INPUT: u64 = 4096;
+
+/// Reads a new password: on a terminal, prompted twice on stderr with echo
+/// off; otherwise the first line of standard input (line ending removed).
+///
+/// # Errors
+///
+/// A message for the operator when nothing usable was read.
+pub fn read_password(user: &str) -> Result<String, String> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .take(MAX_PASSWORD_INPUT)
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+        let password = line.trim_end_matches(['\n', '\r']).to_owned();
+        if password.is_empty() {
+            return Err("no password given on standard input".into());
+        }
+        return Ok(password);
+    }
+    let first = prompt_hidden(&format!("New password for {user}: "))?;
+    let second = prompt_hidden("Repeat the password: ")?;
+    if first != second {
+        return Err("the two passwords differ".into());
+    }
+    Ok(first)
+}
+
+fn prompt_hidden(prompt: &str) -> Result<String, String> {
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    let echo = EchoGuard::disable();
+    let mut line = String::new();
+    let read = std::io::stdin()
+        .lock()
+        .take(MAX_PASSWORD_INPUT)
+        .read_line(&mut line);
+    drop(echo);
+    eprintln!();
+    read.map_err(|e| format!("cannot read the password: {e}"))?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+}
+
 /// Restores the terminal's echo flag when dropped.
 struct EchoGuard(libc::termios);
 
