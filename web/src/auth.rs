@@ -155,12 +155,13 @@ impl Throttle {
             .max()
     }
 
-    fn fail(&self, keys: &[String], max: u32, window: Duration) {
+    fn fail(&self, keys: &[String], max: u32, window: Duration, lockout: Duration) {
         let now = Instant::now();
         let mut map = self.lock();
         if map.len() >= MAX_THROTTLE_ENTRIES {
             map.retain(|_, f| {
-                now.duration_since(f.first) < window || f.locked_until.is_some_and(|u| u > now)
+                now.duration_since(f.first) < window.max(lockout)
+                    || f.locked_until.is_some_and(|u| u > now)
             });
         }
         for key in keys {
@@ -178,7 +179,7 @@ impl Throttle {
             }
             f.count += 1;
             if f.count >= max {
-                f.locked_until = Some(now + window);
+                f.locked_until = Some(now + lockout);
             }
         }
     }
@@ -381,6 +382,7 @@ pub(crate) async fn login_submit(
             app.throttle.fail(
                 &keys,
                 app.config.login_max_failures.max(1),
+                app.config.login_window,
                 app.config.login_lockout,
             );
             eprintln!("keygen serve: failed login for {username:?} from {ip}");

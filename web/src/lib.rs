@@ -55,7 +55,9 @@ pub struct Config {
     pub session_idle: Duration,
     /// Failed logins (per user name, and per client IP) before a lock-out.
     pub login_max_failures: u32,
-    /// Window in which failures are counted, and length of the lock-out.
+    /// Window in which failed logins are counted.
+    pub login_window: Duration,
+    /// How long a user name or IP stays locked out.
     pub login_lockout: Duration,
     /// Largest request body accepted by `/v1/verify`.
     pub verify_body_limit: usize,
@@ -78,6 +80,7 @@ impl fmt::Debug for Config {
             .field("session_lifetime", &self.session_lifetime)
             .field("session_idle", &self.session_idle)
             .field("login_max_failures", &self.login_max_failures)
+            .field("login_window", &self.login_window)
             .field("login_lockout", &self.login_lockout)
             .field("verify_body_limit", &self.verify_body_limit)
             .field("form_body_limit", &self.form_body_limit)
@@ -102,6 +105,7 @@ impl Config {
             session_lifetime: Duration::from_secs(8 * 3600),
             session_idle: Duration::from_secs(30 * 60),
             login_max_failures: 5,
+            login_window: Duration::from_secs(15 * 60),
             login_lockout: Duration::from_secs(15 * 60),
             verify_body_limit: 8 * 1024,
             form_body_limit: 64 * 1024,
@@ -223,7 +227,11 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let (backends, dsn) = open_backends(config)?;
+    // Keep the store and validator alive outside the runtime: the core's
+    // MySQL store owns a runtime of its own, which must not be dropped from
+    // inside this one.
     let validator = Arc::clone(&backends.validator);
+    let store = Arc::clone(&backends.store);
     let rt = runtime()?;
     let result = rt.block_on(async move {
         let admins = admin::AdminDb::open(&dsn)?;
@@ -258,6 +266,8 @@ where
     drop(rt);
     // Flush the usage records of /v1/verify before returning.
     validator.shutdown();
+    drop(validator);
+    drop(store);
     result
 }
 

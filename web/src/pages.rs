@@ -767,6 +767,10 @@ impl UsageParams {
             }
         };
         let cred = self.credential.trim();
+        if kind.is_some() && cred.is_empty() {
+            errors
+                .push("The kind filters together with a key id: enter the key id too.".to_owned());
+        }
         if !cred.is_empty() {
             match (cred.parse::<i64>(), kind) {
                 (Ok(id), Some(kind)) if id > 0 => q.credential = Some((kind, id)),

@@ -1,0 +1,394 @@
+//! A real `heratio-keys-web` server on a loopback port over a fresh SQLite
+//! file or a fresh database on the test MariaDB
+//! (`HERATIO_KEYS_TEST_MYSQL_DSN`), and a tiny cookie-keeping HTTP client.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use heratio_keys_core::{store, KeyStore};
+use heratio_keys_web::Config;
+
+pub const ADMIN: &str = "alice";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Runs SQL on the MySQL server at `url`.
+pub fn mysql_exec(url: &str, sql: &str) {
+    use mysql_async::prelude::Queryable;
+    runtime().block_on(async {
+        let mut conn = mysql_async::Conn::from_url(url)
+            .await
+            .expect("connect to test MariaDB");
+        conn.query_drop(sql).await.expect("run SQL");
+        conn.disconnect().await.expect("disconnect");
+    });
+}
+
+fn with_database(url: &str, db: &str) -> String {
+    let base = url.rsplit_once('/').map_or(url, |(b, _)| b);
+    format!("{base}/{db}")
+}
+
+/// The test server's DSN, or `None` (printing SKIPPED) unless
+/// `HERATIO_KEYS_REQUIRE_MYSQL=1`, which makes a missing DSN a failure.
+pub fn mysql_base() -> Option<String> {
+    match std::env::var("HERATIO_KEYS_TEST_MYSQL_DSN") {
+        Ok(base) if !base.trim().is_empty() => Some(base),
+        _ => {
+            assert!(
+                std::env::var("HERATIO_KEYS_REQUIRE_MYSQL").as_deref() != Ok("1"),
+                "HERATIO_KEYS_REQUIRE_MYSQL=1 but HERATIO_KEYS_TEST_MYSQL_DSN is not set"
+            );
+            eprintln!("SKIPPED: MySQL test (set HERATIO_KEYS_TEST_MYSQL_DSN)");
+            None
+        }
+    }
+}
+
+enum Cleanup {
+    Sqlite(tempfile::TempDir, PathBuf),
+    Mysql { admin_url: String, name: String },
+}
+
+/// A database with the keygen schema and one admin account.
+pub struct TestDb {
+    pub dsn: String,
+    cleanup: Cleanup,
+}
+
+impl TestDb {
+    pub fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("keys.db");
+        TestDb::prepare(TestDb {
+            dsn: format!("sqlite:{}", path.display()),
+            cleanup: Cleanup::Sqlite(dir, path),
+        })
+    }
+
+    pub fn mysql() -> Option<TestDb> {
+        let base = mysql_base()?;
+        let name = format!(
+            "hk_test_web_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        mysql_exec(&base, &format!("CREATE DATABASE {name}"));
+        Some(TestDb::prepare(TestDb {
+            dsn: with_database(&base, &name),
+            cleanup: Cleanup::Mysql {
+                admin_url: base,
+                name,
+            },
+        }))
+    }
+
+    /// Both back ends (MariaDB only when configured).
+    pub fn all() -> Vec<TestDb> {
+        let mut v = vec![TestDb::sqlite()];
+        v.extend(TestDb::mysql());
+        v
+    }
+
+    fn prepare(db: TestDb) -> TestDb {
+        db.store().install().expect("install schema");
+        heratio_keys_web::create_admin(&db.dsn, ADMIN, PASSWORD, false).expect("create admin");
+        db
+    }
+
+    pub fn label(&self) -> &'static str {
+        match self.cleanup {
+            Cleanup::Sqlite(..) => "sqlite",
+            Cleanup::Mysql { .. } => "mysql",
+        }
+    }
+
+    pub fn store(&self) -> Arc<dyn KeyStore> {
+        store::open(&store::Dsn::parse(&self.dsn).expect("dsn")).expect("open store")
+    }
+
+    /// Runs one statement directly on the database (bypassing the core).
+    pub fn exec(&self, sql: &str) {
+        match &self.cleanup {
+            Cleanup::Sqlite(_, path) => {
+                let conn = rusqlite::Connection::open(path).expect("open sqlite");
+                conn.busy_timeout(std::time::Duration::from_secs(5))
+                    .expect("busy timeout");
+                conn.execute_batch(sql).expect("run SQL");
+            }
+            Cleanup::Mysql { .. } => mysql_exec(&self.dsn, sql),
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Cleanup::Mysql { admin_url, name } = &self.cleanup {
+            mysql_exec(admin_url, &format!("DROP DATABASE IF EXISTS {name}"));
+        }
+    }
+}
+
+/// A running server; stopped (gracefully, flushing usage) when dropped.
+pub struct Server {
+    pub base: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    pub fn start(db: &TestDb) -> Server {
+        Server::start_with(db, |_| {})
+    }
+
+    pub fn start_with(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> Server {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let mut config = Config::new(db.dsn.clone());
+        config.access_log = false;
+        tweak(&mut config);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            heratio_keys_web::serve_listener(&config, listener, async move {
+                let _ = rx.await;
+            })
+            .expect("server ran");
+        });
+        Server {
+            base: format!("http://127.0.0.1:{port}"),
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let result = t.join();
+            if !std::thread::panicking() {
+                result.expect("server thread");
+            }
+        }
+    }
+}
+
+/// One HTTP answer.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn location(&self) -> Option<&str> {
+        self.header("location")
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// The CSRF token of the first form on the page.
+    pub fn csrf(&self) -> String {
+        between(&self.body, "name=\"csrf\" value=\"", "\"")
+            .unwrap_or_else(|| panic!("no CSRF field in: {}", self.body))
+    }
+
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Resp {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        self
+    }
+}
+
+/// The text between `start` and the next `end`.
+pub fn between(text: &str, start: &str, end: &str) -> Option<String> {
+    let from = text.find(start)? + start.len();
+    let len = text[from..].find(end)?;
+    Some(text[from..from + len].to_owned())
+}
+
+/// Every `hk_api_`/`hk_ai_` credential-shaped string in `text`.
+pub fn keys_in(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for prefix in ["hk_api_", "hk_ai_"] {
+        let mut rest = text;
+        while let Some(i) = rest.find(prefix) {
+            let tail = &rest[i + prefix.len()..];
+            let n = tail.bytes().take_while(u8::is_ascii_alphanumeric).count();
+            if n >= 46 {
+                out.push(format!("{prefix}{}", &tail[..46]));
+            }
+            rest = &rest[i + prefix.len()..];
+        }
+    }
+    out
+}
+
+pub fn enc(value: &str) -> String {
+    let mut out = String::new();
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+pub fn form(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{k}={}", enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A client that keeps cookies (by name; no domain or path logic needed
+/// for one loopback server) and never follows redirects.
+pub struct Browser {
+    agent: ureq::Agent,
+    base: String,
+    pub cookies: Vec<(String, String)>,
+}
+
+impl Browser {
+    pub fn new(server: &Server) -> Browser {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .max_idle_connections(0)
+            .timeout_global(Some(std::time::Duration::from_secs(30)))
+            .build()
+            .into();
+        Browser {
+            agent,
+            base: server.base.clone(),
+            cookies: Vec::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn finish(&mut self, resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resp {
+        let mut resp = resp.expect("HTTP request");
+        let headers: Vec<(String, String)> = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        for (k, v) in &headers {
+            if k == "set-cookie" {
+                let pair = v.split(';').next().unwrap_or("");
+                if let Some((name, value)) = pair.split_once('=') {
+                    self.cookies.retain(|(n, _)| n != name);
+                    let expired = v.contains("Max-Age=0");
+                    if !expired && !value.is_empty() {
+                        self.cookies.push((name.to_owned(), value.to_owned()));
+                    }
+                }
+            }
+        }
+        let status = resp.status().as_u16();
+        let body = resp.body_mut().read_to_string().unwrap_or_default();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn get(&mut self, path: &str) -> Resp {
+        let mut req = self.agent.get(format!("{}{path}", self.base));
+        if !self.cookies.is_empty() {
+            req = req.header("Cookie", self.cookie_header());
+        }
+        let r = req.call();
+        self.finish(r)
+    }
+
+    pub fn post_form(&mut self, path: &str, body: &str) -> Resp {
+        let mut req = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/x-www-form-urlencoded");
+        if !self.cookies.is_empty() {
+            req = req.header("Cookie", self.cookie_header());
+        }
+        let r = req.send(body);
+        self.finish(r)
+    }
+
+    pub fn post_raw(&mut self, path: &str, content_type: Option<&str>, body: &[u8]) -> Resp {
+        let mut req = self.agent.post(format!("{}{path}", self.base));
+        if let Some(ct) = content_type {
+            req = req.header("Content-Type", ct);
+        }
+        let r = req.send(body);
+        self.finish(r)
+    }
+
+    /// `POST /v1/verify` with a JSON document.
+    pub fn verify(&mut self, doc: &serde_json::Value) -> Resp {
+        self.post_raw(
+            "/v1/verify",
+            Some("application/json"),
+            doc.to_string().as_bytes(),
+        )
+    }
+
+    /// Logs in; returns the answer to the POST.
+    pub fn login_as(&mut self, user: &str, password: &str) -> Resp {
+        let page = self.get("/login").expect(200);
+        let csrf = page.csrf();
+        self.post_form(
+            "/login",
+            &form(&[("csrf", &csrf), ("username", user), ("password", password)]),
+        )
+    }
+
+    /// Logs in as the test admin, asserting success.
+    pub fn login(&mut self) {
+        let r = self.login_as(ADMIN, PASSWORD);
+        assert_eq!(r.status, 303, "login failed: {}", r.body);
+        assert_eq!(r.location(), Some("/"));
+    }
+}
