@@ -1,0 +1,97 @@
+<?php
+// Per-validation cost from PHP, over the same keys file.
+//   php php_loop.php baseline MYSQL_DSN KEYS_FILE PASSES
+//   php -d extension=heratio_keys.so -d heratio_keys.dsn=DSN php_loop.php ext DSN KEYS_FILE PASSES
+// Prints one JSON object. Timings: per-call hrtime around each call
+// (p50/p99, timer included) and, for the extension, the mean of whole
+// passes minus an empty loop over the same keys (no timer in the loop).
+
+declare(strict_types=1);
+require __DIR__ . '/www/middleware.php';
+
+[, $mode, $dsn, $keysFile, $passes] = $argv;
+$passes = max(1, (int) $passes);
+$keys = array_values(array_filter(array_map('trim', file($keysFile)), fn ($k) => strlen($k) === 53));
+$n = count($keys);
+mt_srand(42);
+
+function pct(array $sorted, float $p): float
+{
+    $i = (int) ceil($p / 100 * count($sorted));
+    return (float) $sorted[max(1, min(count($sorted), $i)) - 1];
+}
+
+function summary(array $ns): array
+{
+    sort($ns);
+    return ['calls' => count($ns), 'p50_ns' => pct($ns, 50), 'p99_ns' => pct($ns, 99), 'mean_ns' => array_sum($ns) / max(1, count($ns))];
+}
+
+$out = ['mode' => $mode, 'keys' => $n, 'passes' => $passes];
+if ($mode === 'baseline') {
+    // What Heratio's middleware does per request today (see www/middleware.php).
+    $pdo = baseline_pdo($dsn, false);
+    $valid = 0;
+    $ns = [];
+    for ($p = 0; $p < $passes; $p++) {
+        $order = $keys;
+        shuffle($order);
+        foreach ($order as $k) {
+            $t = hrtime(true);
+            $r = baseline_validate($pdo, $k, '127.0.0.1', '/api/bench');
+            $ns[] = hrtime(true) - $t;
+            $valid += $r['valid'] ? 1 : 0;
+        }
+    }
+    $out += summary($ns) + ['valid' => $valid];
+} else {
+    if (!function_exists('heratio_keys_validate_api_key')) {
+        fwrite(STDERR, "heratio_keys extension not loaded\n");
+        exit(1);
+    }
+    // First pass: every key misses the cache once (one indexed query each).
+    $valid = 0;
+    $miss = [];
+    foreach ($keys as $k) {
+        $t = hrtime(true);
+        $r = heratio_keys_validate_api_key($k, ['read'], '127.0.0.1', '/api/bench');
+        $miss[] = hrtime(true) - $t;
+        $valid += $r->valid ? 1 : 0;
+    }
+    $out['miss'] = summary($miss);
+    // Per-call timings over random cached keys.
+    $ns = [];
+    for ($p = 0; $p < $passes; $p++) {
+        $order = $keys;
+        shuffle($order);
+        foreach ($order as $k) {
+            $t = hrtime(true);
+            $r = heratio_keys_validate_api_key($k, ['read'], '127.0.0.1', '/api/bench');
+            $ns[] = hrtime(true) - $t;
+            $valid += $r->valid ? 1 : 0;
+        }
+    }
+    $out += summary($ns) + ['valid' => $valid];
+    // Pass means, no timer inside the loop, empty-loop cost subtracted.
+    $passNs = [];
+    $scopes = ['read'];
+    for ($p = 0; $p < max(3, $passes); $p++) {
+        $order = $keys;
+        shuffle($order);
+        $t = hrtime(true);
+        foreach ($order as $k) {
+            $r = heratio_keys_validate_api_key($k, $scopes, '127.0.0.1', '/api/bench');
+        }
+        $full = hrtime(true) - $t;
+        $t = hrtime(true);
+        foreach ($order as $k) {
+            $r = strlen($k);
+        }
+        $empty = hrtime(true) - $t;
+        $passNs[] = ($full - $empty) / $n;
+    }
+    sort($passNs);
+    $out['pass_mean_median_ns'] = pct($passNs, 50);
+    $out['stats'] = heratio_keys_stats();
+}
+echo json_encode($out), "\n";

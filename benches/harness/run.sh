@@ -1,0 +1,341 @@
+#!/usr/bin/env bash
+# The comparative benchmark harness of heratio-keys: one command, one run,
+# one machine, one MariaDB, one set of keys.
+#
+#   benches/harness/run.sh            full run (~10 min + build), results in benches/results/
+#   benches/harness/run.sh --smoke    CI smoke run (few iterations, < 2 min after the build)
+#
+# Options: --no-criterion (full run without `cargo bench`), --out DIR.
+#
+# What it measures, side by side, on the same N keys in one MariaDB database:
+#   - PHP + PDO doing what Heratio's middleware does today (hash, SELECT,
+#     expiry check, UPDATE last_used_at), in a PHP CLI loop;
+#   - heratio_keys_validate_api_key in the same PHP loop (usage log on);
+#   - hk_validate from C (usage log on), and from C over 100k keys (SQLite);
+#   - nginx + php-fpm serving the baseline middleware, the extension's
+#     middleware and no authentication at all, loaded by wrk from loopback;
+#   - correctness under speed: revocation propagation across processes
+#     (SQLite and MariaDB), store queries for malformed and unknown keys,
+#     the highest usage-log rate with nothing dropped, RSS per cached key;
+#   - (full run) the criterion benches, whose medians join the report.
+# Then benches/harness/report.py prints the ratios and targets and writes
+# summary.md, results.json and validation-cost.svg into the output dir.
+#
+# MariaDB: HERATIO_KEYS_BENCH_MYSQL_DSN or HERATIO_KEYS_TEST_MYSQL_DSN
+# (mysql://user:pass@host:port/db, the user may CREATE DATABASE hk_test_*);
+# if neither is set a throwaway server is started with scripts/mariadb.sh.
+# Needs: cargo, gcc, pkg-config, php8.2-cli/-fpm/-mysql, nginx, wrk,
+# mariadb client (and server if no DSN is given), python3 (no packages).
+# Prints `Benchmark smoke: N passed, M failed` (or `Benchmark: ...`) last and
+# exits non-zero if any check failed.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+here="$root/benches/harness"
+
+smoke=0
+criterion=1
+out=""
+while (($#)); do
+    case $1 in
+    --smoke) smoke=1 ;;
+    --no-criterion) criterion=0 ;;
+    --out) out=$2; shift ;;
+    *) echo "usage: $0 [--smoke] [--no-criterion] [--out DIR]" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+if ((smoke)); then
+    label="Benchmark smoke"
+    N=1000 BASE_PASSES=1 EXT_PASSES=2 C_PASSES=2 BIG=10000 BIG_PASSES=2
+    REVOCATIONS=10 MALFORMED=100000 UNKNOWN=20000 DISTINCT=1000
+    USAGE_SECONDS=1 USAGE_MAX=10000 MEM_KEYS=10000 WARM=1 WRK_SECONDS=2
+    criterion=0
+else
+    label="Benchmark"
+    N=10000 BASE_PASSES=1 EXT_PASSES=10 C_PASSES=20 BIG=100000 BIG_PASSES=10
+    REVOCATIONS=100 MALFORMED=1000000 UNKNOWN=1000000 DISTINCT=10000
+    USAGE_SECONDS=5 USAGE_MAX=1280000 MEM_KEYS=100000 WARM=10 WRK_SECONDS=10
+fi
+[[ -n $out ]] || { ((smoke)) && out="" || out="$root/benches/results"; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/heratio-keys-bench.XXXXXX")
+chmod 755 "$work"
+[[ -n $out ]] || out="$work/out"
+mkdir -p "$out" "$work/results"
+res="$work/results"
+started=$(date +%s)
+
+passed=0
+failed=0
+failures=()
+pids=()
+dbs=()
+own_mariadb=""
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    sleep 0.3
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+    for db in "${dbs[@]}"; do
+        mysql_admin -e "DROP DATABASE IF EXISTS \`$db\`" >/dev/null 2>&1 || true
+    done
+    [[ -n $own_mariadb ]] && scripts/mariadb.sh stop "$own_mariadb" >/dev/null 2>&1
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+ok() { passed=$((passed + 1)); echo "  ok    $1"; }
+ko() { failed=$((failed + 1)); failures+=("$1"); echo "  FAIL  $1"; }
+load() { echo "$1 $(cut -d' ' -f1-3 /proc/loadavg)" >>"$res/loads.txt"; }
+finish() {
+    echo
+    ((failed)) && printf 'failed: %s\n' "${failures[@]}"
+    echo "harness wall time: $(($(date +%s) - started)) s"
+    echo "$label: $passed passed, $failed failed"
+    ((failed == 0))
+    exit
+}
+# step NAME OUTFILE COMMAND...: runs COMMAND, stdout to OUTFILE (JSON), stderr
+# to a log shown on failure.
+step() {
+    local name=$1 file=$2
+    shift 2
+    load "$name"
+    if "$@" >"$file" 2>"$file.err"; then
+        ok "$name"
+        return 0
+    fi
+    ko "$name"
+    tail -20 "$file.err" | sed 's/^/        | /'
+    return 1
+}
+# jcheck NAME FILE PYTHON_EXPR: a check on the JSON in FILE (bound to d).
+jcheck() {
+    if python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if ($3) else 1)" "$2" 2>/dev/null; then
+        ok "$1"
+    else
+        ko "$1"
+        head -c 600 "$2" 2>/dev/null | sed 's/^/        | /'
+        echo
+    fi
+}
+
+echo "==> machine"
+{
+    echo "date: $(date -u +%FT%TZ)"
+    echo "commit: $(git rev-parse --short HEAD) ($(git log -1 --format=%s | cut -c1-70))"
+    echo "core_commit: $(git log -1 --format=%h -- core/)"
+    echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
+    echo "memory: $(free -g | awk '/Mem:/ {print $2}') GiB"
+    echo "kernel: $(uname -r)"
+    echo "os: $(. /etc/os-release && echo "$PRETTY_NAME")"
+    echo "rustc: $(rustc --version)"
+    echo "php: $(php -r 'echo PHP_VERSION;')"
+    echo "nginx: $(nginx -v 2>&1 | sed 's/.*\///')"
+    echo "wrk: $(wrk -v 2>&1 | head -1 | cut -d' ' -f2)"
+    echo "mode: $( ((smoke)) && echo smoke || echo full)"
+} | tee "$res/machine.txt" | sed 's/^/    /'
+
+echo "==> building (release): libheratio_keys, heratio_keys.so, hk-bench"
+load build
+if ! cargo build --release -p heratio-keys-ffi -p heratio-keys-php -p heratio-keys-bench --bin hk-bench >"$work/build.log" 2>&1; then
+    ko "cargo build --release"
+    tail -30 "$work/build.log"
+    finish
+fi
+ok "cargo build --release"
+target=${CARGO_TARGET_DIR:-$root/target}
+hkb="$target/release/hk-bench"
+install -m 755 "$target/release/libheratio_keys_php.so" "$work/heratio_keys.so"
+ext="$work/heratio_keys.so"
+if scripts/install-c.sh "$work/prefix" --no-build >"$work/install.log" 2>&1 &&
+    gcc -std=c11 -O2 -Wall -Wextra -Werror "$here/c_bench.c" -o "$work/c_bench" \
+        $(PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" pkg-config --cflags --libs heratio_keys) \
+        -Wl,-rpath,"$work/prefix/lib" >>"$work/install.log" 2>&1; then
+    ok "C library installed, c_bench.c compiled"
+else
+    ko "C library installed, c_bench.c compiled"
+    tail -20 "$work/install.log"
+fi
+
+echo "==> MariaDB"
+base_dsn=${HERATIO_KEYS_BENCH_MYSQL_DSN:-${HERATIO_KEYS_TEST_MYSQL_DSN:-}}
+if [[ -z $base_dsn ]]; then
+    echo "    no DSN set: starting a throwaway server (scripts/mariadb.sh)"
+    if eval "$(scripts/mariadb.sh start)"; then
+        own_mariadb=$HK_MARIADB_DIR
+        base_dsn=$HERATIO_KEYS_TEST_MYSQL_DSN
+    fi
+fi
+re='^mysql://([^:@/]+)(:([^@]*))?@([^:/]+)(:([0-9]+))?/([^?]*)'
+if ! [[ $base_dsn =~ $re ]]; then
+    ko "MariaDB DSN (set HERATIO_KEYS_TEST_MYSQL_DSN)"
+    finish
+fi
+my_user=${BASH_REMATCH[1]} my_pass=${BASH_REMATCH[3]} my_host=${BASH_REMATCH[4]} my_port=${BASH_REMATCH[6]:-3306}
+mysql_admin() { MYSQL_PWD=$my_pass mariadb --protocol=TCP -h "$my_host" -P "$my_port" -u "$my_user" "$@"; }
+new_db() {
+    local db="hk_test_bench_$$_$1"
+    mysql_admin -e "CREATE DATABASE \`$db\`" || return 1
+    dbs+=("$db")
+    echo "mysql://$my_user:$my_pass@$my_host:$my_port/$db"
+}
+echo "mariadb: $(mysql_admin -N -e 'SELECT VERSION()' 2>/dev/null)" | tee -a "$res/machine.txt" | sed 's/^/    /'
+DSN=$(new_db main) || { ko "CREATE DATABASE"; finish; }
+keys="$work/keys.txt"
+step "seed $N keys into MariaDB" "$res/seed.json" "$hkb" seed "$DSN" "$N" "$keys" || finish
+
+echo "==> PHP loop: PDO baseline vs heratio_keys_validate_api_key ($N keys)"
+step "PHP + PDO baseline, $N keys x $BASE_PASSES" "$res/php_baseline.json" \
+    php "$here/php_loop.php" baseline "$DSN" "$keys" "$BASE_PASSES" &&
+    jcheck "baseline: every key valid" "$res/php_baseline.json" "d['valid'] == $N * $BASE_PASSES"
+step "PHP extension, $N keys x $EXT_PASSES (usage log on)" "$res/php_ext.json" \
+    php -d "extension=$ext" -d "heratio_keys.dsn=$DSN" "$here/php_loop.php" ext "$DSN" "$keys" "$EXT_PASSES" &&
+    jcheck "extension: every key valid" "$res/php_ext.json" "d['valid'] == $N * ($EXT_PASSES + 1)"
+
+echo "==> C: hk_validate"
+step "C hk_validate, $N keys (MariaDB) x $C_PASSES" "$res/c_mariadb.json" \
+    "$work/c_bench" "$DSN" "$keys" "$C_PASSES" &&
+    jcheck "C (MariaDB): every key valid" "$res/c_mariadb.json" "d['not_valid'] == 0"
+big_dsn="sqlite:$work/big.db"
+if step "seed $BIG keys into SQLite" "$res/seed_big.json" "$hkb" seed "$big_dsn" "$BIG" "$work/big.txt"; then
+    step "C hk_validate, $BIG keys (SQLite) x $BIG_PASSES" "$res/c_sqlite_big.json" \
+        "$work/c_bench" "$big_dsn" "$work/big.txt" "$BIG_PASSES" &&
+        jcheck "C ($BIG keys): every key valid" "$res/c_sqlite_big.json" "d['not_valid'] == 0"
+fi
+
+echo "==> HTTP: nginx + php-fpm, wrk from loopback"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+fport=$(free_port)
+nport=$(free_port)
+fpm_bin=${PHP_FPM:-/usr/sbin/php-fpm8.2}
+mkdir -p "$work/http/tmp"
+cat >"$work/http/php-fpm.conf" <<CONF
+[global]
+pid = $work/http/fpm.pid
+error_log = $work/http/fpm.log
+daemonize = no
+process_control_timeout = 10s
+[bench]
+listen = 127.0.0.1:$fport
+pm = static
+pm.max_children = 4
+pm.max_requests = 0
+clear_env = yes
+env[HK_BASELINE_DSN] = "$DSN"
+php_admin_value[heratio_keys.dsn] = "$DSN"
+php_admin_value[log_errors] = On
+CONF
+as_root=()
+nginx_user=""
+if [[ $(id -u) == 0 ]]; then as_root=(-R); nginx_user="user root;"; fi
+cat >"$work/http/nginx.conf" <<CONF
+daemon off;
+master_process on;
+worker_processes 1;
+pid $work/http/nginx.pid;
+error_log $work/http/nginx-error.log warn;
+$nginx_user
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $work/http/tmp/body;
+    fastcgi_temp_path $work/http/tmp/fastcgi;
+    proxy_temp_path $work/http/tmp/proxy;
+    uwsgi_temp_path $work/http/tmp/uwsgi;
+    scgi_temp_path $work/http/tmp/scgi;
+    server {
+        listen 127.0.0.1:$nport;
+        location ~ ^/(baseline|ext|noauth)/ {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_FILENAME $here/www/\$1.php;
+            fastcgi_param SCRIPT_NAME /index.php;
+            fastcgi_pass 127.0.0.1:$fport;
+        }
+    }
+}
+CONF
+"$fpm_bin" -d "extension=$ext" -y "$work/http/php-fpm.conf" -F "${as_root[@]}" >"$work/http/fpm.out" 2>&1 &
+pids+=($!)
+nginx -p "$work/http/" -c "$work/http/nginx.conf" -e "$work/http/nginx-error.log" >"$work/http/nginx.out" 2>&1 &
+pids+=($!)
+up=0
+for _ in $(seq 1 100); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $(head -1 "$keys")" "http://127.0.0.1:$nport/ext/ready" 2>/dev/null)
+    [[ $code == 200 ]] && { up=1; break; }
+    sleep 0.1
+done
+if ((up)); then
+    ok "nginx + php-fpm (4 workers) up, extension answers 200"
+    for ep in baseline ext noauth; do
+        load "wrk $ep"
+        # Warm-up: keys in order (fills each worker's cache), not measured.
+        HK_KEYS_FILE=$keys HK_WRK_ORDER=seq wrk -t2 -c16 -d${WARM}s -s "$here/wrk_keys.lua" \
+            "http://127.0.0.1:$nport/$ep/api/informationobjects" >"$res/wrk_${ep}_warm.txt" 2>&1
+        if HK_KEYS_FILE=$keys wrk -t2 -c16 -d${WRK_SECONDS}s --latency -s "$here/wrk_keys.lua" \
+            "http://127.0.0.1:$nport/$ep/api/informationobjects" >"$res/wrk_$ep.txt" 2>&1 &&
+            grep -q 'Requests/sec' "$res/wrk_$ep.txt" && ! grep -q 'Non-2xx' "$res/wrk_$ep.txt"; then
+            ok "wrk $ep: $(grep 'Requests/sec' "$res/wrk_$ep.txt" | tr -s ' '), all 200"
+        else
+            ko "wrk $ep"
+            sed 's/^/        | /' "$res/wrk_$ep.txt"
+        fi
+    done
+    bad=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: hk_api_garbage" "http://127.0.0.1:$nport/ext/x")
+    [[ $bad == 401 ]] && ok "extension middleware: a malformed key is 401" || ko "extension middleware: malformed key gave $bad"
+else
+    ko "nginx + php-fpm up"
+    tail -20 "$work/http/fpm.log" "$work/http/nginx-error.log" 2>/dev/null
+fi
+for p in "${pids[@]}"; do kill -QUIT "$p" 2>/dev/null; done
+
+echo "==> correctness under speed"
+for backend in sqlite mysql; do
+    if [[ $backend == sqlite ]]; then d="sqlite:$work/revoke.db"; else d=$(new_db revoke) || continue; fi
+    step "revocation propagation, $REVOCATIONS revocations ($backend)" "$res/revocation_$backend.json" \
+        "$hkb" revocation "$d" "$REVOCATIONS" &&
+        jcheck "revocation ($backend): every revocation seen (within 3 s)" "$res/revocation_$backend.json" \
+            "d['not_seen_within_15s'] == 0 and d['max_ms'] <= 3000"
+done
+for backend in sqlite mysql; do
+    if [[ $backend == sqlite ]]; then
+        d="sqlite:$work/queries.db"
+        "$hkb" seed "$d" 1 /dev/null >/dev/null 2>&1
+    else
+        d=$(new_db queries) || continue
+        "$hkb" seed "$d" 1 /dev/null >/dev/null 2>&1
+    fi
+    step "queries for $MALFORMED malformed + $UNKNOWN unknown keys ($backend)" "$res/queries_$backend.json" \
+        "$hkb" queries "$d" "$MALFORMED" "$UNKNOWN" "$DISTINCT" &&
+        jcheck "queries ($backend): 0 for malformed keys, <= 1 per distinct unknown digest" "$res/queries_$backend.json" \
+            "d['malformed_not_rejected'] == 0 and d['malformed_store_queries'] == 0 and d['unknown_not_found'] == d['unknown'] and d['unknown_store_queries'] <= d['unknown_distinct']"
+done
+step "usage log: highest rate with nothing dropped (MariaDB, ${USAGE_SECONDS} s steps)" "$res/usage_rate.json" \
+    "$hkb" usage-rate "$DSN" "$keys" "$USAGE_SECONDS" "$USAGE_MAX" &&
+    jcheck "usage log: some rate kept up with" "$res/usage_rate.json" "d['max_rate_no_drop_per_s'] > 0"
+if d=$(new_db memory) && step "seed $MEM_KEYS keys for the memory probe" "$res/seed_mem.json" "$hkb" seed "$d" "$MEM_KEYS" "$work/mem.txt"; then
+    step "memory per cached key ($MEM_KEYS keys, MariaDB)" "$res/memory.json" "$hkb" memory "$d" "$work/mem.txt" &&
+        jcheck "memory: a positive figure" "$res/memory.json" "d['bytes_per_entry'] > 0"
+fi
+
+if ((criterion)); then
+    echo "==> criterion benches (cargo bench -p heratio-keys-bench)"
+    load criterion
+    if HERATIO_KEYS_BENCH_MYSQL_DSN=$(new_db criterion) cargo bench -p heratio-keys-bench --bench validation \
+        >"$res/criterion.txt" 2>&1; then
+        ok "cargo bench -p heratio-keys-bench"
+    else
+        ko "cargo bench -p heratio-keys-bench"
+        tail -30 "$res/criterion.txt"
+    fi
+fi
+load end
+
+echo "==> report"
+if python3 "$here/report.py" "$res" "$out" "$target/criterion" "$criterion" "$smoke"; then
+    ok "report: $out/summary.md, $out/validation-cost.svg"
+else
+    ko "report"
+fi
+finish
