@@ -30,7 +30,7 @@ document.addEventListener('DOMContentLoaded', function () {
     });
   });
   // Select the whole key when the field is focused, for manual copying.
-  document.querySelectorAll('input[readonly].font-monospace').forEach(function (field) {
+  document.querySelectorAll('[readonly].font-monospace').forEach(function (field) {
     field.addEventListener('focus', function () { field.select(); });
   });
 });

@@ -205,7 +205,7 @@ pub(crate) async fn clients(
                                 tr {
                                     td { (c.id) }
                                     td { a href={ "/clients/" (c.id) } { (c.name) } }
-                                    td.d-none.d-md-table-cell.text-break { (c.email) }
+                                    td.d-none.d-md-table-cell { (c.email) }
                                     td.d-none.d-lg-table-cell { @if let Some(o) = &c.organization { (o) } @else { (dash()) } }
                                     td { (state_badge(if c.active { "active" } else { "inactive" })) }
                                     td.text-end { a.btn.btn-sm.btn-outline-secondary href={ "/clients/" (c.id) } { "View" } }
@@ -306,7 +306,7 @@ fn credential_table(kind: Kind, creds: &[CredentialInfo], now: i64) -> Markup {
                         tr data-credential-id=(c.id) {
                             td { (c.id) }
                             td { code.text-nowrap { (c.display_prefix) "…" } }
-                            td.text-break { (c.name) }
+                            td { (c.name) }
                             td.d-none.d-md-table-cell { code { (c.scopes.to_stored()) } }
                             td { (state_badge(state)) }
                             td.d-none.d-lg-table-cell.text-nowrap { (c.expires_at.map_or_else(|| "never".to_owned(), short_time)) }
@@ -390,10 +390,12 @@ pub(crate) async fn client_view(
             }
         }
         div.d-flex.flex-wrap.align-items-center.gap-2.mb-3 {
-            h1.h3.mb-0.me-auto { (client.name) " " (state_badge(if client.active { "active" } else { "inactive" })) }
-            a.btn.btn-outline-secondary.btn-sm href={ "/usage?client=" (client.id) } { "Usage" }
-            @if client.active {
-                a.btn.btn-outline-danger.btn-sm #deactivate-link href={ "/clients/" (client.id) "/deactivate" } { "Deactivate…" }
+            h1.h3.mb-0.me-auto.text-break { (client.name) " " (state_badge(if client.active { "active" } else { "inactive" })) }
+            div.d-flex.gap-2 {
+                a.btn.btn-outline-secondary.btn-sm href={ "/usage?client=" (client.id) } { "Usage log" }
+                @if client.active {
+                    a.btn.btn-outline-danger.btn-sm #deactivate-link href={ "/clients/" (client.id) "/deactivate" } { "Deactivate…" }
+                }
             }
         }
         dl.row.mb-4 {
@@ -584,13 +586,13 @@ pub(crate) async fn generate(
                     "It is shown only this once: only its SHA-256 digest is stored, so nobody can display it again. "
                     "If it is lost, revoke it and generate a new one."
                 }
-                div.input-group.mb-2 {
-                    input.form-control.font-monospace #new-key type="text" readonly
-                        value=(issued.key.expose()) aria-label={ "New " (kind.label()) }
-                        autocomplete="off" spellcheck="false";
-                    button.btn.btn-primary #copy-key type="button" data-copy-target="new-key" { "Copy" }
+                label.form-label for="new-key" { "The new " (kind.label()) }
+                textarea.form-control.font-monospace.mb-2 #new-key rows="2" readonly
+                    autocomplete="off" spellcheck="false" { (issued.key.expose()) }
+                div.d-flex.align-items-center.gap-3.mb-3 {
+                    button.btn.btn-primary #copy-key type="button" data-copy-target="new-key" { "Copy to clipboard" }
+                    span.small.text-success #copy-status aria-live="polite" {}
                 }
-                div.small.text-success.mb-3 #copy-status aria-live="polite" {}
                 dl.row {
                     dt.col-sm-3 { "ID" } dd.col-sm-9 #new-key-id { (info.id) }
                     dt.col-sm-3 { "Label" } dd.col-sm-9 { (info.name) }
@@ -836,8 +838,8 @@ fn usage_row(e: &UsageEntry) -> Markup {
             td { (r.kind.short_name()) }
             td { @if let Some(id) = r.credential_id { (id) } @else { (dash()) } }
             td { @if let Some(id) = r.client_id { a href={ "/clients/" (id) } { (id) } } @else { (dash()) } }
-            td.text-break { @if let Some(ip) = &r.ip { (ip) } @else { (dash()) } }
-            td.d-none.d-md-table-cell.text-break { @if let Some(ep) = &r.endpoint { code { (ep) } } @else { (dash()) } }
+            td.text-nowrap { @if let Some(ip) = &r.ip { (ip) } @else { (dash()) } }
+            td.d-none.d-md-table-cell { @if let Some(ep) = &r.endpoint { code { (ep) } } @else { (dash()) } }
         }
     }
 }
@@ -965,12 +967,12 @@ pub(crate) async fn audit(State(app): State<Shared>, admin: Admin) -> Page {
                     @for a in &entries {
                         tr {
                             td.text-nowrap { (short_time(a.at)) }
-                            td.text-break { (a.actor) }
+                            td { (a.actor) }
                             td { (a.source) }
                             td.d-none.d-md-table-cell { @if let Some(ip) = &a.ip { (ip) } @else { (dash()) } }
                             td { code { (a.action) } }
                             td { (a.target_type) @if let Some(id) = a.target_id { " " (id) } }
-                            td.d-none.d-lg-table-cell.text-break { @if let Some(d) = &a.detail { (d) } }
+                            td.d-none.d-lg-table-cell { @if let Some(d) = &a.detail { (d) } }
                         }
                     }
                 }

@@ -32,6 +32,7 @@ fn head(title: &str) -> Markup {
             meta name="viewport" content="width=device-width, initial-scale=1";
             meta name="referrer" content="no-referrer";
             title { (title) " · Heratio keys" }
+            link rel="icon" href="/assets/favicon.svg" type="image/svg+xml";
             link rel="stylesheet" href="/assets/bootstrap.min.css";
             link rel="stylesheet" href="/assets/app.css";
             script src="/assets/bootstrap.bundle.min.js" defer {}
@@ -176,9 +177,9 @@ pub(crate) fn state_badge(state: &str) -> Markup {
 pub(crate) fn usage_chart(days: &[DayCount]) -> Markup {
     const W: f64 = 720.0;
     const H: f64 = 220.0;
-    const LEFT: f64 = 40.0;
+    const LEFT: f64 = 56.0;
     const BOTTOM: f64 = 24.0;
-    const TOP: f64 = 10.0;
+    const TOP: f64 = 24.0;
     let plot_w = W - LEFT - 6.0;
     let plot_h = H - BOTTOM - TOP;
     let max = days.iter().map(|d| d.total).max().unwrap_or(0).max(1);
@@ -193,10 +194,9 @@ pub(crate) fn usage_chart(days: &[DayCount]) -> Markup {
     html! {
         svg.usage-chart viewBox={ "0 0 " (W) " " (H) } role="img" preserveAspectRatio="xMidYMid meet"
             aria-label={ "Validations per day: " (total) " in " (days.len()) " days" } {
-            @for frac in [0.0_f64, 0.5, 1.0] {
+            @for (v, frac) in ticks(scale_max) {
                 @let y = TOP + plot_h - frac * plot_h;
                 line.grid x1=(LEFT) x2=(W - 6.0) y1=(y) y2=(y) {}
-                @let v = (scale_max as f64 * frac).round() as i64;
                 text.axis x=(LEFT - 6.0) y=(y + 4.0) text-anchor="end" { (v) }
             }
             @for (i, d) in days.iter().enumerate() {
@@ -223,6 +223,15 @@ pub(crate) fn usage_chart(days: &[DayCount]) -> Markup {
             span.legend.legend-valid.ms-2 {} " valid"
         }
     }
+}
+
+/// Axis labels: 0, the top, and the middle when it is a whole number.
+fn ticks(top: i64) -> Vec<(i64, f64)> {
+    let mut t = vec![(0, 0.0), (top, 1.0)];
+    if top % 2 == 0 {
+        t.push((top / 2, 0.5));
+    }
+    t
 }
 
 fn tidy_ceiling(v: i64) -> i64 {

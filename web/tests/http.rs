@@ -293,9 +293,9 @@ fn web_generate(
     let keys = keys_in(&r.body);
     assert_eq!(keys.len(), 1, "one key on the page: {}", r.body);
     let id: i64 = common::between(&r.body, "id=\"new-key-id\">", "<")
-        .unwrap()
+        .expect("key id on the page")
         .parse()
-        .unwrap();
+        .expect("numeric key id");
     (id, keys[0].clone(), r)
 }
 
