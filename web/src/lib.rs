@@ -209,7 +209,7 @@ pub fn serve(config: &Config) -> Result<(), Error> {
             format!("cannot listen on {}: {e}", config.listen),
         )
     })?;
-    serve_listener(config, listener, shutdown_signal())
+    run(config, listener, None::<std::future::Pending<()>>)
 }
 
 /// Runs the server on an already bound listener until `shutdown` completes
@@ -226,6 +226,18 @@ pub fn serve_listener<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    run(config, listener, Some(shutdown))
+}
+
+/// Runs until `shutdown` completes, or with `None` until SIGINT/SIGTERM.
+fn run<F>(
+    config: &Config,
+    listener: std::net::TcpListener,
+    shutdown: Option<F>,
+) -> Result<(), Error>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     let (backends, dsn) = open_backends(config)?;
     // Keep the store and validator alive outside the runtime: the core's
     // MySQL store owns a runtime of its own, which must not be dropped from
@@ -234,6 +246,11 @@ where
     let store = Arc::clone(&backends.store);
     let rt = runtime()?;
     let result = rt.block_on(async move {
+        // Signal handlers are installed before the first request is served.
+        let shutdown: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = match shutdown {
+            Some(f) => Box::pin(f),
+            None => Box::pin(shutdown_signals()?),
+        };
         let admins = admin::AdminDb::open(&dsn)?;
         admins.ensure_schema().await?;
         let admin_count = admins.count().await?;
@@ -271,26 +288,27 @@ where
     result
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+/// Registers SIGINT and SIGTERM handlers now (inside the runtime) and
+/// returns a future that completes on either.
+fn shutdown_signals() -> Result<impl Future<Output = ()> + Send, Error> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let register = |kind| {
+        signal(kind).map_err(|e| {
+            Error::new(
+                ErrorKind::Internal,
+                format!("cannot install a signal handler: {e}"),
+            )
+        })
     };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut int = register(SignalKind::interrupt())?;
+    let mut term = register(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {},
+            _ = term.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    eprintln!("keygen serve: shutting down");
+        eprintln!("keygen serve: shutting down");
+    })
 }
 
 /// Creates an admin account (or, with `reset`, sets the password of an
