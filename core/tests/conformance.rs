@@ -152,7 +152,33 @@ fn lifecycle(db: &TestDb) {
         ErrorKind::NotFound
     );
 
+    let admin = heratio_keys_core::Actor {
+        name: "alice".into(),
+        source: heratio_keys_core::Source::Web,
+        ip: Some("198.51.100.4".into()),
+    };
+    db.store
+        .record_audit(&admin, "admin.login", "admin_user", Some(1), None)
+        .expect("record audit");
+    assert_eq!(
+        db.store
+            .record_audit(&admin, "", "admin_user", None, None)
+            .expect_err("empty action")
+            .kind(),
+        ErrorKind::InvalidInput
+    );
     let audit = db.store.audit_log(50).expect("audit");
+    let login = audit.first().expect("newest row");
+    assert_eq!(
+        (
+            login.action.as_str(),
+            login.actor.as_str(),
+            login.source.as_str(),
+            login.ip.as_deref()
+        ),
+        ("admin.login", "alice", "web", Some("198.51.100.4"))
+    );
+    let audit: Vec<_> = audit.into_iter().skip(1).collect();
     let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
     for wanted in [
         "client.create",
@@ -423,6 +449,17 @@ fn usage_and_stats(db: &TestDb) {
             .kind(),
         ErrorKind::NotFound
     );
+
+    let ai_only = db
+        .store
+        .usage_log(&UsageQuery {
+            kind: Some(Kind::AiToken),
+            limit: 10,
+            ..UsageQuery::default()
+        })
+        .expect("by kind");
+    assert_eq!(ai_only.1, 1);
+    assert!(ai_only.0.iter().all(|r| r.record.kind == Kind::AiToken));
 
     let filtered = db
         .store

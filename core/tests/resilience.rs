@@ -394,3 +394,36 @@ fn mysql_outage_and_recovery() {
         "every validation recorded, including during the outage"
     );
 }
+
+// ---------------------------------------------------------------------------
+// The blocking store used from inside an async runtime (a web server's).
+
+#[test]
+fn mysql_store_works_inside_an_async_runtime() {
+    let Some(db) = TestDb::mysql() else { return };
+    let dsn = db.dsn.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        // On the runtime's own thread (where nested block_on would panic)…
+        let store =
+            heratio_keys_core::store::open(&heratio_keys_core::Dsn::parse(&dsn).expect("dsn"))
+                .expect("open");
+        assert_eq!(store.schema_version().expect("version"), Some(1));
+        let v = Validator::open(&dsn, Options::default()).expect("validator");
+        let unknown = heratio_keys_core::generate(Kind::ApiKey).expect("key");
+        assert_eq!(status(&v, unknown.expose()), Status::NotFound);
+        // …and on a blocking-pool thread.
+        let store2 = std::sync::Arc::clone(&store);
+        let clients =
+            tokio::task::spawn_blocking(move || store2.list_clients().expect("list").len())
+                .await
+                .expect("join");
+        assert_eq!(clients, 0);
+        // Dropping both inside the runtime must not panic either.
+        drop(v);
+        drop(store);
+    });
+}

@@ -175,6 +175,8 @@ impl StatsQuery {
 pub struct UsageQuery {
     /// Only this client.
     pub client_id: Option<i64>,
+    /// Only this kind of credential.
+    pub kind: Option<Kind>,
     /// Only this credential (kind and id).
     pub credential: Option<(Kind, i64)>,
     /// Only this outcome.
@@ -351,6 +353,22 @@ pub trait KeyStore: Send + Sync + fmt::Debug {
     ///
     /// Store errors.
     fn usage_log(&self, query: &UsageQuery) -> Result<(Vec<UsageEntry>, u64)>;
+
+    /// Writes one audit row for an action that is not itself a store
+    /// mutation (an administrator's login or logout, an account change).
+    /// `detail` must never contain a secret.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    fn record_audit(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target_type: &str,
+        target_id: Option<i64>,
+        detail: Option<&str>,
+    ) -> Result<()>;
 
     /// Audit-log rows, newest first.
     ///

@@ -45,9 +45,31 @@ pub(crate) fn validate_url(url: &str) -> Result<Opts> {
     Ok(opts)
 }
 
-pub(crate) struct MysqlDriver {
+/// The connection pool and the runtime that drives its sockets; `None`
+/// only while the driver is being dropped.
+struct Io {
     pool: Pool,
     runtime: Runtime,
+}
+
+/// Runs `f` on a thread where blocking on our runtime is allowed.
+///
+/// Blocking on a runtime from inside another runtime's worker thread makes
+/// tokio panic, and a caller (a web server, say) may well be running one.
+/// Outside any runtime — the C and PHP hot paths — `f` runs inline; inside
+/// one it runs on a short-lived scoped thread.
+fn outside_async<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|scope| match scope.spawn(f).join() {
+        Ok(value) => value,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+pub(crate) struct MysqlDriver {
+    io: Option<Io>,
     /// `host:port`, for error messages.
     address: String,
     /// The DSN with the password masked.
@@ -86,33 +108,36 @@ impl MysqlDriver {
             Pool::new(builder)
         };
         Ok(MysqlDriver {
-            pool,
-            runtime,
+            io: Some(Io { pool, runtime }),
             described: redact(url),
             address,
         })
     }
 
-    fn block<T>(
+    fn io(&self) -> Result<&Io> {
+        self.io
+            .as_ref()
+            .ok_or_else(|| Error::internal("MySQL driver used while being dropped"))
+    }
+
+    fn block<T: Send>(
         &self,
-        fut: impl std::future::Future<Output = Result<T, mysql_async::Error>>,
+        fut: impl std::future::Future<Output = Result<T, mysql_async::Error>> + Send,
     ) -> Result<T> {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(Error::internal(
-                "blocking KeyStore call made from inside an async runtime; use spawn_blocking",
-            ));
-        }
-        self.runtime.block_on(async {
-            match tokio::time::timeout(OPERATION_TIMEOUT, fut).await {
-                Ok(result) => result.map_err(|e| self.error(&e)),
-                Err(_) => Err(Error::new(
-                    ErrorKind::Unavailable,
-                    format!(
-                        "MySQL at {} did not answer within {:?}",
-                        self.address, OPERATION_TIMEOUT
-                    ),
-                )),
-            }
+        let io = self.io()?;
+        outside_async(|| {
+            io.runtime.block_on(async {
+                match tokio::time::timeout(OPERATION_TIMEOUT, fut).await {
+                    Ok(result) => result.map_err(|e| self.error(&e)),
+                    Err(_) => Err(Error::new(
+                        ErrorKind::Unavailable,
+                        format!(
+                            "MySQL at {} did not answer within {:?}",
+                            self.address, OPERATION_TIMEOUT
+                        ),
+                    )),
+                }
+            })
         })
     }
 
@@ -252,7 +277,8 @@ impl Driver for MysqlDriver {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let conn = self.block(self.pool.get_conn())?;
+            let io = self.io()?;
+            let conn = self.block(io.pool.get_conn())?;
             let mut conn = MysqlConn {
                 conn,
                 driver: self,
@@ -267,13 +293,15 @@ impl Driver for MysqlDriver {
                 // whose socket is dead; nothing reached the server, so one
                 // retry on a fresh connection is safe.
                 Err(e) if e.kind() == ErrorKind::Unavailable && completed == 0 && attempts == 1 => {
-                    let _ = self.runtime.block_on(async {
-                        tokio::time::timeout(OPERATION_TIMEOUT, conn.disconnect()).await
+                    let _ = outside_async(|| {
+                        io.runtime.block_on(async {
+                            tokio::time::timeout(OPERATION_TIMEOUT, conn.disconnect()).await
+                        })
                     });
                 }
                 other => {
                     // Returning a connection to the pool needs the runtime.
-                    self.runtime.block_on(async move { drop(conn) });
+                    outside_async(|| io.runtime.block_on(async move { drop(conn) }));
                     return other;
                 }
             }
@@ -283,13 +311,17 @@ impl Driver for MysqlDriver {
 
 impl Drop for MysqlDriver {
     fn drop(&mut self) {
-        if tokio::runtime::Handle::try_current().is_ok() {
+        let Some(Io { pool, runtime }) = self.io.take() else {
             return;
-        }
-        let pool = self.pool.clone();
-        // Close idle connections politely; give up quickly if the server is gone.
-        let _ = self.runtime.block_on(async {
-            tokio::time::timeout(Duration::from_secs(2), pool.disconnect()).await
+        };
+        // Close idle connections politely, giving up quickly if the server
+        // is gone; the runtime itself must also be dropped where blocking is
+        // allowed.
+        outside_async(move || {
+            let _ = runtime.block_on(async {
+                tokio::time::timeout(Duration::from_secs(2), pool.disconnect()).await
+            });
+            drop(runtime);
         });
     }
 }

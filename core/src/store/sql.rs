@@ -791,6 +791,10 @@ impl<D: Driver> KeyStore for SqlStore<D> {
             filter.push_str(" AND client_id = ?");
             params.push(id.into());
         }
+        if let Some(kind) = query.kind {
+            filter.push_str(" AND credential_kind = ?");
+            params.push(i64::from(kind.code()).into());
+        }
         if let Some((kind, id)) = query.credential {
             filter.push_str(" AND credential_kind = ? AND credential_id = ?");
             params.extend([i64::from(kind.code()).into(), id.into()]);
@@ -846,6 +850,28 @@ impl<D: Driver> KeyStore for SqlStore<D> {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok((entries, u64::try_from(total).unwrap_or(0)))
+    }
+
+    fn record_audit(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target_type: &str,
+        target_id: Option<i64>,
+        detail: Option<&str>,
+    ) -> Result<()> {
+        check_text("audit action", action, 64)?;
+        check_text("audit target type", target_type, 32)?;
+        self.with_conn(|conn| {
+            audit(
+                conn,
+                actor,
+                action,
+                target_type,
+                target_id,
+                detail.map(str::to_owned),
+            )
+        })
     }
 
     fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>> {
