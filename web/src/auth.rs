@@ -318,6 +318,23 @@ pub(crate) async fn login_page(State(app): State<Shared>, headers: HeaderMap) ->
     login_response(&app, StatusCode::OK, None, "")
 }
 
+/// Writes a login, failed login, lock-out or logout to the audit log. A
+/// failure to audit is reported on stderr but does not block the login:
+/// the store being down already refuses logins on its own.
+async fn audit_auth(app: &Shared, username: &str, ip: &str, action: &'static str) {
+    let actor = Actor {
+        name: username.to_owned(),
+        source: Source::Web,
+        ip: Some(ip.to_owned()),
+    };
+    let recorded = app
+        .store(move |store| store.record_audit(&actor, action, "admin_user", None, None))
+        .await;
+    if recorded.is_err() {
+        eprintln!("keygen serve: cannot write {action} to the audit log");
+    }
+}
+
 pub(crate) async fn login_submit(
     State(app): State<Shared>,
     ClientIp(ip): ClientIp,
@@ -338,6 +355,7 @@ pub(crate) async fn login_submit(
     if let Some(wait) = app.throttle.locked(&keys) {
         let minutes = wait.as_secs().div_ceil(60).max(1);
         eprintln!("keygen serve: login refused (locked out) for {username:?} from {ip}");
+        audit_auth(&app, &username, &ip, "admin.login_locked_out").await;
         let mut resp = login_response(
             &app,
             StatusCode::TOO_MANY_REQUESTS,
@@ -386,6 +404,7 @@ pub(crate) async fn login_submit(
                 app.config.login_lockout,
             );
             eprintln!("keygen serve: failed login for {username:?} from {ip}");
+            audit_auth(&app, &username, &ip, "admin.login_failed").await;
             return login_response(
                 &app,
                 StatusCode::UNAUTHORIZED,
@@ -408,6 +427,7 @@ pub(crate) async fn login_submit(
         eprintln!("keygen serve: cannot record the login time: {e}");
     }
     eprintln!("keygen serve: {:?} logged in from {ip}", user.username);
+    audit_auth(&app, &user.username, &ip, "admin.login").await;
     let mut resp = Redirect::to("/").into_response();
     let h = resp.headers_mut();
     h.append(
@@ -439,6 +459,7 @@ pub(crate) async fn logout(
 ) -> Result<Response, AppError> {
     admin.check_csrf(&form.csrf)?;
     app.sessions.remove(&admin.session_id);
+    audit_auth(&app, &admin.user, &admin.ip, "admin.logout").await;
     let mut resp = Redirect::to("/login").into_response();
     resp.headers_mut().append(
         header::SET_COOKIE,

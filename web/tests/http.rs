@@ -447,6 +447,7 @@ fn generate_shows_the_key_once_then_revoke_and_deactivate() {
         // Every action is in the audit log as the admin, from the web, with an IP.
         let audit = db.store().audit_log(100).unwrap();
         for action in [
+            "admin.login",
             "client.create",
             "api_key.generate",
             "ai_token.generate",
