@@ -4,7 +4,8 @@
 #   2. starts a throwaway MariaDB in a temporary directory,
 #   3. runs rustfmt, clippy (-D warnings), every Rust test, the C tests
 #      (under valgrind, header drift check included) and the PHP tests
-#      (php CLI and php-fpm behind nginx), against SQLite and MariaDB,
+#      (php CLI and php-fpm behind nginx) against SQLite and MariaDB, and the
+#      web admin's browser tests in headless Chromium,
 #   4. stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,18 +15,20 @@ APT_PACKAGES=(
     gcc g++ valgrind binutils python3                           # C ABI tests
     php8.2-cli php8.2-dev php8.2-fpm php8.2-sqlite3 php8.2-mysql # PHP extension
     libclang-dev nginx wrk                                      # ext-php-rs bindgen, FPM deployment test
+    chromium                                                    # web admin browser tests
 )
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+SUDO_CMD=""
+[[ $(id -u) -eq 0 ]] || SUDO_CMD="sudo"
+export DEBIAN_FRONTEND=noninteractive
 if ((${#missing[@]})); then
     echo "==> installing: ${missing[*]}"
-    SUDO=""
-    [[ $(id -u) -eq 0 ]] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    $SUDO_CMD apt-get update -qq
+    $SUDO_CMD apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 echo "==> starting a throwaway MariaDB"
@@ -48,5 +51,11 @@ tests/c/run.sh
 
 echo "==> PHP extension: php CLI suite and php-fpm + nginx deployment"
 tests/php/run.sh
+
+echo "==> web admin: headless Chromium"
+if ! command -v npm >/dev/null; then
+    $SUDO_CMD apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+tests/web/run.sh
 
 echo "==> all tests passed"
