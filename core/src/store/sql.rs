@@ -265,7 +265,51 @@ fn fetch_credential(
         .ok_or_else(|| Error::not_found(format!("no {} with id {id}", kind.label())))
 }
 
+/// One change to an active credential, applied by
+/// [`SqlStore::change_active_credential`].
+struct CredentialChange {
+    /// Why a revoked credential refuses the change (`"is revoked"`).
+    refused: &'static str,
+    /// The `SET` clause, with one placeholder.
+    set: &'static str,
+    value: Value,
+    /// Change-feed reason.
+    reason: &'static str,
+    /// Audit action, after the table name (`revoke` → `api_key.revoke`).
+    action: &'static str,
+    detail: Option<String>,
+}
+
 impl<D: Driver> SqlStore<D> {
+    /// Locks an active credential, applies `change`, and records it in the
+    /// change feed and the audit log, all in one transaction.
+    fn change_active_credential(
+        &self,
+        kind: Kind,
+        id: i64,
+        actor: &Actor,
+        change: CredentialChange,
+    ) -> Result<CredentialInfo> {
+        let lock = self.driver.dialect().for_update();
+        let table = kind.table();
+        self.transaction(|conn| {
+            if !fetch_credential(conn, kind, id, lock)?.active {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!("{} {id} {}", kind.label(), change.refused),
+                ));
+            }
+            conn.exec(
+                &format!("UPDATE {table} SET {} WHERE id = ?", change.set),
+                &[change.value.clone(), id.into()],
+            )?;
+            feed_credential(conn, kind, id, change.reason)?;
+            let action = format!("{table}.{}", change.action);
+            audit(conn, actor, &action, table, Some(id), change.detail.clone())?;
+            fetch_credential(conn, kind, id, "")
+        })
+    }
+
     pub(crate) fn new(driver: D) -> Self {
         SqlStore { driver }
     }
@@ -621,33 +665,19 @@ impl<D: Driver> KeyStore for SqlStore<D> {
     }
 
     fn revoke_credential(&self, kind: Kind, id: i64, actor: &Actor) -> Result<CredentialInfo> {
-        let lock = self.driver.dialect().for_update();
-        self.transaction(|conn| {
-            let current = fetch_credential(conn, kind, id, lock)?;
-            if !current.active {
-                return Err(Error::new(
-                    ErrorKind::Conflict,
-                    format!("{} {id} is already revoked", kind.label()),
-                ));
-            }
-            conn.exec(
-                &format!(
-                    "UPDATE {} SET is_active = 0, revoked_at = ? WHERE id = ?",
-                    kind.table()
-                ),
-                &[now_ms().into(), id.into()],
-            )?;
-            feed_credential(conn, kind, id, "revoked")?;
-            audit(
-                conn,
-                actor,
-                &format!("{}.revoke", kind.table()),
-                kind.table(),
-                Some(id),
-                None,
-            )?;
-            fetch_credential(conn, kind, id, "")
-        })
+        self.change_active_credential(
+            kind,
+            id,
+            actor,
+            CredentialChange {
+                refused: "is already revoked",
+                set: "is_active = 0, revoked_at = ?",
+                value: now_ms().into(),
+                reason: "revoked",
+                action: "revoke",
+                detail: None,
+            },
+        )
     }
 
     fn set_credential_expiry(
@@ -657,33 +687,22 @@ impl<D: Driver> KeyStore for SqlStore<D> {
         expires_at: Option<i64>,
         actor: &Actor,
     ) -> Result<CredentialInfo> {
-        let lock = self.driver.dialect().for_update();
-        self.transaction(|conn| {
-            let current = fetch_credential(conn, kind, id, lock)?;
-            if !current.active {
-                return Err(Error::new(
-                    ErrorKind::Conflict,
-                    format!("{} {id} is revoked", kind.label()),
-                ));
-            }
-            conn.exec(
-                &format!("UPDATE {} SET expires_at = ? WHERE id = ?", kind.table()),
-                &[expires_at.into(), id.into()],
-            )?;
-            feed_credential(conn, kind, id, "expiry_changed")?;
-            audit(
-                conn,
-                actor,
-                &format!("{}.set_expiry", kind.table()),
-                kind.table(),
-                Some(id),
-                Some(expires_at.map_or_else(
+        self.change_active_credential(
+            kind,
+            id,
+            actor,
+            CredentialChange {
+                refused: "is revoked",
+                set: "expires_at = ?",
+                value: expires_at.into(),
+                reason: "expiry_changed",
+                action: "set_expiry",
+                detail: Some(expires_at.map_or_else(
                     || "expires_at=never".to_owned(),
                     |e| format!("expires_at={}", crate::model::rfc3339(e)),
                 )),
-            )?;
-            fetch_credential(conn, kind, id, "")
-        })
+            },
+        )
     }
 
     fn usage_stats(&self, query: &StatsQuery) -> Result<UsageStats> {
