@@ -35,13 +35,21 @@ fn cached_fixture(n: usize) -> (Validator, Vec<String>, std::path::PathBuf) {
     let keys = fill_bulk(&dsn, n).expect("bulk fixture");
     let v =
         Validator::open(&dsn, Options::default().cache_capacity(2 * n as u64)).expect("validator");
-    for key in &keys {
-        assert_eq!(
-            v.validate(&Request::new(Kind::ApiKey, key.as_bytes()))
-                .status,
-            Status::Valid
-        );
-    }
+    // Two threads fill the cache (one store query per key).
+    std::thread::scope(|s| {
+        for half in keys.chunks(keys.len().div_ceil(2)) {
+            let v = &v;
+            s.spawn(move || {
+                for key in half {
+                    assert_eq!(
+                        v.validate(&Request::new(Kind::ApiKey, key.as_bytes()))
+                            .status,
+                        Status::Valid
+                    );
+                }
+            });
+        }
+    });
     eprintln!(
         "fixture: {n} keys inserted and cached in {:.1} s",
         t0.elapsed().as_secs_f64()
@@ -64,6 +72,27 @@ fn cached(c: &mut Criterion, n: usize) {
         threads(c, &v, &keys);
     }
     drop(v);
+    if n == 100_000 {
+        // The same without usage logging: the hot path alone, no flusher
+        // thread competing for the two cores.
+        let v = Validator::open(
+            &sqlite_dsn(&dir),
+            Options::default()
+                .cache_capacity(2 * n as u64)
+                .usage_log(false),
+        )
+        .expect("validator");
+        for key in &keys {
+            let _ = v.validate(&Request::new(Kind::ApiKey, key.as_bytes()));
+        }
+        c.bench_function("validate/cached/100000_keys_usage_off", |b| {
+            b.iter(|| {
+                i = (i + 7919) % keys.len();
+                let r = Request::new(Kind::ApiKey, keys[i].as_bytes()).scopes(&["read"]);
+                black_box(v.validate(black_box(&r)).status)
+            });
+        });
+    }
     let _ = std::fs::remove_dir_all(dir);
 }
 

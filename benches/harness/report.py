@@ -2,7 +2,9 @@
 """Report of one harness run: ratios, targets, summary.md, results.json and
 the chart validation-cost.svg (plain SVG, no packages needed).
 
-Usage: report.py RESULTS_DIR OUT_DIR CRITERION_DIR USE_CRITERION(0|1) SMOKE(0|1)
+Usage: report.py RESULTS_DIR OUT_DIR CRITERION_DIR USE_CRITERION(0|1) SMOKE(0|1) [DOC]
+With DOC (docs/BENCHMARKS.md), the summary replaces the text between its
+`<!-- results:begin -->` and `<!-- results:end -->` markers.
 Exit status 0 when everything needed was read (targets missed are reported,
 not failed: the smoke run checks correctness, not speed)."""
 
@@ -27,8 +29,19 @@ def load(name):
 
 
 def wrk(name):
+    """The median round (by requests/s) of an endpoint, with every round's
+    requests/s."""
+    rounds = [r for r in (wrk_file(p) for p in sorted(glob.glob(os.path.join(res, f"wrk_{name}_[0-9]*.txt")))) if r]
+    if not rounds:
+        return None
+    rounds.sort(key=lambda r: r["rps"])
+    med = dict(rounds[(len(rounds) - 1) // 2])
+    med["rounds_rps"] = [r["rps"] for r in rounds]
+    return med
+
+
+def wrk_file(p):
     """requests/s and latency percentiles (ns) from `wrk --latency` output."""
-    p = os.path.join(res, f"wrk_{name}.txt")
     try:
         text = open(p).read()
     except OSError:
@@ -95,7 +108,7 @@ R = {
     "queries_mysql": load("queries_mysql.json"),
     "usage_rate": load("usage_rate.json"),
     "memory": load("memory.json"),
-    "wrk": {ep: wrk(ep) for ep in ("baseline", "ext", "noauth")},
+    "wrk": {ep: wrk(ep) for ep in ("baseline", "ext", "ext_nolog", "noauth")},
     "criterion_median_ns": criterion(),
 }
 need = ["php_baseline", "php_ext", "c_mariadb", "c_sqlite_big"]
@@ -120,7 +133,7 @@ ratios = {
 # the whole 2-core machine: wrk, nginx, php-fpm and MariaDB together).
 added = {}
 if w["noauth"]:
-    for ep in ("baseline", "ext"):
+    for ep in ("baseline", "ext", "ext_nolog"):
         if w[ep]:
             added[ep] = max(0.0, 1e9 / w[ep]["rps"] - 1e9 / w["noauth"]["rps"])
 R["http_added_ns_per_request"] = added
@@ -171,29 +184,33 @@ L.append("```")
 L.append("")
 L.append("### Cost of one validation, same keys, same MariaDB")
 L.append("")
-L.append("| path | keys | p50 | p99 | mean of whole passes | vs PDO baseline (p50) |")
-L.append("|---|---|---|---|---|---|")
+L.append("| path | keys | p50 | p99 | mean of whole passes | CPU per call: process (thread) | vs PDO baseline (p50) |")
+L.append("|---|---|---|---|---|---|---|")
 pb = R["php_baseline"] or {}
-L.append(f"| PHP + PDO baseline (hash, SELECT, expiry, UPDATE) | {pb.get('keys', '–')} | {ns(pb.get('p50_ns'))} | {ns(pb.get('p99_ns'))} | {ns(pb.get('mean_ns'))} | 1× |")
+L.append(f"| PHP + PDO baseline (hash, SELECT, expiry, UPDATE) | {pb.get('keys', '–')} | {ns(pb.get('p50_ns'))} | {ns(pb.get('p99_ns'))} | {ns(pb.get('mean_ns'))} | – | 1× |")
 m = ext.get("miss", {})
-L.append(f"| PHP `heratio_keys_validate_api_key`, first sight (cache miss, 1 query) | {ext.get('keys', '–')} | {ns(m.get('p50_ns'))} | {ns(m.get('p99_ns'))} | {ns(m.get('mean_ns'))} | {fx(ratio(base, m.get('p50_ns')))} |")
-L.append(f"| PHP `heratio_keys_validate_api_key`, cached | {ext.get('keys', '–')} | {ns(ext_p50)} | {ns(ext.get('p99_ns'))} | {ns(ext_pass)} | {fx(ratios['baseline_over_php_ext_p50'])} |")
-L.append(f"| C `hk_validate`, cached (MariaDB store) | {c10.get('keys', '–')} | {ns(c10.get('p50_ns'))} | {ns(c10.get('p99_ns'))} | {ns(c10.get('pass_mean_median_ns'))} | {fx(ratios['baseline_over_c_p50'])} |")
-L.append(f"| C `hk_validate`, cached (SQLite store) | {c100.get('keys', '–')} | {ns(c100.get('p50_ns'))} | {ns(c100.get('p99_ns'))} | {ns(c100.get('pass_mean_median_ns'))} | {fx(ratio(base, c100.get('p50_ns')))} |")
+L.append(f"| PHP `heratio_keys_validate_api_key`, first sight (cache miss, 1 query) | {ext.get('keys', '–')} | {ns(m.get('p50_ns'))} | {ns(m.get('p99_ns'))} | {ns(m.get('mean_ns'))} | – | {fx(ratio(base, m.get('p50_ns')))} |")
+L.append(f"| PHP `heratio_keys_validate_api_key`, cached | {ext.get('keys', '–')} | {ns(ext_p50)} | {ns(ext.get('p99_ns'))} | {ns(ext_pass)} | {ns(ext.get('pass_cpu_median_ns'))} | {fx(ratios['baseline_over_php_ext_p50'])} |")
+L.append(f"| C `hk_validate`, cached (MariaDB store) | {c10.get('keys', '–')} | {ns(c10.get('p50_ns'))} | {ns(c10.get('p99_ns'))} | {ns(c10.get('pass_mean_median_ns'))} | {ns(c10.get('pass_cpu_median_ns'))} ({ns(c10.get('pass_thread_cpu_median_ns'))}) | {fx(ratios['baseline_over_c_p50'])} |")
+L.append(f"| C `hk_validate`, cached (SQLite store) | {c100.get('keys', '–')} | {ns(c100.get('p50_ns'))} | {ns(c100.get('p99_ns'))} | {ns(c100.get('pass_mean_median_ns'))} | {ns(c100.get('pass_cpu_median_ns'))} ({ns(c100.get('pass_thread_cpu_median_ns'))}) | {fx(ratio(base, c100.get('p50_ns')))} |")
 L.append("")
 L.append(f"Per-call timings include the timer: `hrtime()` pair in PHP, `clock_gettime` pair in C (C timer alone: {ns(c10.get('timer_p50_ns'))} p50). "
          "Pass means time whole passes over the keys in random order with no timer inside the loop (PHP: minus an empty loop over the same keys). "
+         "CPU per call: process CPU time (PHP `getrusage`, C `CLOCK_PROCESS_CPUTIME_ID`: usage flusher and feed poller threads included) and, for C, the calling thread's alone, per pass, median; unlike wall time it does not grow when other processes take the CPU. "
          "Usage logging is on everywhere except the PDO baseline, which writes `last_used_at` itself.")
 L.append("")
 L.append("### Over HTTP: nginx + php-fpm (4 workers), wrk -t2 -c16 from loopback, random key per request")
 L.append("")
-L.append("| endpoint | requests/s | p50 | p99 | machine time added per request vs no auth |")
-L.append("|---|---|---|---|---|")
-names = {"baseline": "PDO baseline middleware", "ext": "extension (`heratio_keys_authenticate`)", "noauth": "no authentication (floor)"}
-for ep in ("baseline", "ext", "noauth"):
+L.append("Median round (by requests/s) of interleaved rounds; every round's requests/s in the last column.")
+L.append("")
+L.append("| endpoint | requests/s | p50 | p99 | machine time added per request vs no auth | rounds (req/s) |")
+L.append("|---|---|---|---|---|---|")
+names = {"baseline": "PDO baseline middleware", "ext": "extension (`heratio_keys_authenticate`), usage log on",
+         "ext_nolog": "extension, usage log off (diagnostic, separate pool)", "noauth": "no authentication (floor)"}
+for ep in ("baseline", "ext", "ext_nolog", "noauth"):
     x = w[ep]
     if x:
-        L.append(f"| {names[ep]} | {x['rps']:,.0f} | {ns(x.get('p50_ns'))} | {ns(x.get('p99_ns'))} | {ns(added.get(ep)) if ep in added else '–'} |")
+        L.append(f"| {names[ep]} | {x['rps']:,.0f} | {ns(x.get('p50_ns'))} | {ns(x.get('p99_ns'))} | {ns(added.get(ep)) if ep in added else '–'} | {', '.join(f'{v:,.0f}' for v in x['rounds_rps'])} |")
 L.append("")
 L.append(f"Ratios: requests/s extension ÷ baseline {fx(ratios['http_rps_ext_over_baseline'])}; "
          f"p50 latency baseline ÷ extension {fx(ratios['http_p50_baseline_over_ext'])}; "
@@ -217,7 +234,9 @@ if qsq or qmy:
 u = R["usage_rate"]
 if u:
     last = u["steps"][-1] if u["steps"] else {}
-    L.append(f"| usage log: highest paced rate with nothing dropped ({u['seconds_per_step']:.0f} s steps, doubling) | – | {u['max_rate_no_drop_per_s']:,.0f} validations/s (next step: {last.get('achieved_per_s', 0):,.0f}/s, dropped {last.get('dropped', 0):,}, backlog {last.get('backlog_at_end', 0):,}) |")
+    nxt = ("highest step tried" if last.get("keeps_up") else
+           f"next step: {last.get('achieved_per_s', 0):,.0f}/s, dropped {last.get('dropped', 0):,}, backlog {last.get('backlog_at_end', 0):,}")
+    L.append(f"| usage log: highest paced rate with nothing dropped ({u['seconds_per_step']:.0f} s steps, doubling) | – | {u['max_rate_no_drop_per_s']:,.0f} validations/s ({nxt}) |")
 mem = R["memory"]
 if mem:
     L.append(f"| RSS per cached key (RSS delta ÷ entries, {mem['cache_entries']:,} entries) | – | {mem['bytes_per_entry']:.0f} bytes |")
@@ -289,6 +308,16 @@ with open(os.path.join(out, "results.json"), "w") as f:
     json.dump(R, f, indent=1, default=str)
 with open(os.path.join(out, "validation-cost.svg"), "w") as f:
     f.write(svg(bars))
+if len(sys.argv) > 6:
+    doc = sys.argv[6]
+    text = open(doc).read()
+    b, e = "<!-- results:begin -->", "<!-- results:end -->"
+    if b in text and e in text:
+        head, rest = text.split(b, 1)
+        _, tail = rest.split(e, 1)
+        with open(doc, "w") as f:
+            f.write(f"{head}{b}\n<!-- generated by benches/harness/report.py; do not edit by hand -->\n\n{summary}\n{e}{tail}")
+        print(f"updated {doc}")
 
 print()
 print("ratios (PDO baseline ÷ path, per validation):")

@@ -29,6 +29,9 @@
 # Prints `Benchmark smoke: N passed, M failed` (or `Benchmark: ...`) last and
 # exits non-zero if any check failed.
 set -uo pipefail
+# The whole script is one compound command, parsed before it runs: editing
+# this file during a run cannot break that run.
+{
 cd "$(dirname "$0")/../.."
 root=$(pwd)
 here="$root/benches/harness"
@@ -50,15 +53,15 @@ if ((smoke)); then
     label="Benchmark smoke"
     N=1000 BASE_PASSES=1 EXT_PASSES=2 C_PASSES=2 BIG=10000 BIG_PASSES=2
     REVOCATIONS=10 MALFORMED=100000 UNKNOWN=20000 DISTINCT=1000
-    USAGE_SECONDS=1 USAGE_MAX=10000 MEM_KEYS=10000 WARM=1 WRK_SECONDS=2
+    USAGE_SECONDS=1 USAGE_MAX=10000 MEM_KEYS=10000 WARM=1 WRK_SECONDS=2 WRK_ROUNDS=1
     criterion=0
 else
     label="Benchmark"
     N=10000 BASE_PASSES=1 EXT_PASSES=10 C_PASSES=20 BIG=100000 BIG_PASSES=10
     REVOCATIONS=100 MALFORMED=1000000 UNKNOWN=1000000 DISTINCT=10000
-    USAGE_SECONDS=5 USAGE_MAX=1280000 MEM_KEYS=100000 WARM=10 WRK_SECONDS=10
+    USAGE_SECONDS=5 USAGE_MAX=1280000 MEM_KEYS=100000 WARM=10 WRK_SECONDS=10 WRK_ROUNDS=3
 fi
-[[ -n $out ]] || { ((smoke)) && out="" || out="$root/benches/results"; }
+if [[ -z $out ]] && ((!smoke)); then out="$root/benches/results"; fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/heratio-keys-bench.XXXXXX")
 chmod 755 "$work"
@@ -91,7 +94,7 @@ load() { echo "$1 $(cut -d' ' -f1-3 /proc/loadavg)" >>"$res/loads.txt"; }
 finish() {
     echo
     ((failed)) && printf 'failed: %s\n' "${failures[@]}"
-    echo "harness wall time: $(($(date +%s) - started)) s"
+    echo "harness wall time: $(($(date +%s) - started)) s (of which cargo build: ${build_secs:-?} s)"
     echo "$label: $passed passed, $failed failed"
     ((failed == 0))
     exit
@@ -139,12 +142,14 @@ echo "==> machine"
 
 echo "==> building (release): libheratio_keys, heratio_keys.so, hk-bench"
 load build
+build_started=$(date +%s)
 if ! cargo build --release -p heratio-keys-ffi -p heratio-keys-php -p heratio-keys-bench --bin hk-bench >"$work/build.log" 2>&1; then
     ko "cargo build --release"
     tail -30 "$work/build.log"
     finish
 fi
 ok "cargo build --release"
+build_secs=$(($(date +%s) - build_started))
 target=${CARGO_TARGET_DIR:-$root/target}
 hkb="$target/release/hk-bench"
 install -m 755 "$target/release/libheratio_keys_php.so" "$work/heratio_keys.so"
@@ -208,6 +213,7 @@ fi
 echo "==> HTTP: nginx + php-fpm, wrk from loopback"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 fport=$(free_port)
+fport2=$(free_port)
 nport=$(free_port)
 fpm_bin=${PHP_FPM:-/usr/sbin/php-fpm8.2}
 mkdir -p "$work/http/tmp"
@@ -225,6 +231,16 @@ pm.max_requests = 0
 clear_env = yes
 env[HK_BASELINE_DSN] = "$DSN"
 php_admin_value[heratio_keys.dsn] = "$DSN"
+php_admin_value[log_errors] = On
+; The same extension middleware with usage logging off: shows what the
+; usage log's writes cost the machine under this load.
+[bench_nolog]
+listen = 127.0.0.1:$fport2
+pm = static
+pm.max_children = 4
+clear_env = yes
+php_admin_value[heratio_keys.dsn] = "$DSN"
+php_admin_value[heratio_keys.usage_log] = 0
 php_admin_value[log_errors] = On
 CONF
 as_root=()
@@ -253,6 +269,12 @@ http {
             fastcgi_param SCRIPT_NAME /index.php;
             fastcgi_pass 127.0.0.1:$fport;
         }
+        location /ext_nolog/ {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_FILENAME $here/www/ext.php;
+            fastcgi_param SCRIPT_NAME /index.php;
+            fastcgi_pass 127.0.0.1:$fport2;
+        }
     }
 }
 CONF
@@ -268,19 +290,27 @@ for _ in $(seq 1 100); do
 done
 if ((up)); then
     ok "nginx + php-fpm (4 workers) up, extension answers 200"
-    for ep in baseline ext noauth; do
-        load "wrk $ep"
+    for ep in baseline ext ext_nolog noauth; do
         # Warm-up: keys in order (fills each worker's cache), not measured.
+        load "wrk warm-up $ep"
         HK_KEYS_FILE=$keys HK_WRK_ORDER=seq wrk -t2 -c16 -d${WARM}s -s "$here/wrk_keys.lua" \
             "http://127.0.0.1:$nport/$ep/api/informationobjects" >"$res/wrk_${ep}_warm.txt" 2>&1
-        if HK_KEYS_FILE=$keys wrk -t2 -c16 -d${WRK_SECONDS}s --latency -s "$here/wrk_keys.lua" \
-            "http://127.0.0.1:$nport/$ep/api/informationobjects" >"$res/wrk_$ep.txt" 2>&1 &&
-            grep -q 'Requests/sec' "$res/wrk_$ep.txt" && ! grep -q 'Non-2xx' "$res/wrk_$ep.txt"; then
-            ok "wrk $ep: $(grep 'Requests/sec' "$res/wrk_$ep.txt" | tr -s ' '), all 200"
-        else
-            ko "wrk $ep"
-            sed 's/^/        | /' "$res/wrk_$ep.txt"
-        fi
+    done
+    # Rounds interleave the endpoints so that load from elsewhere hits all
+    # three alike; the report takes the median round of each.
+    for round in $(seq 1 "$WRK_ROUNDS"); do
+        for ep in baseline ext ext_nolog noauth; do
+            load "wrk $ep round $round"
+            f="$res/wrk_${ep}_$round.txt"
+            if HK_KEYS_FILE=$keys wrk -t2 -c16 -d${WRK_SECONDS}s --latency -s "$here/wrk_keys.lua" \
+                "http://127.0.0.1:$nport/$ep/api/informationobjects" >"$f" 2>&1 &&
+                grep -q 'Requests/sec' "$f" && ! grep -q 'Non-2xx' "$f"; then
+                ok "wrk $ep round $round: $(grep 'Requests/sec' "$f" | tr -s ' '), all 200"
+            else
+                ko "wrk $ep round $round"
+                sed 's/^/        | /' "$f"
+            fi
+        done
     done
     bad=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: hk_api_garbage" "http://127.0.0.1:$nport/ext/x")
     [[ $bad == 401 ]] && ok "extension middleware: a malformed key is 401" || ko "extension middleware: malformed key gave $bad"
@@ -333,9 +363,14 @@ fi
 load end
 
 echo "==> report"
-if python3 "$here/report.py" "$res" "$out" "$target/criterion" "$criterion" "$smoke"; then
+doc=()
+# A full run into benches/results also refreshes the tables in the doc.
+[[ $smoke == 0 && $out == "$root/benches/results" ]] && doc=("$root/docs/BENCHMARKS.md")
+if python3 "$here/report.py" "$res" "$out" "$target/criterion" "$criterion" "$smoke" "${doc[@]}"; then
     ok "report: $out/summary.md, $out/validation-cost.svg"
 else
     ko "report"
 fi
 finish
+exit
+}
