@@ -33,8 +33,9 @@ fn cached_fixture(n: usize) -> (Validator, Vec<String>, std::path::PathBuf) {
     let dsn = sqlite_dsn(&dir);
     let t0 = std::time::Instant::now();
     let keys = fill_bulk(&dsn, n).expect("bulk fixture");
-    let v =
-        Validator::open(&dsn, Options::default().cache_capacity(2 * n as u64)).expect("validator");
+    // A TTL longer than the fixture build and the measurement, so that the
+    // benchmark measures hits only (checked after each run).
+    let v = Validator::open(&dsn, cached_options(n)).expect("validator");
     // Two threads fill the cache (one store query per key).
     std::thread::scope(|s| {
         for half in keys.chunks(keys.len().div_ceil(2)) {
@@ -57,9 +58,25 @@ fn cached_fixture(n: usize) -> (Validator, Vec<String>, std::path::PathBuf) {
     (v, keys, dir)
 }
 
+fn cached_options(n: usize) -> Options {
+    Options::default()
+        .cache_capacity(2 * n as u64)
+        .cache_ttl(Duration::from_secs(3600))
+}
+
+/// Panics if the cache missed during a benchmark that should only hit.
+fn assert_no_new_misses(v: &Validator, before: u64, what: &str) {
+    let misses = v.stats().cache_misses - before;
+    assert_eq!(
+        misses, 0,
+        "{what}: {misses} cache misses during the benchmark"
+    );
+}
+
 /// Cached validation with `n` keys in the cache, usage logging on.
 fn cached(c: &mut Criterion, n: usize) {
     let (v, keys, dir) = cached_fixture(n);
+    let misses = v.stats().cache_misses;
     let mut i = 0usize;
     c.bench_function(&format!("validate/cached/{n}_keys"), |b| {
         b.iter(|| {
@@ -71,20 +88,17 @@ fn cached(c: &mut Criterion, n: usize) {
     if n == 100_000 {
         threads(c, &v, &keys);
     }
+    assert_no_new_misses(&v, misses, "validate/cached");
     drop(v);
     if n == 100_000 {
         // The same without usage logging: the hot path alone, no flusher
         // thread competing for the two cores.
-        let v = Validator::open(
-            &sqlite_dsn(&dir),
-            Options::default()
-                .cache_capacity(2 * n as u64)
-                .usage_log(false),
-        )
-        .expect("validator");
+        let v = Validator::open(&sqlite_dsn(&dir), cached_options(n).usage_log(false))
+            .expect("validator");
         for key in &keys {
             let _ = v.validate(&Request::new(Kind::ApiKey, key.as_bytes()));
         }
+        let misses = v.stats().cache_misses;
         c.bench_function("validate/cached/100000_keys_usage_off", |b| {
             b.iter(|| {
                 i = (i + 7919) % keys.len();
@@ -92,6 +106,7 @@ fn cached(c: &mut Criterion, n: usize) {
                 black_box(v.validate(black_box(&r)).status)
             });
         });
+        assert_no_new_misses(&v, misses, "validate/cached/100000_keys_usage_off");
     }
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -63,6 +63,29 @@ def wrk_file(p):
     return r
 
 
+def http_stats():
+    """Sum of the last heratio_keys_stats() of each FPM worker."""
+    workers = {}
+    try:
+        text = open(os.path.join(res, "http_stats.txt")).read()
+    except OSError:
+        return None
+    for m in re.finditer(r"\{.*?\}\}", text):
+        try:
+            d = json.loads(m.group(0))
+        except ValueError:
+            continue
+        prev = workers.get(d["pid"])
+        if prev is None or d["stats"].get("validations", 0) >= prev.get("validations", 0):
+            workers[d["pid"]] = d["stats"]
+    if not workers:
+        return None
+    tot = {"workers": len(workers)}
+    for k in ("validations", "cache_hits", "cache_misses", "usage_queued", "usage_written", "usage_dropped"):
+        tot[k] = sum(int(s.get(k) or 0) for s in workers.values())
+    return tot
+
+
 def criterion():
     found = {}
     if not use_crit:
@@ -106,7 +129,8 @@ R = {
     "revocation_mysql": load("revocation_mysql.json"),
     "queries_sqlite": load("queries_sqlite.json"),
     "queries_mysql": load("queries_mysql.json"),
-    "usage_rate": load("usage_rate.json"),
+    "usage_rate": [u for u in (load(os.path.basename(f)) for f in sorted(glob.glob(os.path.join(res, "usage_rate_*.json")))) if u],
+    "http_ext_workers": http_stats(),
     "memory": load("memory.json"),
     "wrk": {ep: wrk(ep) for ep in ("baseline", "ext", "ext_nolog", "noauth")},
     "criterion_median_ns": criterion(),
@@ -212,6 +236,13 @@ for ep in ("baseline", "ext", "ext_nolog", "noauth"):
     if x:
         L.append(f"| {names[ep]} | {x['rps']:,.0f} | {ns(x.get('p50_ns'))} | {ns(x.get('p99_ns'))} | {ns(added.get(ep)) if ep in added else '–'} | {', '.join(f'{v:,.0f}' for v in x['rounds_rps'])} |")
 L.append("")
+hs = R["http_ext_workers"]
+if hs and hs.get("validations"):
+    L.append(f"Extension workers (usage log on; {hs['workers']} answered, counters since their first request, warm-up included): "
+             f"{hs['validations']:,} validations, cache hit ratio {hs['cache_hits'] / max(1, hs['cache_hits'] + hs['cache_misses']):.1%} "
+             f"({hs['cache_misses']:,} misses: first sight of a key in a worker, or a refill after the 60 s TTL), "
+             f"usage records written {hs['usage_written']:,}, dropped {hs['usage_dropped']:,}.")
+    L.append("")
 L.append(f"Ratios: requests/s extension ÷ baseline {fx(ratios['http_rps_ext_over_baseline'])}; "
          f"p50 latency baseline ÷ extension {fx(ratios['http_p50_baseline_over_ext'])}; "
          f"p99 {fx(ratios['http_p99_baseline_over_ext'])}.")
@@ -231,12 +262,11 @@ if qsq or qmy:
     h = lambda q: f"{q['unknown_store_queries']:,} lookups for {q['unknown']:,} validations of {q['unknown_distinct']:,} distinct keys" + (f"; Com_select +{q['unknown_com_select']:,} (feed polls in that time: {q['unknown_feed_polls']})" if q.get("unknown_com_select") is not None else "") if q else "–"
     L.append(f"| store queries for unknown well-formed keys | {h(qsq)} | {h(qmy)} |")
     L.append(f"| cost of rejecting a malformed key (usage log on, queue overflowing) | {ns(qsq.get('malformed_ns_each'))} | {ns(qmy.get('malformed_ns_each'))} |")
-u = R["usage_rate"]
-if u:
+for u in R["usage_rate"]:
     last = u["steps"][-1] if u["steps"] else {}
     nxt = ("highest step tried" if last.get("keeps_up") else
            f"next step: {last.get('achieved_per_s', 0):,.0f}/s, dropped {last.get('dropped', 0):,}, backlog {last.get('backlog_at_end', 0):,}")
-    L.append(f"| usage log: highest paced rate with nothing dropped ({u['seconds_per_step']:.0f} s steps, doubling) | – | {u['max_rate_no_drop_per_s']:,.0f} validations/s ({nxt}) |")
+    L.append(f"| usage log: highest paced rate with nothing dropped, {u['distinct_keys']:,} distinct keys ({u['seconds_per_step']:.0f} s steps, ×1.4 each) | – | {u['max_rate_no_drop_per_s']:,.0f} validations/s ({nxt}) |")
 mem = R["memory"]
 if mem:
     L.append(f"| RSS per cached key (RSS delta ÷ entries, {mem['cache_entries']:,} entries) | – | {mem['bytes_per_entry']:.0f} bytes |")

@@ -54,12 +54,14 @@ if ((smoke)); then
     N=1000 BASE_PASSES=1 EXT_PASSES=2 C_PASSES=2 BIG=10000 BIG_PASSES=2
     REVOCATIONS=10 MALFORMED=100000 UNKNOWN=20000 DISTINCT=1000
     USAGE_SECONDS=1 USAGE_MAX=10000 MEM_KEYS=10000 WARM=1 WRK_SECONDS=2 WRK_ROUNDS=1
+    USAGE_DISTINCT=(1000)
     criterion=0
 else
     label="Benchmark"
     N=10000 BASE_PASSES=1 EXT_PASSES=10 C_PASSES=20 BIG=100000 BIG_PASSES=10
     REVOCATIONS=100 MALFORMED=1000000 UNKNOWN=1000000 DISTINCT=10000
     USAGE_SECONDS=5 USAGE_MAX=1280000 MEM_KEYS=100000 WARM=10 WRK_SECONDS=10 WRK_ROUNDS=3
+    USAGE_DISTINCT=(10000 100)
 fi
 if [[ -z $out ]] && ((!smoke)); then out="$root/benches/results"; fi
 
@@ -263,7 +265,7 @@ http {
     scgi_temp_path $work/http/tmp/scgi;
     server {
         listen 127.0.0.1:$nport;
-        location ~ ^/(baseline|ext|noauth)/ {
+        location ~ ^/(baseline|ext|noauth|stats)/ {
             include /etc/nginx/fastcgi_params;
             fastcgi_param SCRIPT_FILENAME $here/www/\$1.php;
             fastcgi_param SCRIPT_NAME /index.php;
@@ -312,6 +314,15 @@ if ((up)); then
             fi
         done
     done
+    # Cache and usage counters of every extension worker (cumulative since
+    # its first request: warm-up and all rounds).
+    curls=()
+    for i in $(seq 1 24); do
+        curl -s -m 10 "http://127.0.0.1:$nport/stats/x" >"$res/http_stats_$i.json" 2>/dev/null &
+        curls+=($!)
+    done
+    for j in "${curls[@]}"; do wait "$j"; done
+    cat "$res"/http_stats_*.json >"$res/http_stats.txt" 2>/dev/null
     bad=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: hk_api_garbage" "http://127.0.0.1:$nport/ext/x")
     [[ $bad == 401 ]] && ok "extension middleware: a malformed key is 401" || ko "extension middleware: malformed key gave $bad"
 else
@@ -341,9 +352,11 @@ for backend in sqlite mysql; do
         jcheck "queries ($backend): 0 for malformed keys, <= 1 per distinct unknown digest" "$res/queries_$backend.json" \
             "d['malformed_not_rejected'] == 0 and d['malformed_store_queries'] == 0 and d['unknown_not_found'] == d['unknown'] and d['unknown_store_queries'] <= d['unknown_distinct']"
 done
-step "usage log: highest rate with nothing dropped (MariaDB, ${USAGE_SECONDS} s steps)" "$res/usage_rate.json" \
-    "$hkb" usage-rate "$DSN" "$keys" "$USAGE_SECONDS" "$USAGE_MAX" &&
-    jcheck "usage log: some rate kept up with" "$res/usage_rate.json" "d['max_rate_no_drop_per_s'] > 0"
+for distinct in "${USAGE_DISTINCT[@]}"; do
+    step "usage log: highest rate with nothing dropped (MariaDB, $distinct keys, ${USAGE_SECONDS} s steps)" \
+        "$res/usage_rate_$distinct.json" "$hkb" usage-rate "$DSN" "$keys" "$distinct" "$USAGE_SECONDS" "$USAGE_MAX" &&
+        jcheck "usage log ($distinct keys): some rate kept up with" "$res/usage_rate_$distinct.json" "d['max_rate_no_drop_per_s'] > 0"
+done
 if d=$(new_db memory) && step "seed $MEM_KEYS keys for the memory probe" "$res/seed_mem.json" "$hkb" seed "$d" "$MEM_KEYS" "$work/mem.txt"; then
     step "memory per cached key ($MEM_KEYS keys, MariaDB)" "$res/memory.json" "$hkb" memory "$d" "$work/mem.txt" &&
         jcheck "memory: a positive figure" "$res/memory.json" "d['bytes_per_entry'] > 0"

@@ -7,8 +7,9 @@
 //! hk-bench revocation DSN N                 revocation propagation across processes
 //! hk-bench queries DSN MALFORMED UNKNOWN DISTINCT
 //!                                           store queries for malformed / unknown keys
-//! hk-bench usage-rate DSN KEYS_FILE SECONDS MAX_RATE
-//!                                           highest paced rate with no usage record dropped
+//! hk-bench usage-rate DSN KEYS_FILE DISTINCT SECONDS MAX_RATE
+//!                                           highest paced rate with no usage record
+//!                                           dropped, over the first DISTINCT keys
 //! hk-bench memory DSN KEYS_FILE             RSS per cached key
 //! hk-bench revoker DSN                      (internal) revokes the key ids read from stdin
 //! ```
@@ -37,7 +38,9 @@ fn main() {
         Some("revocation") if args.len() == 3 => revocation(&args[1], &args[2]),
         Some("revoker") if args.len() == 2 => revoker(&args[1]),
         Some("queries") if args.len() == 5 => queries(&args[1], &args[2], &args[3], &args[4]),
-        Some("usage-rate") if args.len() == 5 => usage_rate(&args[1], &args[2], &args[3], &args[4]),
+        Some("usage-rate") if args.len() == 6 => {
+            usage_rate(&args[1], &args[2], &args[3], &args[4], &args[5])
+        }
         Some("memory") if args.len() == 3 => memory(&args[1], &args[2]),
         _ => {
             eprintln!("usage: see the module documentation of benches/src/bin/hk-bench.rs");
@@ -357,10 +360,18 @@ fn queries(dsn: &str, malformed: &str, unknown: &str, distinct: &str) -> Res<()>
     Ok(())
 }
 
-fn usage_rate(dsn: &str, keys_file: &str, seconds: &str, max_rate: &str) -> Res<()> {
+fn usage_rate(
+    dsn: &str,
+    keys_file: &str,
+    distinct: &str,
+    seconds: &str,
+    max_rate: &str,
+) -> Res<()> {
+    let distinct: usize = num(distinct)?;
     let seconds: f64 = num(seconds)?;
     let max_rate: u64 = num(max_rate)?;
-    let keys = read_keys(keys_file)?;
+    let mut keys = read_keys(keys_file)?;
+    keys.truncate(distinct.max(1));
     if keys.is_empty() {
         return Err("no keys".into());
     }
@@ -380,9 +391,16 @@ fn usage_rate(dsn: &str, keys_file: &str, seconds: &str, max_rate: &str) -> Res<
     }
     let mut steps = Vec::new();
     let mut best = 0.0f64;
-    let mut rate = 2_500u64;
+    // 2 500/s and up by about ×1.4 per step (2.5k, 3.5k, 5k, 7k, 10k, 14k, 20k…).
+    let rates: Vec<u64> = (0..40)
+        .map(|k| {
+            let r = 2_500.0 * 2f64.powf(f64::from(k) / 2.0);
+            ((r / 500.0).round() * 500.0) as u64
+        })
+        .take_while(|&r| r <= max_rate)
+        .collect();
     let mut i = 0usize;
-    while rate <= max_rate {
+    for rate in rates {
         let before = v.stats();
         let start = Instant::now();
         let mut done = 0u64;
@@ -429,13 +447,13 @@ fn usage_rate(dsn: &str, keys_file: &str, seconds: &str, max_rate: &str) -> Res<
         if achieved < 0.9 * rate as f64 {
             break; // the CPU, not the log, is the limit now
         }
-        rate *= 2;
     }
     println!(
         "{}",
         json!({
             "backend": format!("{:?}", v.dsn().backend()).to_lowercase(),
             "seconds_per_step": seconds,
+            "distinct_keys": keys.len(),
             "queue_capacity": queue,
             "batch_size": batch,
             "max_rate_no_drop_per_s": best,
