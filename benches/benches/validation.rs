@@ -86,7 +86,7 @@ fn cached(c: &mut Criterion, n: usize) {
         });
     });
     if n == 100_000 {
-        threads(c, &v, &keys);
+        threads(c, &v, &keys, "usage_on");
     }
     assert_no_new_misses(&v, misses, "validate/cached");
     drop(v);
@@ -106,6 +106,7 @@ fn cached(c: &mut Criterion, n: usize) {
                 black_box(v.validate(black_box(&r)).status)
             });
         });
+        threads(c, &v, &keys, "usage_off");
         assert_no_new_misses(&v, misses, "validate/cached/100000_keys_usage_off");
     }
     let _ = std::fs::remove_dir_all(dir);
@@ -113,8 +114,8 @@ fn cached(c: &mut Criterion, n: usize) {
 
 /// Throughput of one validator shared by 1 and 2 threads (100k cached keys):
 /// criterion reports time per validation across all threads.
-fn threads(c: &mut Criterion, v: &Validator, keys: &[String]) {
-    let mut group = c.benchmark_group("validate/throughput_100000_keys");
+fn threads(c: &mut Criterion, v: &Validator, keys: &[String], usage: &str) {
+    let mut group = c.benchmark_group(format!("validate/throughput_100000_keys_{usage}"));
     group.throughput(Throughput::Elements(1));
     for threads in [1usize, 2] {
         group.bench_function(format!("{threads}_threads"), |b| {

@@ -306,10 +306,19 @@ if added.get("baseline") is not None:
     bars.append(("HTTP: PDO middleware, added per request", max(added["baseline"], 1.0), "#c92a2a"))
 if base:
     bars.append(("PHP + PDO baseline (today)", base, "#c92a2a"))
+for cid, name in (("floor/sha256_53_bytes", "floor: SHA-256 of a 53-byte key"),
+                  ("floor/hashmap_get_100k", "floor: std HashMap get, 100k keys"),
+                  ("floor/moka_get_100k", "floor: moka get, 100k keys")):
+    if crit.get(cid):
+        bars.append((name, crit[cid], "#868e96"))
+
+
+def tick(v):
+    return {1: "10 ns", 2: "100 ns", 3: "1 µs", 4: "10 µs", 5: "100 µs", 6: "1 ms", 7: "10 ms"}[round(math.log10(v))]
 
 
 def svg(bars):
-    W, left, right, top, bh, gap = 900, 330, 90, 50, 24, 10
+    W, left, right, top, bh, gap = 900, 330, 90, 60, 22, 8
     H = top + len(bars) * (bh + gap) + 50
     lo, hi = 10.0, 1e7
     span = math.log10(hi) - math.log10(lo)
@@ -320,7 +329,10 @@ def svg(bars):
     for e in range(1, 8):
         v = 10 ** e
         o.append(f'<line x1="{x(v):.1f}" y1="{top - 6}" x2="{x(v):.1f}" y2="{H - 40}" stroke="#ddd"/>')
-        o.append(f'<text x="{x(v):.1f}" y="{H - 24}" text-anchor="middle" fill="#555">{ns(v)}</text>')
+        o.append(f'<text x="{x(v):.1f}" y="{H - 24}" text-anchor="middle" fill="#555">{tick(v)}</text>')
+    for v, label in ((300, "C target 300 ns"), (1000, "PHP target 1 µs")):
+        o.append(f'<line x1="{x(v):.1f}" y1="{top - 10}" x2="{x(v):.1f}" y2="{H - 40}" stroke="#e8590c" stroke-dasharray="4 3"/>')
+        o.append(f'<text x="{x(v) + (-4 if v == 300 else 4):.1f}" y="{top - 12}" text-anchor="{"end" if v == 300 else "start"}" fill="#e8590c" font-size="11">{label}</text>')
     for i, (name, v, colour) in enumerate(bars):
         y = top + i * (bh + gap)
         o.append(f'<text x="{left - 8}" y="{y + bh * 0.68:.1f}" text-anchor="end">{name}</text>')
