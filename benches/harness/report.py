@@ -63,11 +63,11 @@ def wrk_file(p):
     return r
 
 
-def http_stats():
+def http_stats(name="http_stats.txt"):
     """Sum of the last heratio_keys_stats() of each FPM worker."""
     workers = {}
     try:
-        text = open(os.path.join(res, "http_stats.txt")).read()
+        text = open(os.path.join(res, name)).read()
     except OSError:
         return None
     for m in re.finditer(r"\{.*?\}\}", text):
@@ -131,6 +131,7 @@ R = {
     "queries_mysql": load("queries_mysql.json"),
     "usage_rate": [u for u in (load(os.path.basename(f)) for f in sorted(glob.glob(os.path.join(res, "usage_rate_*.json")))) if u],
     "http_ext_workers": http_stats(),
+    "http_ext_workers_after_warmup": http_stats("http_stats_warm.txt"),
     "memory": load("memory.json"),
     "wrk": {ep: wrk(ep) for ep in ("baseline", "ext", "ext_nolog", "noauth")},
     "criterion_median_ns": criterion(),
@@ -242,6 +243,11 @@ if hs and hs.get("validations"):
              f"{hs['validations']:,} validations, cache hit ratio {hs['cache_hits'] / max(1, hs['cache_hits'] + hs['cache_misses']):.1%} "
              f"({hs['cache_misses']:,} misses: first sight of a key in a worker, or a refill after the 60 s TTL), "
              f"usage records written {hs['usage_written']:,}, dropped {hs['usage_dropped']:,}.")
+    hw = R["http_ext_workers_after_warmup"]
+    if hw and hw.get("workers") == hs.get("workers"):
+        h, mi = hs["cache_hits"] - hw["cache_hits"], hs["cache_misses"] - hw["cache_misses"]
+        L.append(f"During the measured rounds only (after the warm-up): {h + mi:,} validations, hit ratio {h / max(1, h + mi):.1%} "
+                 f"({mi:,} misses: with {ext.get('keys', 0):,} keys at random over 4 workers, each worker fills every key on first sight and again after each 60 s TTL).")
     L.append("")
 L.append(f"Ratios: requests/s extension ÷ baseline {fx(ratios['http_rps_ext_over_baseline'])}; "
          f"p50 latency baseline ÷ extension {fx(ratios['http_p50_baseline_over_ext'])}; "

@@ -214,6 +214,20 @@ fi
 
 echo "==> HTTP: nginx + php-fpm, wrk from loopback"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# http_get URL [API_KEY] [body]: prints the status code (or the body).
+http_get() {
+    python3 - "$@" <<'PY'
+import sys, urllib.request, urllib.error
+req = urllib.request.Request(sys.argv[1], headers={"X-API-Key": sys.argv[2]} if len(sys.argv) > 2 and sys.argv[2] else {})
+try:
+    r = urllib.request.urlopen(req, timeout=10); code, body = r.status, r.read()
+except urllib.error.HTTPError as e:
+    code, body = e.code, e.read()
+except Exception:
+    code, body = 0, b""
+print(body.decode(errors="replace") if len(sys.argv) > 3 else code)
+PY
+}
 fport=$(free_port)
 fport2=$(free_port)
 nport=$(free_port)
@@ -286,10 +300,22 @@ nginx -p "$work/http/" -c "$work/http/nginx.conf" -e "$work/http/nginx-error.log
 pids+=($!)
 up=0
 for _ in $(seq 1 100); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: $(head -1 "$keys")" "http://127.0.0.1:$nport/ext/ready" 2>/dev/null)
+    code=$(http_get "http://127.0.0.1:$nport/ext/ready" "$(head -1 "$keys")")
     [[ $code == 200 ]] && { up=1; break; }
     sleep 0.1
 done
+# worker_stats FILE: cache and usage counters of every extension worker
+# (cumulative since its first request), concatenated JSON.
+worker_stats() {
+    local getters=() i j
+    for i in $(seq 1 24); do
+        http_get "http://127.0.0.1:$nport/stats/x" "" body >"$work/ws_$i.json" 2>/dev/null &
+        getters+=($!)
+    done
+    for j in "${getters[@]}"; do wait "$j"; done
+    cat "$work"/ws_*.json >"$1" 2>/dev/null
+    rm -f "$work"/ws_*.json
+}
 if ((up)); then
     ok "nginx + php-fpm (4 workers) up, extension answers 200"
     for ep in baseline ext ext_nolog noauth; do
@@ -298,6 +324,7 @@ if ((up)); then
         HK_KEYS_FILE=$keys HK_WRK_ORDER=seq wrk -t2 -c16 -d${WARM}s -s "$here/wrk_keys.lua" \
             "http://127.0.0.1:$nport/$ep/api/informationobjects" >"$res/wrk_${ep}_warm.txt" 2>&1
     done
+    worker_stats "$res/http_stats_warm.txt"
     # Rounds interleave the endpoints so that load from elsewhere hits all
     # three alike; the report takes the median round of each.
     for round in $(seq 1 "$WRK_ROUNDS"); do
@@ -314,16 +341,8 @@ if ((up)); then
             fi
         done
     done
-    # Cache and usage counters of every extension worker (cumulative since
-    # its first request: warm-up and all rounds).
-    curls=()
-    for i in $(seq 1 24); do
-        curl -s -m 10 "http://127.0.0.1:$nport/stats/x" >"$res/http_stats_$i.json" 2>/dev/null &
-        curls+=($!)
-    done
-    for j in "${curls[@]}"; do wait "$j"; done
-    cat "$res"/http_stats_*.json >"$res/http_stats.txt" 2>/dev/null
-    bad=$(curl -s -o /dev/null -w '%{http_code}' -H "X-API-Key: hk_api_garbage" "http://127.0.0.1:$nport/ext/x")
+    worker_stats "$res/http_stats.txt"
+    bad=$(http_get "http://127.0.0.1:$nport/ext/x" hk_api_garbage)
     [[ $bad == 401 ]] && ok "extension middleware: a malformed key is 401" || ko "extension middleware: malformed key gave $bad"
 else
     ko "nginx + php-fpm up"
