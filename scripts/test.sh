@@ -5,7 +5,8 @@
 #   3. runs rustfmt, clippy (-D warnings), every Rust test, the C tests
 #      (under valgrind, header drift check included) and the PHP tests
 #      (php CLI and php-fpm behind nginx) against SQLite and MariaDB, and the
-#      web admin's browser tests in headless Chromium,
+#      web admin's browser tests in headless Chromium, and the benchmark
+#      harness in smoke mode,
 #   4. stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +52,9 @@ tests/c/run.sh
 
 echo "==> PHP extension: php CLI suite and php-fpm + nginx deployment"
 tests/php/run.sh
+
+echo "==> benchmark harness, smoke mode (so it never rots)"
+benches/harness/run.sh --smoke
 
 echo "==> web admin: headless Chromium"
 if ! command -v npm >/dev/null; then
