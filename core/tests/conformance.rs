@@ -473,6 +473,35 @@ fn usage_and_stats(db: &TestDb) {
     assert_eq!(filtered.0.len(), 5, "limit applies, total counts all");
 }
 
+fn usage_counts_per_credential_in_one_batch(db: &TestDb) {
+    let c = client(db, "counts");
+    let keys = [
+        (Kind::ApiKey, issue_key(db, Kind::ApiKey, c, "*", None), 3),
+        (Kind::ApiKey, issue_key(db, Kind::ApiKey, c, "*", None), 5),
+        (Kind::AiToken, issue_key(db, Kind::AiToken, c, "*", None), 7),
+        (Kind::AiToken, issue_key(db, Kind::AiToken, c, "*", None), 0),
+    ];
+    let before = model::now_ms();
+    let v = Validator::open(&db.dsn, fast_options()).expect("open validator");
+    for (kind, (key, _), n) in &keys {
+        for _ in 0..*n {
+            assert_eq!(check(&v, *kind, key, &[]), Status::Valid);
+        }
+    }
+    drop(v); // one flush: all of it in one batch
+    for (kind, (_, id), n) in &keys {
+        let info = db.store.get_credential(*kind, *id).expect("get");
+        assert_eq!(info.usage_count, *n, "{kind} {id}");
+        if *n == 0 {
+            assert_eq!(info.last_used_at, None);
+        } else {
+            assert!(info
+                .last_used_at
+                .is_some_and(|t| t >= before && t <= model::now_ms()));
+        }
+    }
+}
+
 fn plaintext_never_stored(db: &TestDb) {
     let c = client(db, "secrets");
     let (key, _) = issue_key(db, Kind::ApiKey, c, "*", None);
@@ -595,6 +624,7 @@ conformance!(
     expiry,
     negative_cache_and_malformed,
     usage_and_stats,
+    usage_counts_per_credential_in_one_batch,
     plaintext_never_stored,
     bad_input_is_rejected_cleanly,
 );
