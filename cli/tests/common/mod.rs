@@ -2,16 +2,16 @@
 //! or a fresh database on the test MariaDB (`HERATIO_KEYS_TEST_MYSQL_DSN`).
 #![allow(dead_code)]
 
+pub use heratio_keys_testkit::{
+    mysql_base, mysql_dump, mysql_exec, try_mysql_exec, unique_database_name, with_database,
+};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use heratio_keys_core::{store, KeyStore};
 use serde_json::Value;
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// What one run of keygen produced.
 #[derive(Debug)]
@@ -95,80 +95,6 @@ pub fn keygen_in(
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
-/// Runs SQL on the MySQL server at `url` (a DSN whose database exists).
-pub fn mysql_exec(url: &str, sql: &str) {
-    use mysql_async::prelude::Queryable;
-    runtime().block_on(async {
-        let mut conn = mysql_async::Conn::from_url(url)
-            .await
-            .expect("connect to test MariaDB");
-        conn.query_drop(sql).await.expect("run SQL");
-        conn.disconnect().await.expect("disconnect");
-    });
-}
-
-/// Every value of every row of `table`, as text.
-pub fn mysql_dump(url: &str, table: &str) -> Vec<String> {
-    use mysql_async::prelude::Queryable;
-    runtime().block_on(async {
-        let mut conn = mysql_async::Conn::from_url(url)
-            .await
-            .expect("connect to test MariaDB");
-        let rows: Vec<mysql_async::Row> = conn
-            .query(format!("SELECT * FROM {table}"))
-            .await
-            .expect("select");
-        conn.disconnect().await.expect("disconnect");
-        rows.into_iter()
-            .flat_map(|r| r.unwrap())
-            .map(|v| match v {
-                mysql_async::Value::Bytes(b) => String::from_utf8_lossy(&b).into_owned(),
-                other => format!("{other:?}"),
-            })
-            .collect()
-    })
-}
-
-/// Replaces the database part of a MySQL URL.
-pub fn with_database(url: &str, db: &str) -> String {
-    let base = url.rsplit_once('/').map_or(url, |(b, _)| b);
-    format!("{base}/{db}")
-}
-
-/// The test server's DSN; `None` (printing SKIPPED) when not configured,
-/// unless `HERATIO_KEYS_REQUIRE_MYSQL=1`, which turns that into a failure.
-pub fn mysql_base() -> Option<String> {
-    match std::env::var("HERATIO_KEYS_TEST_MYSQL_DSN") {
-        Ok(base) if !base.trim().is_empty() => Some(base),
-        _ => {
-            assert!(
-                std::env::var("HERATIO_KEYS_REQUIRE_MYSQL").as_deref() != Ok("1"),
-                "HERATIO_KEYS_REQUIRE_MYSQL=1 but HERATIO_KEYS_TEST_MYSQL_DSN is not set"
-            );
-            eprintln!("SKIPPED: MySQL test (set HERATIO_KEYS_TEST_MYSQL_DSN)");
-            None
-        }
-    }
-}
-
-fn unique_name() -> String {
-    format!(
-        "hk_test_cli_{}_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos())
-    )
-}
-
 /// A database that exists for one test: created empty (no schema: the test
 /// runs `keygen install`), removed afterwards.
 pub struct TestDb {
@@ -195,7 +121,7 @@ impl TestDb {
     /// A fresh, empty database on the test MariaDB, or `None` (skipped).
     pub fn mysql() -> Option<TestDb> {
         let base = mysql_base()?;
-        let name = unique_name();
+        let name = unique_database_name("cli");
         mysql_exec(&base, &format!("CREATE DATABASE {name}"));
         Some(TestDb {
             dsn: with_database(&base, &name),
@@ -281,7 +207,8 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Cleanup::Mysql { admin_url, name } = &self.cleanup {
-            mysql_exec(admin_url, &format!("DROP DATABASE IF EXISTS {name}"));
+            // Never panic in a destructor: it would abort the test binary.
+            let _ = try_mysql_exec(admin_url, &format!("DROP DATABASE IF EXISTS {name}"));
         }
     }
 }

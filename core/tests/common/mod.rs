@@ -3,15 +3,15 @@
 //! `scripts/test.sh`), or a private MariaDB server a test may stop and start.
 #![allow(dead_code)]
 
+pub use heratio_keys_testkit::{
+    mysql_base, mysql_dump, mysql_exec, try_mysql_exec, unique_database_name, with_database,
+};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use heratio_keys_core::{store, Actor, KeyStore, Source};
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A database that exists for one test and is removed afterwards.
 pub struct TestDb {
@@ -27,55 +27,6 @@ enum Cleanup {
 
 pub fn actor() -> Actor {
     Actor::new("test-suite", Source::Library)
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
-/// Runs SQL on the MySQL server at `url` (a DSN whose database exists).
-pub fn mysql_exec(url: &str, sql: &str) {
-    try_mysql_exec(url, sql).expect("run SQL on the test MariaDB");
-}
-
-fn try_mysql_exec(url: &str, sql: &str) -> Result<(), mysql_async::Error> {
-    use mysql_async::prelude::Queryable;
-    runtime().block_on(async {
-        let mut conn = mysql_async::Conn::from_url(url).await?;
-        conn.query_drop(sql).await?;
-        conn.disconnect().await
-    })
-}
-
-/// Every value of every row of `table`, as text.
-pub fn mysql_dump(url: &str, table: &str) -> Vec<String> {
-    use mysql_async::prelude::Queryable;
-    runtime().block_on(async {
-        let mut conn = mysql_async::Conn::from_url(url)
-            .await
-            .expect("connect to test MariaDB");
-        let rows: Vec<mysql_async::Row> = conn
-            .query(format!("SELECT * FROM {table}"))
-            .await
-            .expect("select");
-        conn.disconnect().await.expect("disconnect");
-        rows.into_iter()
-            .flat_map(|r| r.unwrap())
-            .map(|v| match v {
-                mysql_async::Value::Bytes(b) => String::from_utf8_lossy(&b).into_owned(),
-                other => format!("{other:?}"),
-            })
-            .collect()
-    })
-}
-
-/// Replaces the database part of a MySQL URL.
-pub fn with_database(url: &str, db: &str) -> String {
-    let base = url.rsplit_once('/').map_or(url, |(b, _)| b);
-    format!("{base}/{db}")
 }
 
 impl TestDb {
@@ -96,28 +47,11 @@ impl TestDb {
     /// server is configured, unless `HERATIO_KEYS_REQUIRE_MYSQL=1`, when a
     /// missing server fails the test.
     pub fn mysql() -> Option<TestDb> {
-        let Ok(base) = std::env::var("HERATIO_KEYS_TEST_MYSQL_DSN") else {
-            assert!(
-                std::env::var("HERATIO_KEYS_REQUIRE_MYSQL").as_deref() != Ok("1"),
-                "HERATIO_KEYS_REQUIRE_MYSQL=1 but HERATIO_KEYS_TEST_MYSQL_DSN is not set"
-            );
-            eprintln!(
-                "SKIPPED: MySQL test (set HERATIO_KEYS_TEST_MYSQL_DSN or run scripts/test.sh)"
-            );
-            return None;
-        };
-        Some(Self::mysql_at(&base))
+        Some(Self::mysql_at(&mysql_base()?))
     }
 
     pub fn mysql_at(base: &str) -> TestDb {
-        let name = format!(
-            "hk_test_{}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_nanos())
-        );
+        let name = unique_database_name("core");
         mysql_exec(base, &format!("CREATE DATABASE {name}"));
         let dsn = with_database(base, &name);
         let store = store::open(&store::Dsn::parse(&dsn).expect("dsn")).expect("open mysql");

@@ -3,8 +3,10 @@
 //! (`HERATIO_KEYS_TEST_MYSQL_DSN`), and a tiny cookie-keeping HTTP client.
 #![allow(dead_code)]
 
+pub use heratio_keys_testkit::{
+    mysql_base, mysql_exec, try_mysql_exec, unique_database_name, with_database,
+};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -13,48 +15,6 @@ use heratio_keys_web::Config;
 
 pub const ADMIN: &str = "alice";
 pub const PASSWORD: &str = "correct horse battery staple";
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
-/// Runs SQL on the MySQL server at `url`.
-pub fn mysql_exec(url: &str, sql: &str) {
-    use mysql_async::prelude::Queryable;
-    runtime().block_on(async {
-        let mut conn = mysql_async::Conn::from_url(url)
-            .await
-            .expect("connect to test MariaDB");
-        conn.query_drop(sql).await.expect("run SQL");
-        conn.disconnect().await.expect("disconnect");
-    });
-}
-
-fn with_database(url: &str, db: &str) -> String {
-    let base = url.rsplit_once('/').map_or(url, |(b, _)| b);
-    format!("{base}/{db}")
-}
-
-/// The test server's DSN, or `None` (printing SKIPPED) unless
-/// `HERATIO_KEYS_REQUIRE_MYSQL=1`, which makes a missing DSN a failure.
-pub fn mysql_base() -> Option<String> {
-    match std::env::var("HERATIO_KEYS_TEST_MYSQL_DSN") {
-        Ok(base) if !base.trim().is_empty() => Some(base),
-        _ => {
-            assert!(
-                std::env::var("HERATIO_KEYS_REQUIRE_MYSQL").as_deref() != Ok("1"),
-                "HERATIO_KEYS_REQUIRE_MYSQL=1 but HERATIO_KEYS_TEST_MYSQL_DSN is not set"
-            );
-            eprintln!("SKIPPED: MySQL test (set HERATIO_KEYS_TEST_MYSQL_DSN)");
-            None
-        }
-    }
-}
 
 enum Cleanup {
     Sqlite(tempfile::TempDir, PathBuf),
@@ -79,11 +39,7 @@ impl TestDb {
 
     pub fn mysql() -> Option<TestDb> {
         let base = mysql_base()?;
-        let name = format!(
-            "hk_test_web_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
+        let name = unique_database_name("web");
         mysql_exec(&base, &format!("CREATE DATABASE {name}"));
         Some(TestDb::prepare(TestDb {
             dsn: with_database(&base, &name),
@@ -135,7 +91,8 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Cleanup::Mysql { admin_url, name } = &self.cleanup {
-            mysql_exec(admin_url, &format!("DROP DATABASE IF EXISTS {name}"));
+            // Never panic in a destructor: it would abort the test binary.
+            let _ = try_mysql_exec(admin_url, &format!("DROP DATABASE IF EXISTS {name}"));
         }
     }
 }
