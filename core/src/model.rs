@@ -152,6 +152,19 @@ pub const MAX_SCOPE_LEN: usize = 64;
 /// Most scopes one credential may hold.
 pub const MAX_SCOPES: usize = 64;
 
+/// Whether `scope` is a well-formed scope name: `*`, or 1–64 characters of
+/// `A-Z a-z 0-9 _ . : -` (an alphabet without a comma keeps the stored
+/// comma-separated form unambiguous).
+#[must_use]
+pub fn is_scope_name(scope: &str) -> bool {
+    scope == "*"
+        || (!scope.is_empty()
+            && scope.len() <= MAX_SCOPE_LEN
+            && scope
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"_.:-".contains(&c)))
+}
+
 /// The scopes a credential holds. `*` grants every scope.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Scopes(Vec<String>);
@@ -180,13 +193,7 @@ impl Scopes {
         let mut out: Vec<String> = Vec::new();
         for scope in scopes {
             let scope = scope.as_ref().trim();
-            let ok = scope == "*"
-                || (!scope.is_empty()
-                    && scope.len() <= MAX_SCOPE_LEN
-                    && scope
-                        .bytes()
-                        .all(|c| c.is_ascii_alphanumeric() || b"_.:-".contains(&c)));
-            if !ok {
+            if !is_scope_name(scope) {
                 return Err(Error::invalid_input(format!(
                     "invalid scope {scope:?}: use `*` or 1-{MAX_SCOPE_LEN} characters of A-Z a-z 0-9 _ . : -"
                 )));

@@ -38,7 +38,7 @@ use ext_php_rs::zend::{
     ce, ExecutorGlobals, IniEntryDef, IniEntryDefs, ModuleEntry, ProcessGlobals,
 };
 use ext_php_rs::{info_table_end, info_table_row, info_table_start};
-use heratio_keys_core::model::MAX_SCOPE_LEN;
+use heratio_keys_core::model::{is_scope_name, MAX_SCOPE_LEN};
 use heratio_keys_core::{Kind, Request, Status, Validation};
 
 mod request;
@@ -355,12 +355,7 @@ fn check_scopes(scopes: &[String]) -> Result<Vec<&str>, PhpException> {
     scopes
         .iter()
         .map(|s| {
-            let ok = s == "*"
-                || (!s.is_empty()
-                    && s.len() <= MAX_SCOPE_LEN
-                    && s.bytes()
-                        .all(|c| c.is_ascii_alphanumeric() || b"_.:-".contains(&c)));
-            if ok {
+            if is_scope_name(s) {
                 Ok(s.as_str())
             } else {
                 Err(misuse(format!(
