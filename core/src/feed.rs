@@ -1,8 +1,10 @@
-//! The revocation feed poller.
+//! The revocation feed: its poller, and the freshness it vouches for.
 //!
 //! Every mutation that can change a validation outcome appends the affected
 //! digest to `change_feed` in its own transaction. Each process polls
-//! `WHERE id > watermark` and evicts what it reads.
+//! `WHERE id > watermark` and evicts what it reads. [`FeedState`] records
+//! when the feed was last read successfully; the cache asks it whether a
+//! positive answer may still be served (the fail-closed rule).
 //!
 //! MySQL hands out auto-increment ids at insert time but transactions commit
 //! in any order, so id 11 can become visible before id 10. A plain
@@ -13,17 +15,67 @@
 //! so the cost of a hole is only re-reading a few rows.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::validator::Shared;
+use crate::format::Digest;
+use crate::stats::{bump, Counters};
+use crate::store::ValidationStore;
 
 /// How long a hole in the feed ids is waited for.
 pub(crate) const GAP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Rows read per query; a full page is followed by another at once.
 const PAGE: u32 = 1000;
+
+/// What the feed vouches for: whether its head is known (before that,
+/// nothing may be cached) and when it was last read successfully.
+#[derive(Debug)]
+pub(crate) struct FeedState {
+    epoch: Instant,
+    /// Clock time (ms since `epoch`) at which the last successful poll
+    /// started: every change committed before it has been evicted.
+    ok_at: AtomicU64,
+    ready: AtomicBool,
+}
+
+impl FeedState {
+    pub(crate) fn new() -> Self {
+        FeedState {
+            epoch: Instant::now(),
+            ok_at: AtomicU64::new(0),
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    /// Milliseconds on this process's monotonic clock.
+    pub(crate) fn clock_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether the feed's head is known, so fills may be cached.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    /// Clock time of the start of the last successful poll.
+    pub(crate) fn read_ok_at(&self) -> u64 {
+        self.ok_at.load(Ordering::SeqCst)
+    }
+
+    /// Milliseconds since the last successful read; `None` before the head
+    /// was first read.
+    pub(crate) fn lag_ms(&self) -> Option<u64> {
+        self.is_ready()
+            .then(|| self.clock_ms().saturating_sub(self.read_ok_at()))
+    }
+
+    fn read_ok(&self, started: u64) {
+        self.ok_at.fetch_max(started, Ordering::SeqCst);
+        self.ready.store(true, Ordering::SeqCst);
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct Cursor {
@@ -33,7 +85,7 @@ pub(crate) struct Cursor {
 }
 
 impl Cursor {
-    pub(crate) fn new(head: i64) -> Self {
+    fn new(head: i64) -> Self {
         Cursor {
             watermark: head,
             seen_above: BTreeSet::new(),
@@ -67,70 +119,79 @@ impl Cursor {
     }
 }
 
-/// One poll: reads every new feed row and evicts its digest.
-///
-/// # Errors
-///
-/// The store error, leaving the cursor as it was.
-pub(crate) fn poll_once(shared: &Shared, cursor: &mut Cursor) -> crate::Result<usize> {
-    let started = shared.clock_ms();
-    let mut evicted = 0;
-    loop {
-        let rows = shared.store.feed_since(cursor.watermark, PAGE)?;
-        for row in &rows {
-            if cursor.mark(row.id) {
-                shared.invalidate(&row.digest);
-                evicted += 1;
-            }
-        }
-        if rows.len() < PAGE as usize {
-            break;
-        }
-        cursor.advance(Instant::now());
-    }
-    cursor.advance(Instant::now());
-    shared.feed_ok_at.fetch_max(started, Ordering::SeqCst);
-    shared.counters.feed_polls.fetch_add(1, Ordering::Relaxed);
-    shared
-        .counters
-        .feed_evictions
-        .fetch_add(evicted as u64, Ordering::Relaxed);
-    Ok(evicted)
+/// Reads the feed and evicts what changed, on its own thread.
+pub(crate) struct Poller {
+    pub(crate) store: Arc<dyn ValidationStore>,
+    pub(crate) state: Arc<FeedState>,
+    pub(crate) counters: Arc<Counters>,
+    /// Evicts one digest from every cache this process keeps.
+    pub(crate) evict: Box<dyn Fn(&Digest) + Send + Sync>,
 }
 
-/// The poller thread's body: polls every `interval` until told to stop.
-/// Before the feed's head is known, it keeps trying to read it; until then
-/// the validator caches nothing.
-pub(crate) fn run(
-    shared: &Arc<Shared>,
-    mut cursor: Option<Cursor>,
-    interval: Duration,
-    stop: &Receiver<()>,
-) {
-    loop {
-        match cursor.as_mut() {
-            Some(c) => {
-                if poll_once(shared, c).is_err() {
-                    shared.counters.feed_errors.fetch_add(1, Ordering::Relaxed);
-                }
+impl Poller {
+    /// Reads the feed's head; until this succeeds nothing may be cached, or
+    /// a revocation committed between a fill and the first poll would be
+    /// missed.
+    pub(crate) fn start(&self) -> Option<Cursor> {
+        let started = self.state.clock_ms();
+        match self.store.feed_head() {
+            Ok(head) => {
+                self.state.read_ok(started);
+                Some(Cursor::new(head))
             }
-            None => {
-                let started = shared.clock_ms();
-                match shared.store.feed_head() {
-                    Ok(head) => {
-                        cursor = Some(Cursor::new(head));
-                        shared.feed_ok_at.fetch_max(started, Ordering::SeqCst);
-                        shared.feed_ready.store(true, Ordering::SeqCst);
-                    }
-                    Err(_) => {
-                        shared.counters.feed_errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+            Err(_) => {
+                bump(&self.counters.feed_errors);
+                None
             }
         }
-        match stop.recv_timeout(interval) {
-            Err(RecvTimeoutError::Timeout) => {}
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+    }
+
+    /// One poll: reads every new feed row and evicts its digest.
+    ///
+    /// # Errors
+    ///
+    /// The store error, leaving the cursor as it was.
+    pub(crate) fn poll_once(&self, cursor: &mut Cursor) -> crate::Result<usize> {
+        let started = self.state.clock_ms();
+        let mut evicted = 0;
+        loop {
+            let rows = self.store.feed_since(cursor.watermark, PAGE)?;
+            for row in &rows {
+                if cursor.mark(row.id) {
+                    (self.evict)(&row.digest);
+                    evicted += 1;
+                }
+            }
+            if rows.len() < PAGE as usize {
+                break;
+            }
+            cursor.advance(Instant::now());
+        }
+        cursor.advance(Instant::now());
+        self.state.read_ok(started);
+        bump(&self.counters.feed_polls);
+        self.counters
+            .feed_evictions
+            .fetch_add(evicted as u64, Ordering::Relaxed);
+        Ok(evicted)
+    }
+
+    /// The poller thread's body: polls every `interval` until told to stop.
+    /// Before the feed's head is known, it keeps trying to read it.
+    pub(crate) fn run(&self, mut cursor: Option<Cursor>, interval: Duration, stop: &Receiver<()>) {
+        loop {
+            match cursor.as_mut() {
+                Some(c) => {
+                    if self.poll_once(c).is_err() {
+                        bump(&self.counters.feed_errors);
+                    }
+                }
+                None => cursor = self.start(),
+            }
+            match stop.recv_timeout(interval) {
+                Err(RecvTimeoutError::Timeout) => {}
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+            }
         }
     }
 }

@@ -90,12 +90,31 @@ impl Kind {
         }
     }
 
-    /// Human name: `API key` or `AI token`.
+    /// Human name: `API key` or `AI token` (capitalised: it also starts
+    /// sentences).
     #[must_use]
     pub fn label(self) -> &'static str {
         match self {
             Kind::ApiKey => "API key",
             Kind::AiToken => "AI token",
+        }
+    }
+
+    /// `an API key` / `an AI token`.
+    #[must_use]
+    pub fn article_label(self) -> &'static str {
+        match self {
+            Kind::ApiKey => "an API key",
+            Kind::AiToken => "an AI token",
+        }
+    }
+
+    /// `An API key` / `An AI token`.
+    #[must_use]
+    pub fn article_label_capitalised(self) -> &'static str {
+        match self {
+            Kind::ApiKey => "An API key",
+            Kind::AiToken => "An AI token",
         }
     }
 

@@ -48,25 +48,34 @@
 //! validating process, or who can write to the database (they can insert
 //! their own digest), or a compromised operating-system RNG.
 
+mod cache;
 pub mod error;
 mod feed;
 mod fork;
 pub mod format;
 pub mod model;
+mod stats;
 pub mod status;
 pub mod store;
 mod usage;
-mod validator;
+pub mod validator;
+pub mod view;
 
 pub use error::{Error, ErrorKind, Result};
 pub use format::{check_format, digest, digest_hex, generate, Digest, Kind, SecretKey};
 pub use model::{
-    Actor, AuditEntry, Client, Credential, CredentialInfo, CredentialState, Deactivation,
-    InstallReport, NewClient, NewCredential, Scopes, Source, UsageRecord, UsageStats,
+    Actor, AdminAccount, AdminCredentials, AuditEntry, Client, Credential, CredentialInfo,
+    CredentialState, Deactivation, InstallReport, NewClient, NewCredential, Scopes, Source,
+    UsageRecord, UsageStats,
 };
+pub use stats::Stats;
 pub use status::Status;
-pub use store::{Backend, Dsn, KeyStore, StatsQuery, UsageQuery};
-pub use validator::{Options, Request, Stats, Validation, Validator};
+pub use store::{
+    AdminStore, AuditStore, Backend, ClientStore, CredentialStore, Dsn, KeyStore, ReportStore,
+    StatsQuery, UsageQuery, ValidationStore,
+};
+pub use validator::{Options, OptionsBuilder, Request, Validation, Validator};
+pub use view::{CredentialView, ValidationView};
 
 /// The crate version, as in `Cargo.toml`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -97,7 +106,8 @@ pub struct Issued {
 ///
 /// # Errors
 ///
-/// [`ErrorKind::InvalidInput`] for an expiry in the past or a bad label;
+/// [`ErrorKind::InvalidInput`] for an expiry outside
+/// [`model::check_expiry`]'s bounds or a bad label;
 /// [`ErrorKind::NotFound`] for an unknown client; [`ErrorKind::Conflict`]
 /// for a deactivated client; store errors.
 pub fn issue(
@@ -106,8 +116,8 @@ pub fn issue(
     request: &IssueRequest,
     actor: &Actor,
 ) -> Result<Issued> {
-    if request.expires_at.is_some_and(|e| e <= model::now_ms()) {
-        return Err(Error::invalid_input("the expiry time is in the past"));
+    if let Some(expires_at) = request.expires_at {
+        model::check_expiry(expires_at, model::now_ms())?;
     }
     let key = generate(kind)?;
     let info = store.insert_credential(

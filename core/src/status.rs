@@ -2,6 +2,7 @@
 //! PHP extension and the `usage_log.status` column: never renumber, never
 //! reuse a number.
 
+use std::ffi::CStr;
 use std::fmt;
 
 /// The outcome of a validation.
@@ -72,6 +73,22 @@ impl Status {
         }
     }
 
+    /// The stable name as a C string, for the C ABI (static storage).
+    #[must_use]
+    pub fn c_name(self) -> &'static CStr {
+        match self {
+            Status::Valid => c"valid",
+            Status::Malformed => c"malformed",
+            Status::WrongKind => c"wrong_kind",
+            Status::NotFound => c"not_found",
+            Status::Revoked => c"revoked",
+            Status::Expired => c"expired",
+            Status::ClientInactive => c"client_inactive",
+            Status::Forbidden => c"forbidden",
+            Status::Unavailable => c"unavailable",
+        }
+    }
+
     /// The status with that name, if any.
     #[must_use]
     pub fn from_name(name: &str) -> Option<Status> {
@@ -122,6 +139,7 @@ mod tests {
         for (status, (code, name, http)) in Status::ALL.into_iter().zip(expected) {
             assert_eq!(status.code(), code);
             assert_eq!(status.name(), name);
+            assert_eq!(status.c_name().to_str(), Ok(name));
             assert_eq!(status.http_status(), http);
             assert_eq!(Status::from_code(i64::from(code)), Some(status));
             assert_eq!(Status::from_name(name), Some(status));

@@ -22,8 +22,17 @@ use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use crate::model::UsageRecord;
-use crate::store::KeyStore;
-use crate::validator::{Counters, Options};
+use crate::stats::Counters;
+use crate::store::ValidationStore;
+
+/// How the queue and the flusher are sized and paced.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UsageSettings {
+    pub(crate) queue_capacity: usize,
+    pub(crate) batch_size: usize,
+    pub(crate) flush_interval: Duration,
+    pub(crate) shutdown_timeout: Duration,
+}
 
 /// Requests to the flusher, answered with whether everything got written.
 pub(crate) enum Control {
@@ -48,14 +57,14 @@ impl UsageQueue {
         control: Sender<Control>,
         flusher: Thread,
         counters: Arc<Counters>,
-        options: &Options,
+        settings: &UsageSettings,
     ) -> Self {
         UsageQueue {
             records,
             control,
             flusher,
             counters,
-            batch_size: options.usage_batch_size.max(1) as u64,
+            batch_size: settings.batch_size.max(1) as u64,
         }
     }
 
@@ -99,7 +108,7 @@ impl UsageQueue {
 }
 
 struct Flusher {
-    store: Arc<dyn KeyStore>,
+    store: Arc<dyn ValidationStore>,
     counters: Arc<Counters>,
     pending: VecDeque<UsageRecord>,
     batch_size: usize,
@@ -173,9 +182,9 @@ impl Flusher {
 
 /// The flusher thread's body.
 pub(crate) fn run(
-    store: Arc<dyn KeyStore>,
+    store: Arc<dyn ValidationStore>,
     counters: Arc<Counters>,
-    options: &Options,
+    settings: &UsageSettings,
     records: &Receiver<UsageRecord>,
     control: &Receiver<Control>,
 ) {
@@ -183,12 +192,12 @@ pub(crate) fn run(
         store,
         counters,
         pending: VecDeque::new(),
-        batch_size: options.usage_batch_size.max(1),
-        capacity: options.usage_queue_capacity.max(1),
+        batch_size: settings.batch_size.max(1),
+        capacity: settings.queue_capacity.max(1),
         retry_at: None,
         backoff: Duration::from_millis(100),
     };
-    let interval = options.usage_flush_interval;
+    let interval = settings.flush_interval;
     // Records are written at most `interval` after the first of them arrived;
     // sleeping a fraction of it bounds that delay without busy polling.
     let tick = (interval / 4).clamp(Duration::from_millis(5), Duration::from_millis(250));
@@ -203,13 +212,13 @@ pub(crate) fn run(
                 Err(TryRecvError::Empty) => break,
                 // The engine is gone without a shutdown request.
                 Err(TryRecvError::Disconnected) => {
-                    flusher.finish(records, options.shutdown_flush_timeout);
+                    flusher.finish(records, settings.shutdown_timeout);
                     return;
                 }
             }
         }
         if let Some(ack) = stop {
-            let written = flusher.finish(records, options.shutdown_flush_timeout);
+            let written = flusher.finish(records, settings.shutdown_timeout);
             for ack in acks.into_iter().chain([ack]) {
                 let _ = ack.send(written);
             }

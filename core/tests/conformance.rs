@@ -1,18 +1,18 @@
 //! The conformance suite: every scenario runs against SQLite and MariaDB.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{actor, eventually, TestDb};
 use heratio_keys_core::store::UsageQuery;
 use heratio_keys_core::{
     generate, issue, model, CredentialState, ErrorKind, IssueRequest, Kind, NewClient,
     NewCredential, Options, Request, Scopes, StatsQuery, Status, Validator,
 };
+use heratio_keys_testkit::{actor, eventually, TestDb};
 
 fn fast_options() -> Options {
-    Options::default().poll_interval(Duration::from_millis(50))
+    Options::builder()
+        .poll_interval(Duration::from_millis(50))
+        .build()
 }
 
 fn client(db: &TestDb, name: &str) -> i64 {
@@ -77,7 +77,10 @@ fn install_is_idempotent(db: &TestDb) {
         "nothing to apply the second time: {:?}",
         again.applied
     );
-    assert_eq!(db.store.schema_version().expect("version"), Some(1));
+    assert_eq!(
+        db.store.schema_version().expect("version"),
+        Some(heratio_keys_core::store::SCHEMA_VERSION)
+    );
 }
 
 fn lifecycle(db: &TestDb) {

@@ -2,18 +2,16 @@
 //! process, fills racing revocations, a full usage queue, a store outage, and
 //! a fork after opening.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{actor, eventually, PrivateMariaDb, TestDb};
 use heratio_keys_core::store::UsageQuery;
 use heratio_keys_core::{
     issue, IssueRequest, Kind, NewClient, Options, Request, Scopes, Status, Validator,
 };
+use heratio_keys_testkit::{actor, eventually, PrivateMariaDb, TestDb};
 
 fn new_key(db: &TestDb, kind: Kind) -> (String, i64, i64) {
     let client = db
@@ -136,11 +134,12 @@ fn fill_race(db: &TestDb) {
     // longer than the poll interval (5 ms), so the poller evicts *before*
     // the racing fill lands: without the generation guard the fill would
     // cache a revoked key as valid for the whole (long) TTL.
-    let options = Options::default()
+    let options = Options::builder()
         .cache_ttl(Duration::from_secs(600))
         .poll_interval(Duration::from_millis(5))
         .test_fill_delay(Duration::from_millis(30))
-        .usage_log(false);
+        .usage_log(false)
+        .build();
     let v = Arc::new(Validator::open(&db.dsn, options).expect("open"));
     let mut revoked = Vec::new();
     let mut kept = Vec::new();
@@ -200,9 +199,10 @@ fn full_queue_counts_drops(db: &TestDb) {
     let path = db.sqlite_path().expect("sqlite");
     let v = Validator::open(
         &db.dsn,
-        Options::default()
+        Options::builder()
             .usage_queue_capacity(16)
-            .usage_batch_size(4),
+            .usage_batch_size(4)
+            .build(),
     )
     .expect("open");
     assert_eq!(status(&v, &key), Status::Valid);
@@ -329,9 +329,10 @@ fn mysql_outage_and_recovery() {
     let bound = Duration::from_millis(1500);
     let v = Validator::open(
         &db.dsn,
-        Options::default()
+        Options::builder()
             .poll_interval(Duration::from_millis(100))
-            .stale_bound(bound),
+            .stale_bound(bound)
+            .build(),
     )
     .expect("open");
     assert_eq!(status(&v, &key), Status::Valid);

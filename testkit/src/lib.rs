@@ -1,96 +1,38 @@
-//! Helpers every crate's integration tests share: the test MariaDB named by
-//! `HERATIO_KEYS_TEST_MYSQL_DSN` (started by `scripts/test.sh`), reached
-//! directly with `mysql_async` so tests can create, inspect and drop their
-//! own databases. Test-only: panics on failure, which is what a test wants.
+//! The one test harness every crate's integration tests share: throwaway
+//! databases on both back ends ([`TestDb`]), the test MariaDB reached
+//! directly ([`mysql_exec`], [`mysql_dump`]), a private MariaDB server a
+//! test may stop and restart ([`PrivateMariaDb`]), and polling helpers.
+//! Test-only: panics on failure, which is what a test wants.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+mod db;
+mod mysql;
+mod private;
 
-use mysql_async::prelude::Queryable;
+pub use db::{actor, TestDb};
+pub use mysql::{
+    mysql_base, mysql_dump, mysql_exec, try_mysql_exec, unique_database_name, with_database,
+};
+pub use private::PrivateMariaDb;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
+use std::time::{Duration, Instant};
 
-/// The test server's DSN; `None` (printing SKIPPED) when it is not
-/// configured, unless `HERATIO_KEYS_REQUIRE_MYSQL=1`, which makes a missing
-/// DSN a failure — so CI can never skip the MariaDB tests silently.
-#[must_use]
-pub fn mysql_base() -> Option<String> {
-    match std::env::var("HERATIO_KEYS_TEST_MYSQL_DSN") {
-        Ok(base) if !base.trim().is_empty() => Some(base),
-        _ => {
-            assert!(
-                std::env::var("HERATIO_KEYS_REQUIRE_MYSQL").as_deref() != Ok("1"),
-                "HERATIO_KEYS_REQUIRE_MYSQL=1 but HERATIO_KEYS_TEST_MYSQL_DSN is not set"
-            );
-            eprintln!(
-                "SKIPPED: MySQL test (set HERATIO_KEYS_TEST_MYSQL_DSN or run scripts/test.sh)"
-            );
-            None
+/// Polls `f` until it returns true or `limit` passes; returns the time taken.
+pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    loop {
+        if f() {
+            return Some(start.elapsed());
         }
+        if start.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
-/// A database name no other test (or test process) uses: `hk_test_<tag>_…`.
+/// A TCP port on 127.0.0.1 with nothing listening.
 #[must_use]
-pub fn unique_database_name(tag: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!(
-        "hk_test_{tag}_{}_{}_{nanos}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    )
-}
-
-/// Replaces the database part of a MySQL URL.
-#[must_use]
-pub fn with_database(url: &str, db: &str) -> String {
-    let base = url.rsplit_once('/').map_or(url, |(b, _)| b);
-    format!("{base}/{db}")
-}
-
-/// Runs SQL on the server at `url` (a DSN whose database exists).
-///
-/// # Errors
-///
-/// The driver's error; for destructors, which must not panic.
-pub fn try_mysql_exec(url: &str, sql: &str) -> Result<(), mysql_async::Error> {
-    runtime().block_on(async {
-        let mut conn = mysql_async::Conn::from_url(url).await?;
-        conn.query_drop(sql).await?;
-        conn.disconnect().await
-    })
-}
-
-/// Runs SQL on the server at `url`, panicking on failure.
-pub fn mysql_exec(url: &str, sql: &str) {
-    try_mysql_exec(url, sql).expect("run SQL on the test MariaDB");
-}
-
-/// Every value of every row of `table`, as text.
-#[must_use]
-pub fn mysql_dump(url: &str, table: &str) -> Vec<String> {
-    runtime().block_on(async {
-        let mut conn = mysql_async::Conn::from_url(url)
-            .await
-            .expect("connect to test MariaDB");
-        let rows: Vec<mysql_async::Row> = conn
-            .query(format!("SELECT * FROM {table}"))
-            .await
-            .expect("select");
-        conn.disconnect().await.expect("disconnect");
-        rows.into_iter()
-            .flat_map(mysql_async::Row::unwrap)
-            .map(|v| match v {
-                mysql_async::Value::Bytes(b) => String::from_utf8_lossy(&b).into_owned(),
-                other => format!("{other:?}"),
-            })
-            .collect()
-    })
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
 }

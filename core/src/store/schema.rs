@@ -6,7 +6,7 @@
 //! a key up by hand.
 
 /// The schema version this library writes and expects.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// SQL dialect of a back end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +72,10 @@ impl Dialect {
 
     /// Migrations in order: (version, description, statements).
     pub(crate) fn migrations(self) -> Vec<(u32, &'static str, Vec<String>)> {
-        vec![(1, "initial schema", self.v1())]
+        vec![
+            (1, "initial schema", self.v1()),
+            (2, "admin accounts", self.v2()),
+        ]
     }
 
     fn v1(self) -> Vec<String> {
@@ -221,5 +224,31 @@ impl Dialect {
             }
         }
         statements
+    }
+
+    /// Admin accounts of the web interface. Until version 2 the web crate
+    /// created this table itself with the same definition, so `IF NOT
+    /// EXISTS` adopts such a table as it is.
+    fn v2(self) -> Vec<String> {
+        vec![match self {
+            Dialect::Sqlite => "CREATE TABLE IF NOT EXISTS admin_user (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                username TEXT NOT NULL UNIQUE,
+                password_hash TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL,
+                last_login_at INTEGER NULL)"
+                .to_owned(),
+            Dialect::Mysql => "CREATE TABLE IF NOT EXISTS admin_user (
+                id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+                username VARCHAR(64) NOT NULL,
+                password_hash VARCHAR(255) NOT NULL,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                last_login_at BIGINT NULL,
+                UNIQUE KEY uq_admin_user_username (username)
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+                .to_owned(),
+        }]
     }
 }

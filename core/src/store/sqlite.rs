@@ -2,6 +2,7 @@
 //! journal so validators read while the CLI writes, a busy timeout so writers
 //! queue instead of failing, and a small pool of connections.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -25,14 +26,19 @@ pub(crate) struct SqliteDriver {
 }
 
 impl SqliteDriver {
+    /// Opens nothing that does not exist: a missing file is reported by the
+    /// first call (schema missing), and only `install` creates it.
     pub(crate) fn open(path: &Path) -> Result<Self> {
         let driver = SqliteDriver {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
         };
-        // Open one connection now so a bad path is reported at open time.
-        let first = driver.connect()?;
-        driver.lock_idle().push(first);
+        if path.exists() {
+            // Open one connection now so an unreadable file is reported at
+            // open time.
+            let first = driver.connect()?;
+            driver.lock_idle().push(first);
+        }
         Ok(driver)
     }
 
@@ -45,9 +51,16 @@ impl SqliteDriver {
     }
 
     fn connect(&self) -> Result<Connection> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if !self.path.exists() {
+            return Err(Error::new(
+                ErrorKind::SchemaOutdated,
+                format!(
+                    "no keygen database at {}: run `keygen install` first",
+                    self.path.display()
+                ),
+            ));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&self.path, flags).map_err(|e| self.error(&e))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| self.error(&e))?;
@@ -166,6 +179,28 @@ impl Driver for SqliteDriver {
 
     fn describe(&self) -> String {
         format!("sqlite:{}", self.path.display())
+    }
+
+    fn create_if_missing(&self) -> Result<()> {
+        // Created here, owner-only, because the file holds key digests,
+        // admin password hashes and client IPs; SQLite gives its -wal and
+        // -shm files the same mode as the database file.
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&self.path);
+        match created {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(Error::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "cannot create the SQLite database {}: {e}",
+                    self.path.display()
+                ),
+            )),
+        }
     }
 
     fn with_conn<T>(&self, f: &mut dyn FnMut(&mut dyn Conn) -> Result<T>) -> Result<T> {

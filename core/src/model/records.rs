@@ -1,259 +1,10 @@
-//! Plain data exchanged with the store: clients, credentials, scopes, actors
-//! and statistics. Timestamps are milliseconds since the Unix epoch (UTC),
-//! taken from the application clock so both back ends agree.
+//! Plain data exchanged with the store: actors, clients, credentials, usage
+//! and audit rows, statistics.
 
-use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use crate::error::{Error, Result};
 use crate::format::{Digest, Kind};
 use crate::status::Status;
 
-/// Milliseconds since the Unix epoch, now.
-#[must_use]
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// Milliseconds in one day.
-pub const DAY_MS: i64 = 86_400_000;
-
-/// `YYYY-MM-DD` of the UTC day containing `ms`.
-#[must_use]
-pub fn utc_date(ms: i64) -> String {
-    let (y, m, d) = civil_from_days(ms.div_euclid(DAY_MS));
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// RFC 3339 UTC rendering of `ms`, second precision (`2026-11-23T11:34:27Z`).
-#[must_use]
-pub fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (h, mi, s) = (
-        secs.rem_euclid(86_400) / 3600,
-        secs.rem_euclid(3600) / 60,
-        secs.rem_euclid(60),
-    );
-    format!("{}T{h:02}:{mi:02}:{s:02}Z", utc_date(ms))
-}
-
-/// Parses an RFC 3339 timestamp (`2027-01-31T00:00:00Z`,
-/// `2027-01-31T01:00:00+01:00`, fractional seconds allowed) to milliseconds.
-///
-/// # Errors
-///
-/// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) naming the
-/// expected form.
-pub fn parse_rfc3339(text: &str) -> Result<i64> {
-    let bad = || {
-        Error::invalid_input(format!(
-            "{text:?} is not an RFC 3339 time such as 2027-01-31T00:00:00Z"
-        ))
-    };
-    let b = text.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return Err(bad());
-    }
-    let num = |range: std::ops::Range<usize>| -> Result<i64> {
-        let part = text.get(range).ok_or_else(bad)?;
-        if !part.bytes().all(|c| c.is_ascii_digit()) {
-            return Err(bad());
-        }
-        part.parse::<i64>().map_err(|_| bad())
-    };
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return Err(bad());
-    }
-    let mut rest = &text[19..];
-    let mut millis = 0;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad());
-        }
-        let padded = format!("{:0<3}", &frac[..digits.min(3)]);
-        millis = padded.parse::<i64>().map_err(|_| bad())?;
-        rest = &frac[digits..];
-    }
-    let offset_ms = match rest {
-        "Z" | "z" => 0,
-        _ if rest.len() == 6
-            && (rest.starts_with('+') || rest.starts_with('-'))
-            && &rest[3..4] == ":" =>
-        {
-            let sign = if rest.starts_with('-') { -1 } else { 1 };
-            let hh = num(text.len() - 5..text.len() - 3)?;
-            let mm = num(text.len() - 2..text.len())?;
-            sign * (hh * 3600 + mm * 60) * 1000
-        }
-        _ => return Err(bad()),
-    };
-    let days = days_from_civil(year, month, day);
-    Ok(days * DAY_MS + (hour * 3600 + minute * 60 + second) * 1000 + millis - offset_ms)
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-// Howard Hinnant's days_from_civil / civil_from_days (proleptic Gregorian).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
-}
-
-/// Longest accepted scope name.
-pub const MAX_SCOPE_LEN: usize = 64;
-/// Most scopes one credential may hold.
-pub const MAX_SCOPES: usize = 64;
-
-/// Whether `scope` is a well-formed scope name: `*`, or 1–64 characters of
-/// `A-Z a-z 0-9 _ . : -` (an alphabet without a comma keeps the stored
-/// comma-separated form unambiguous).
-#[must_use]
-pub fn is_scope_name(scope: &str) -> bool {
-    scope == "*"
-        || (!scope.is_empty()
-            && scope.len() <= MAX_SCOPE_LEN
-            && scope
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || b"_.:-".contains(&c)))
-}
-
-/// The scopes a credential holds. `*` grants every scope.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Scopes(Vec<String>);
-
-impl Scopes {
-    /// The scope list holding only `*`, the default for new credentials.
-    #[must_use]
-    pub fn all() -> Self {
-        Scopes(vec!["*".to_owned()])
-    }
-
-    /// Builds a scope list, dropping duplicates and keeping order.
-    ///
-    /// A scope is `*` or 1–64 characters of `A-Z a-z 0-9 _ . : -`; that
-    /// alphabet keeps the stored comma-separated form unambiguous.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for an
-    /// empty list, an empty scope or a character outside the alphabet.
-    pub fn new<I, S>(scopes: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        let mut out: Vec<String> = Vec::new();
-        for scope in scopes {
-            let scope = scope.as_ref().trim();
-            if !is_scope_name(scope) {
-                return Err(Error::invalid_input(format!(
-                    "invalid scope {scope:?}: use `*` or 1-{MAX_SCOPE_LEN} characters of A-Z a-z 0-9 _ . : -"
-                )));
-            }
-            if !out.iter().any(|s| s == scope) {
-                out.push(scope.to_owned());
-            }
-        }
-        if out.is_empty() {
-            return Err(Error::invalid_input(
-                "a credential needs at least one scope (use `*` for all)",
-            ));
-        }
-        if out.len() > MAX_SCOPES {
-            return Err(Error::invalid_input(format!(
-                "at most {MAX_SCOPES} scopes per credential"
-            )));
-        }
-        Ok(Scopes(out))
-    }
-
-    /// Parses the comma-separated form (`read,write`).
-    ///
-    /// # Errors
-    ///
-    /// As [`Scopes::new`].
-    pub fn parse(list: &str) -> Result<Self> {
-        Scopes::new(list.split(','))
-    }
-
-    /// Whether this list grants `required` (held literally, or `*` held).
-    #[must_use]
-    pub fn grants(&self, required: &str) -> bool {
-        self.0.iter().any(|s| s == "*" || s == required)
-    }
-
-    /// The first of `required` not granted, if any.
-    #[must_use]
-    pub fn first_missing<'a, S: AsRef<str>>(&self, required: &'a [S]) -> Option<&'a str> {
-        required.iter().map(AsRef::as_ref).find(|r| !self.grants(r))
-    }
-
-    /// The scopes, in order.
-    #[must_use]
-    pub fn as_slice(&self) -> &[String] {
-        &self.0
-    }
-
-    /// The stored comma-separated form.
-    #[must_use]
-    pub fn to_stored(&self) -> String {
-        self.0.join(",")
-    }
-}
-
-impl fmt::Display for Scopes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_stored())
-    }
-}
+use super::Scopes;
 
 /// Where a management action came from, for the audit log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -601,38 +352,66 @@ pub struct AuditEntry {
     pub detail: Option<String>,
 }
 
+/// Longest administrator user name.
+pub const MAX_ADMIN_NAME_LEN: usize = 64;
+
+/// Checks an administrator user name: 1–64 characters of
+/// `A-Z a-z 0-9 . _ @ -`.
+///
+/// # Errors
+///
+/// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput).
+pub fn check_admin_name(name: &str) -> crate::Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_ADMIN_NAME_LEN
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"._@-".contains(&c));
+    if ok {
+        Ok(())
+    } else {
+        Err(crate::Error::invalid_input(format!(
+            "invalid admin user name {name:?}: use 1-{MAX_ADMIN_NAME_LEN} characters of A-Z a-z 0-9 . _ @ -"
+        )))
+    }
+}
+
+/// An administrator account of the web interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminAccount {
+    /// Primary key.
+    pub id: i64,
+    /// User name.
+    pub username: String,
+    /// Creation time (ms).
+    pub created_at: i64,
+    /// Last change (ms).
+    pub updated_at: i64,
+    /// Last successful login (ms).
+    pub last_login_at: Option<i64>,
+}
+
+/// An account with its stored password hash (a PHC string), for login
+/// checks. `Debug` leaves the hash out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminCredentials {
+    /// The account.
+    pub account: AdminAccount,
+    /// The PHC hash string.
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for AdminCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminCredentials")
+            .field("account", &self.account)
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn scopes_grant_literally_or_by_star() {
-        let s = Scopes::parse("read, write,read").unwrap();
-        assert_eq!(s.as_slice(), ["read", "write"]);
-        assert!(s.grants("read") && !s.grants("delete"));
-        assert_eq!(s.first_missing(&["read", "delete"]), Some("delete"));
-        assert!(Scopes::all().grants("anything"));
-        assert!(Scopes::parse("").is_err());
-        assert!(Scopes::parse("a b").is_err());
-        assert!(Scopes::parse("read,").is_err());
-    }
-
-    #[test]
-    fn dates_round_trip() {
-        assert_eq!(utc_date(0), "1970-01-01");
-        assert_eq!(rfc3339(1_795_000_000_000), "2026-11-18T11:06:40Z");
-        assert_eq!(
-            parse_rfc3339("2026-11-18T11:06:40Z").unwrap(),
-            1_795_000_000_000
-        );
-        assert_eq!(
-            parse_rfc3339("2026-11-18T12:06:40.5+01:00").unwrap(),
-            1_795_000_000_500
-        );
-        assert_eq!(parse_rfc3339("2024-02-29T00:00:00Z").unwrap() % DAY_MS, 0);
-        assert!(parse_rfc3339("2023-02-29T00:00:00Z").is_err());
-        assert!(parse_rfc3339("tomorrow").is_err());
-    }
 
     #[test]
     fn truncate_respects_char_boundaries() {

@@ -1,0 +1,179 @@
+//! The per-process credential cache: digest → answer (found or not found),
+//! bounded (moka), with per-entry lifetimes, fills guarded against racing
+//! revocations, and the fail-closed rule for positive answers.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moka::sync::Cache;
+use moka::Expiry;
+
+use crate::error::Result;
+use crate::feed::FeedState;
+use crate::format::{Digest, Kind};
+use crate::model::Credential;
+use crate::stats::{bump, Counters};
+use crate::store::ValidationStore;
+
+#[derive(Debug)]
+enum Entry {
+    Found {
+        credential: Arc<Credential>,
+        /// Feed clock (ms) when the answer was read from the store.
+        filled_at: u64,
+    },
+    Missing,
+}
+
+struct EntryExpiry {
+    positive: Duration,
+    negative: Duration,
+}
+
+impl EntryExpiry {
+    fn ttl(&self, entry: &Entry) -> Duration {
+        match entry {
+            Entry::Found { .. } => self.positive,
+            Entry::Missing => self.negative,
+        }
+    }
+}
+
+impl Expiry<Digest, Arc<Entry>> for EntryExpiry {
+    fn expire_after_create(&self, _: &Digest, value: &Arc<Entry>, _: Instant) -> Option<Duration> {
+        Some(self.ttl(value))
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &Digest,
+        value: &Arc<Entry>,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(self.ttl(value))
+    }
+}
+
+/// Fill generations are striped by the digest's first byte: a fill only has
+/// to notice invalidations of digests that share its stripe.
+const STRIPES: usize = 64;
+
+/// How the cache is sized and aged.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CacheSettings {
+    pub(crate) capacity: u64,
+    pub(crate) positive_ttl: Duration,
+    pub(crate) negative_ttl: Duration,
+    pub(crate) stale_bound: Duration,
+    /// Test-only pause between a miss's query and its fill.
+    pub(crate) fill_delay: Duration,
+}
+
+/// The cache and the state that keeps its fills honest.
+pub(crate) struct CredentialCache {
+    entries: Cache<Digest, Arc<Entry>>,
+    stripes: Box<[AtomicU64; STRIPES]>,
+    stale_bound_ms: u64,
+    fill_delay: Duration,
+}
+
+impl CredentialCache {
+    pub(crate) fn new(settings: &CacheSettings) -> Self {
+        CredentialCache {
+            entries: Cache::builder()
+                .max_capacity(settings.capacity)
+                .expire_after(EntryExpiry {
+                    positive: settings.positive_ttl,
+                    negative: settings.negative_ttl,
+                })
+                .build(),
+            stripes: Box::new(std::array::from_fn(|_| AtomicU64::new(0))),
+            stale_bound_ms: u64::try_from(settings.stale_bound.as_millis()).unwrap_or(u64::MAX),
+            fill_delay: settings.fill_delay,
+        }
+    }
+
+    /// Entries cached now (approximate).
+    pub(crate) fn len(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.entry_count()
+    }
+
+    fn stripe(&self, digest: &Digest) -> &AtomicU64 {
+        &self.stripes[usize::from(digest[0]) % STRIPES]
+    }
+
+    /// Evicts a digest. The stripe is bumped *before* the eviction so that a
+    /// concurrent fill either lands before the eviction (and is evicted) or
+    /// sees the bump and withdraws its own insert.
+    pub(crate) fn invalidate(&self, digest: &Digest) {
+        self.stripe(digest).fetch_add(1, Ordering::SeqCst);
+        self.entries.invalidate(digest);
+    }
+
+    /// Whether a positive entry filled at `filled_at` may still be served:
+    /// the newer of its fill and the last good feed read is within the bound.
+    fn fresh_enough(&self, feed: &FeedState, filled_at: u64, now: u64) -> bool {
+        let known_good_at = filled_at.max(feed.read_ok_at());
+        now.saturating_sub(known_good_at) <= self.stale_bound_ms
+    }
+
+    /// The credential with this digest: from the cache, or from one store
+    /// query whose answer is then cached (unless the feed's head is not yet
+    /// known, or an invalidation raced the query).
+    pub(crate) fn lookup(
+        &self,
+        store: &dyn ValidationStore,
+        feed: &FeedState,
+        counters: &Counters,
+        kind: Kind,
+        digest: &Digest,
+    ) -> Result<Option<Arc<Credential>>> {
+        let now = feed.clock_ms();
+        if let Some(entry) = self.entries.get(digest) {
+            match &*entry {
+                Entry::Found {
+                    credential,
+                    filled_at,
+                } if credential.kind == kind && self.fresh_enough(feed, *filled_at, now) => {
+                    bump(&counters.cache_hits);
+                    return Ok(Some(Arc::clone(credential)));
+                }
+                Entry::Missing => {
+                    bump(&counters.cache_hits);
+                    return Ok(None);
+                }
+                Entry::Found { .. } => {}
+            }
+        }
+        bump(&counters.cache_misses);
+        let stripe = self.stripe(digest);
+        let generation = stripe.load(Ordering::SeqCst);
+        bump(&counters.store_queries);
+        let found = store
+            .find_credential(kind, digest)
+            .inspect_err(|_| bump(&counters.store_errors))?
+            .map(Arc::new);
+        if !self.fill_delay.is_zero() {
+            std::thread::sleep(self.fill_delay);
+        }
+        if feed.is_ready() {
+            let entry = match &found {
+                Some(credential) => Entry::Found {
+                    credential: Arc::clone(credential),
+                    filled_at: now,
+                },
+                None => Entry::Missing,
+            };
+            self.entries.insert(*digest, Arc::new(entry));
+            if stripe.load(Ordering::SeqCst) != generation {
+                // An invalidation raced this fill: the answer may predate a
+                // revocation, so it must not stay cached.
+                self.entries.invalidate(digest);
+            }
+        }
+        Ok(found)
+    }
+}

@@ -1,0 +1,14 @@
+//! The data the library works with, and the rules on it that every binding
+//! shares: [`time`] (timestamps, durations, expiry bounds), [`scopes`]
+//! (scope names, held and required), [`records`] (clients, credentials,
+//! usage and audit rows).
+
+pub mod records;
+pub mod scopes;
+pub mod time;
+
+pub use records::*;
+pub use scopes::{check_required, is_scope_name, Scopes, MAX_SCOPES, MAX_SCOPE_LEN};
+pub use time::{
+    check_expiry, now_ms, parse_duration, parse_rfc3339, rfc3339, utc_date, DAY_MS, MAX_LIFETIME_MS,
+};

@@ -1,0 +1,134 @@
+//! Administrator accounts of the web interface (`admin_user`). The store
+//! keeps the password hash it is given; hashing is the web crate's.
+
+use super::{audit, Driver, Row, SqlStore};
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{check_admin_name, now_ms, Actor, AdminAccount, AdminCredentials};
+use crate::store::AdminStore;
+
+const ADMIN_COLUMNS: &str = "id, username, created_at, updated_at, last_login_at, password_hash";
+
+fn admin_from_row(row: &Row) -> Result<AdminCredentials> {
+    Ok(AdminCredentials {
+        account: AdminAccount {
+            id: row.int(0)?,
+            username: row.text(1)?,
+            created_at: row.int(2)?,
+            updated_at: row.int(3)?,
+            last_login_at: row.opt_int(4)?,
+        },
+        password_hash: row.text(5)?,
+    })
+}
+
+fn check_hash(password_hash: &str) -> Result<()> {
+    // A PHC string, never a password: refuse anything that does not look
+    // like one rather than store a plaintext by mistake.
+    if password_hash.starts_with('$') && password_hash.len() <= 255 {
+        Ok(())
+    } else {
+        Err(Error::invalid_input(
+            "an admin password must be stored as a PHC hash string",
+        ))
+    }
+}
+
+impl<D: Driver> SqlStore<D> {
+    fn fetch_admin(
+        conn: &mut dyn super::Conn,
+        username: &str,
+        lock: &str,
+    ) -> Result<Option<AdminCredentials>> {
+        let rows = conn.query(
+            &format!("SELECT {ADMIN_COLUMNS} FROM admin_user WHERE username = ?{lock}"),
+            &[username.into()],
+        )?;
+        rows.first().map(admin_from_row).transpose()
+    }
+}
+
+impl<D: Driver> AdminStore for SqlStore<D> {
+    fn admin_count(&self) -> Result<u64> {
+        let rows = self.with_conn(|conn| conn.query("SELECT COUNT(*) FROM admin_user", &[]))?;
+        let n = rows.first().map(|r| r.int(0)).transpose()?.unwrap_or(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn find_admin(&self, username: &str) -> Result<Option<AdminCredentials>> {
+        if check_admin_name(username).is_err() {
+            return Ok(None);
+        }
+        self.with_conn(|conn| Self::fetch_admin(conn, username, ""))
+    }
+
+    fn create_admin(
+        &self,
+        username: &str,
+        password_hash: &str,
+        actor: &Actor,
+    ) -> Result<AdminAccount> {
+        check_admin_name(username)?;
+        check_hash(password_hash)?;
+        let lock = self.driver.dialect().for_update();
+        self.transaction(|conn| {
+            if Self::fetch_admin(conn, username, lock)?.is_some() {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!("admin {username:?} already exists (use --reset-password to change its password)"),
+                ));
+            }
+            let now = now_ms();
+            let id = conn
+                .exec(
+                    "INSERT INTO admin_user (username, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                    &[username.into(), password_hash.into(), now.into(), now.into()],
+                )?
+                .last_id;
+            audit(conn, actor, "admin.create", "admin_user", Some(id), Some(format!("username={username}")))?;
+            Self::fetch_admin(conn, username, "")?
+                .map(|a| a.account)
+                .ok_or_else(|| Error::internal("admin row vanished after insert"))
+        })
+    }
+
+    fn set_admin_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+        actor: &Actor,
+    ) -> Result<AdminAccount> {
+        check_hash(password_hash)?;
+        let lock = self.driver.dialect().for_update();
+        self.transaction(|conn| {
+            let Some(admin) = Self::fetch_admin(conn, username, lock)? else {
+                return Err(Error::not_found(format!("no admin named {username:?}")));
+            };
+            let id = admin.account.id;
+            conn.exec(
+                "UPDATE admin_user SET password_hash = ?, updated_at = ? WHERE id = ?",
+                &[password_hash.into(), now_ms().into(), id.into()],
+            )?;
+            audit(
+                conn,
+                actor,
+                "admin.reset_password",
+                "admin_user",
+                Some(id),
+                Some(format!("username={username}")),
+            )?;
+            Self::fetch_admin(conn, username, "")?
+                .map(|a| a.account)
+                .ok_or_else(|| Error::internal("admin row vanished after update"))
+        })
+    }
+
+    fn record_admin_login(&self, id: i64) -> Result<()> {
+        self.with_conn(|conn| {
+            conn.exec(
+                "UPDATE admin_user SET last_login_at = ? WHERE id = ?",
+                &[now_ms().into(), id.into()],
+            )
+            .map(|_| ())
+        })
+    }
+}

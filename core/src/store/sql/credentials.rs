@@ -1,0 +1,173 @@
+//! API keys and AI tokens: insertion (digest only), listing, and the
+//! changes that go through the change feed (revocation, expiry).
+
+use super::{
+    audit, check_text, credential_info_from_row, feed, feed_credential, fetch_client,
+    fetch_credential, Driver, SqlStore, Value, CREDENTIAL_COLUMNS,
+};
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::{digest_hex, Kind};
+use crate::model::{now_ms, rfc3339, Actor, CredentialInfo, NewCredential};
+use crate::store::CredentialStore;
+
+/// One change to an active credential, applied by
+/// [`SqlStore::change_active_credential`].
+struct CredentialChange {
+    /// Why a revoked credential refuses the change (`"is revoked"`).
+    refused: &'static str,
+    /// The `SET` clause, with one placeholder.
+    set: &'static str,
+    value: Value,
+    /// Change-feed reason.
+    reason: &'static str,
+    /// Audit action, after the table name (`revoke` → `api_key.revoke`).
+    action: &'static str,
+    detail: Option<String>,
+}
+
+impl<D: Driver> SqlStore<D> {
+    /// Locks an active credential, applies `change`, and records it in the
+    /// change feed and the audit log, all in one transaction.
+    fn change_active_credential(
+        &self,
+        kind: Kind,
+        id: i64,
+        actor: &Actor,
+        change: CredentialChange,
+    ) -> Result<CredentialInfo> {
+        let lock = self.driver.dialect().for_update();
+        let table = kind.table();
+        self.transaction(|conn| {
+            if !fetch_credential(conn, kind, id, lock)?.active {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!("{} {id} {}", kind.label(), change.refused),
+                ));
+            }
+            conn.exec(
+                &format!("UPDATE {table} SET {} WHERE id = ?", change.set),
+                &[change.value.clone(), id.into()],
+            )?;
+            feed_credential(conn, kind, id, change.reason)?;
+            let action = format!("{table}.{}", change.action);
+            audit(conn, actor, &action, table, Some(id), change.detail.clone())?;
+            fetch_credential(conn, kind, id, "")
+        })
+    }
+}
+
+impl<D: Driver> CredentialStore for SqlStore<D> {
+    fn insert_credential(
+        &self,
+        kind: Kind,
+        credential: &NewCredential,
+        actor: &Actor,
+    ) -> Result<CredentialInfo> {
+        check_text("label", &credential.name, 255)?;
+        let hex = digest_hex(&credential.digest);
+        let lock = self.driver.dialect().for_update();
+        self.transaction(|conn| {
+            let client = fetch_client(conn, credential.client_id, lock)?;
+            if !client.active {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!("client {} is deactivated; it cannot receive new credentials", client.id),
+                ));
+            }
+            let clash = conn.query(&format!("SELECT id FROM {} WHERE key_hash = ?", kind.table()), &[hex.as_str().into()])?;
+            if !clash.is_empty() {
+                return Err(Error::new(ErrorKind::Conflict, format!("this {} is already stored", kind.label())));
+            }
+            let id = conn
+                .exec(
+                    &format!(
+                        "INSERT INTO {} (client_id, name, key_hash, key_prefix, scopes, is_active, created_at, expires_at, usage_count) \
+                         VALUES (?, ?, ?, ?, ?, 1, ?, ?, 0)",
+                        kind.table()
+                    ),
+                    &[
+                        credential.client_id.into(),
+                        credential.name.trim().into(),
+                        hex.as_str().into(),
+                        credential.display_prefix.as_str().into(),
+                        credential.scopes.to_stored().into(),
+                        now_ms().into(),
+                        credential.expires_at.into(),
+                    ],
+                )?
+                .last_id;
+            // A process may hold a negative cache entry for this digest.
+            feed(conn, kind, &hex, "created")?;
+            audit(
+                conn,
+                actor,
+                &format!("{}.generate", kind.table()),
+                kind.table(),
+                Some(id),
+                Some(format!("client_id={} name={} scopes={}", credential.client_id, credential.name.trim(), credential.scopes)),
+            )?;
+            fetch_credential(conn, kind, id, "")
+        })
+    }
+
+    fn get_credential(&self, kind: Kind, id: i64) -> Result<CredentialInfo> {
+        self.with_conn(|conn| fetch_credential(conn, kind, id, ""))
+    }
+
+    fn list_credentials(&self, kind: Kind, client_id: i64) -> Result<Vec<CredentialInfo>> {
+        let rows = self.with_conn(|conn| {
+            fetch_client(conn, client_id, "")?;
+            conn.query(
+                &format!(
+                    "SELECT {CREDENTIAL_COLUMNS} FROM {} WHERE client_id = ? ORDER BY id",
+                    kind.table()
+                ),
+                &[client_id.into()],
+            )
+        })?;
+        rows.iter()
+            .map(|r| credential_info_from_row(kind, r))
+            .collect()
+    }
+
+    fn revoke_credential(&self, kind: Kind, id: i64, actor: &Actor) -> Result<CredentialInfo> {
+        self.change_active_credential(
+            kind,
+            id,
+            actor,
+            CredentialChange {
+                refused: "is already revoked",
+                set: "is_active = 0, revoked_at = ?",
+                value: now_ms().into(),
+                reason: "revoked",
+                action: "revoke",
+                detail: None,
+            },
+        )
+    }
+
+    fn set_credential_expiry(
+        &self,
+        kind: Kind,
+        id: i64,
+        expires_at: Option<i64>,
+        actor: &Actor,
+    ) -> Result<CredentialInfo> {
+        self.change_active_credential(
+            kind,
+            id,
+            actor,
+            CredentialChange {
+                refused: "is revoked",
+                set: "expires_at = ?",
+                value: expires_at.into(),
+                reason: "expiry_changed",
+                action: "set_expiry",
+                detail: Some(expires_at.map_or_else(
+                    || "expires_at=never".to_owned(),
+                    |e| format!("expires_at={}", rfc3339(e)),
+                )),
+            },
+        )
+    }
+}

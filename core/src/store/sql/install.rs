@@ -1,0 +1,54 @@
+//! Creating and migrating the schema.
+
+use super::{Conn, Driver, SqlStore};
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{now_ms, InstallReport};
+use crate::store::schema::SCHEMA_VERSION;
+use crate::store::KeyStore;
+
+pub(super) fn read_version(conn: &mut dyn Conn) -> Result<Option<u32>> {
+    let rows = conn.query("SELECT MAX(version) FROM schema_version", &[])?;
+    rows.first()
+        .map(|r| r.opt_int(0))
+        .transpose()
+        .map(|v| v.flatten().and_then(|v| u32::try_from(v).ok()))
+}
+
+impl<D: Driver> KeyStore for SqlStore<D> {
+    fn install(&self) -> Result<InstallReport> {
+        let dialect = self.driver.dialect();
+        self.driver.create_if_missing()?;
+        self.with_conn(|conn| {
+            conn.batch(dialect.version_table())?;
+            let from = read_version(conn)?;
+            if from.is_some_and(|v| v > SCHEMA_VERSION) {
+                return Err(Error::new(
+                    ErrorKind::SchemaTooNew,
+                    format!("schema version {} is newer than this keygen understands ({SCHEMA_VERSION}); upgrade heratio-keys", from.unwrap_or_default()),
+                ));
+            }
+            let mut applied = Vec::new();
+            for (version, description, statements) in dialect.migrations() {
+                if from.is_some_and(|v| v >= version) {
+                    continue;
+                }
+                // MySQL commits DDL implicitly, so every statement is written
+                // to be idempotent (IF NOT EXISTS) and the version row goes
+                // last: an interrupted install simply runs again.
+                for statement in &statements {
+                    conn.batch(statement)?;
+                }
+                conn.exec(
+                    "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
+                    &[i64::from(version).into(), description.into(), now_ms().into()],
+                )?;
+                applied.push(format!("{version}: {description}"));
+            }
+            Ok(InstallReport {
+                from_version: from,
+                to_version: SCHEMA_VERSION,
+                applied,
+            })
+        })
+    }
+}

@@ -1,0 +1,317 @@
+//! Every query, written once for both back ends, one file per concern:
+//! `validation` (the hot path's lookup, the feed, usage writes), `clients`,
+//! `credentials`, `reports` (statistics, usage log, audit log), `admins`,
+//! `install` (migrations).
+//!
+//! A [`Driver`] hands out connections that run parameterised statements
+//! (`?` placeholders work in both SQLite and MySQL); [`SqlStore`] implements
+//! the store traits on top of any driver. Dialect differences are confined
+//! to [`Dialect`].
+
+use std::fmt;
+
+use super::schema::Dialect;
+use super::Backend;
+use crate::error::{Error, Result};
+use crate::format::Kind;
+use crate::model::{now_ms, truncate, Actor, Client, CredentialInfo, Scopes, MAX_IP_LEN};
+
+mod admins;
+mod clients;
+mod credentials;
+mod install;
+mod reports;
+mod validation;
+
+/// A parameter or column value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Value {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// One result row, with typed accessors that report schema drift as errors
+/// instead of panicking.
+#[derive(Debug)]
+pub(crate) struct Row(pub(crate) Vec<Value>);
+
+impl Row {
+    fn get(&self, i: usize) -> Result<&Value> {
+        self.0
+            .get(i)
+            .ok_or_else(|| Error::internal(format!("result column {i} missing")))
+    }
+
+    pub(crate) fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        match self.get(i)? {
+            Value::Null => Ok(None),
+            Value::Int(v) => Ok(Some(*v)),
+            // MySQL returns DECIMAL aggregates and some integers as text.
+            Value::Text(t) => t
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| Error::internal(format!("column {i}: expected an integer"))),
+        }
+    }
+
+    pub(crate) fn int(&self, i: usize) -> Result<i64> {
+        self.opt_int(i)?
+            .ok_or_else(|| Error::internal(format!("column {i}: unexpected NULL")))
+    }
+
+    pub(crate) fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        match self.get(i)? {
+            Value::Null => Ok(None),
+            Value::Int(v) => Ok(Some(v.to_string())),
+            Value::Text(t) => Ok(Some(t.clone())),
+        }
+    }
+
+    pub(crate) fn text(&self, i: usize) -> Result<String> {
+        self.opt_text(i)?
+            .ok_or_else(|| Error::internal(format!("column {i}: unexpected NULL")))
+    }
+
+    pub(crate) fn bool(&self, i: usize) -> Result<bool> {
+        Ok(self.int(i)? != 0)
+    }
+}
+
+/// What a statement changed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Exec {
+    pub(crate) affected: u64,
+    pub(crate) last_id: i64,
+}
+
+/// One database connection.
+pub(crate) trait Conn {
+    /// Runs one parameterised statement.
+    fn exec(&mut self, sql: &str, params: &[Value]) -> Result<Exec>;
+    /// Runs one parameterised query.
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>>;
+    /// Runs unparameterised SQL (DDL, transaction control).
+    fn batch(&mut self, sql: &str) -> Result<()>;
+}
+
+/// A source of connections for one database.
+pub(crate) trait Driver: Send + Sync + 'static {
+    fn dialect(&self) -> Dialect;
+    fn backend(&self) -> Backend;
+    /// Where it points, password masked.
+    fn describe(&self) -> String;
+    /// Creates the database if the engine keeps it in a file that does not
+    /// exist yet (only `install` calls this).
+    fn create_if_missing(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Runs `f` on a pooled connection.
+    fn with_conn<T>(&self, f: &mut dyn FnMut(&mut dyn Conn) -> Result<T>) -> Result<T>;
+}
+
+/// [`KeyStore`] over any [`Driver`].
+pub(crate) struct SqlStore<D> {
+    driver: D,
+}
+
+impl<D: Driver> fmt::Debug for SqlStore<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SqlStore({})", self.driver.describe())
+    }
+}
+
+/// Columns of a credential row, in [`credential_info_from_row`]'s order.
+pub(super) const CREDENTIAL_COLUMNS: &str = "id, client_id, name, key_prefix, scopes, is_active, created_at, expires_at, revoked_at, last_used_at, usage_count";
+/// Columns of a client row, in [`client_from_row`]'s order.
+pub(super) const CLIENT_COLUMNS: &str =
+    "id, name, email, organization, is_active, created_at, deactivated_at";
+
+pub(super) fn check_text(field: &str, value: &str, max: usize) -> Result<()> {
+    if value.trim().is_empty() {
+        return Err(Error::invalid_input(format!("{field} must not be empty")));
+    }
+    if value.chars().count() > max {
+        return Err(Error::invalid_input(format!(
+            "{field} is longer than {max} characters"
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Error::invalid_input(format!(
+            "{field} must not contain control characters"
+        )));
+    }
+    Ok(())
+}
+
+pub(super) fn client_from_row(row: &Row) -> Result<Client> {
+    Ok(Client {
+        id: row.int(0)?,
+        name: row.text(1)?,
+        email: row.text(2)?,
+        organization: row.opt_text(3)?,
+        active: row.bool(4)?,
+        created_at: row.int(5)?,
+        deactivated_at: row.opt_int(6)?,
+    })
+}
+
+pub(super) fn scopes_from_stored(stored: &str) -> Result<Scopes> {
+    Scopes::parse(stored).map_err(|e| Error::internal(format!("stored scopes unreadable: {e}")))
+}
+
+pub(super) fn credential_info_from_row(kind: Kind, row: &Row) -> Result<CredentialInfo> {
+    Ok(CredentialInfo {
+        kind,
+        id: row.int(0)?,
+        client_id: row.int(1)?,
+        name: row.text(2)?,
+        display_prefix: row.text(3)?,
+        scopes: scopes_from_stored(&row.text(4)?)?,
+        active: row.bool(5)?,
+        created_at: row.int(6)?,
+        expires_at: row.opt_int(7)?,
+        revoked_at: row.opt_int(8)?,
+        last_used_at: row.opt_int(9)?,
+        usage_count: row.int(10)?,
+    })
+}
+
+pub(super) fn audit(
+    conn: &mut dyn Conn,
+    actor: &Actor,
+    action: &str,
+    target_type: &str,
+    target_id: Option<i64>,
+    detail: Option<String>,
+) -> Result<()> {
+    conn.exec(
+        "INSERT INTO audit_log (created_at, actor, source, ip, action, target_type, target_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        &[
+            now_ms().into(),
+            truncate(actor.name.clone(), 255).into(),
+            actor.source.as_str().into(),
+            actor.ip.clone().map(|ip| truncate(ip, MAX_IP_LEN)).into(),
+            action.into(),
+            target_type.into(),
+            target_id.into(),
+            detail.map(|d| truncate(d, 1024)).into(),
+        ],
+    )?;
+    Ok(())
+}
+
+pub(super) fn feed(conn: &mut dyn Conn, kind: Kind, key_hash: &str, reason: &str) -> Result<()> {
+    conn.exec(
+        "INSERT INTO change_feed (credential_kind, key_hash, reason, created_at) VALUES (?, ?, ?, ?)",
+        &[i64::from(kind.code()).into(), key_hash.into(), reason.into(), now_ms().into()],
+    )?;
+    Ok(())
+}
+
+/// Appends the change-feed row of one stored credential.
+pub(super) fn feed_credential(
+    conn: &mut dyn Conn,
+    kind: Kind,
+    id: i64,
+    reason: &str,
+) -> Result<()> {
+    let hash = conn.query(
+        &format!("SELECT key_hash FROM {} WHERE id = ?", kind.table()),
+        &[id.into()],
+    )?;
+    for row in &hash {
+        feed(conn, kind, &row.text(0)?, reason)?;
+    }
+    Ok(())
+}
+
+/// `lock` is `""` or the dialect's `FOR UPDATE`, taken inside transactions
+/// that decide on what they read (deactivation racing a key generation).
+pub(super) fn fetch_client(conn: &mut dyn Conn, id: i64, lock: &str) -> Result<Client> {
+    let rows = conn.query(
+        &format!("SELECT {CLIENT_COLUMNS} FROM client WHERE id = ?{lock}"),
+        &[id.into()],
+    )?;
+    rows.first()
+        .map(client_from_row)
+        .transpose()?
+        .ok_or_else(|| Error::not_found(format!("no client with id {id}")))
+}
+
+pub(super) fn fetch_credential(
+    conn: &mut dyn Conn,
+    kind: Kind,
+    id: i64,
+    lock: &str,
+) -> Result<CredentialInfo> {
+    let rows = conn.query(
+        &format!(
+            "SELECT {CREDENTIAL_COLUMNS} FROM {} WHERE id = ?{lock}",
+            kind.table()
+        ),
+        &[id.into()],
+    )?;
+    rows.first()
+        .map(|r| credential_info_from_row(kind, r))
+        .transpose()?
+        .ok_or_else(|| Error::not_found(format!("no {} with id {id}", kind.label())))
+}
+
+impl<D: Driver> SqlStore<D> {
+    pub(crate) fn new(driver: D) -> Self {
+        SqlStore { driver }
+    }
+
+    pub(super) fn with_conn<T>(&self, mut f: impl FnMut(&mut dyn Conn) -> Result<T>) -> Result<T> {
+        self.driver.with_conn(&mut f)
+    }
+
+    /// Runs `f` in one write transaction: committed if it returns `Ok`,
+    /// rolled back otherwise.
+    pub(super) fn transaction<T>(
+        &self,
+        mut f: impl FnMut(&mut dyn Conn) -> Result<T>,
+    ) -> Result<T> {
+        let begin = self.driver.dialect().begin();
+        self.with_conn(|conn| {
+            conn.batch(begin)?;
+            match f(conn) {
+                Ok(value) => {
+                    conn.batch("COMMIT")?;
+                    Ok(value)
+                }
+                Err(err) => {
+                    // The original error matters more than a failed rollback;
+                    // the driver discards a connection left in a transaction.
+                    let _ = conn.batch("ROLLBACK");
+                    Err(err)
+                }
+            }
+        })
+    }
+}

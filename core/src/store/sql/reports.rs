@@ -1,0 +1,229 @@
+//! Reading back what was recorded: usage statistics, the usage log, the
+//! audit log (and audit rows for events that are not store mutations).
+
+use std::collections::BTreeMap;
+
+use super::{audit, check_text, fetch_client, Driver, SqlStore, Value};
+use crate::error::{Error, Result};
+use crate::format::Kind;
+use crate::model::{
+    utc_date, Actor, AuditEntry, CredentialUsage, DayCount, UsageRecord, UsageStats, DAY_MS,
+};
+use crate::status::Status;
+use crate::store::{AuditStore, ReportStore, StatsQuery, UsageEntry, UsageQuery};
+
+impl<D: Driver> ReportStore for SqlStore<D> {
+    fn usage_stats(&self, query: &StatsQuery) -> Result<UsageStats> {
+        let dialect = self.driver.dialect();
+        let days = i64::from(query.days.max(1));
+        let today = query.now.div_euclid(DAY_MS);
+        let first_day = today - days + 1;
+        let since = first_day * DAY_MS;
+        let (client_filter, client_param): (&str, Vec<Value>) = match query.client_id {
+            Some(id) => (" AND client_id = ?", vec![id.into()]),
+            None => ("", vec![]),
+        };
+        let with_client = |mut params: Vec<Value>| {
+            params.extend(client_param.iter().cloned());
+            params
+        };
+        self.with_conn(|conn| {
+            if let Some(id) = query.client_id {
+                fetch_client(conn, id, "")?;
+            }
+            let clients = conn.query(
+                &format!("SELECT COUNT(*), COALESCE(SUM(is_active), 0) FROM client WHERE 1 = 1{}", client_filter.replace("client_id", "id")),
+                &with_client(vec![]),
+            )?;
+            let mut active = [0i64; 2];
+            for (slot, kind) in active.iter_mut().zip(Kind::ALL) {
+                let rows = conn.query(
+                    &format!(
+                        "SELECT COUNT(*) FROM {} WHERE is_active = 1 AND (expires_at IS NULL OR expires_at > ?){client_filter}",
+                        kind.table()
+                    ),
+                    &with_client(vec![query.now.into()]),
+                )?;
+                *slot = rows.first().map(|r| r.int(0)).transpose()?.unwrap_or(0);
+            }
+            let day = dialect.int_div("created_at", DAY_MS);
+            let per_day_rows = conn.query(
+                &format!(
+                    "SELECT {day} AS day, COUNT(*), COALESCE(SUM(CASE WHEN status = 0 THEN 1 ELSE 0 END), 0) \
+                     FROM usage_log WHERE created_at >= ? AND created_at <= ?{client_filter} GROUP BY {day} ORDER BY day"
+                ),
+                &with_client(vec![since.into(), query.now.into()]),
+            )?;
+            let mut counted: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+            for row in &per_day_rows {
+                counted.insert(row.int(0)?, (row.int(1)?, row.int(2)?));
+            }
+            let per_day: Vec<DayCount> = (first_day..=today)
+                .map(|d| {
+                    let (total, valid) = counted.get(&d).copied().unwrap_or((0, 0));
+                    DayCount {
+                        date: utc_date(d * DAY_MS),
+                        total,
+                        valid,
+                    }
+                })
+                .collect();
+            let mut top = Vec::new();
+            for kind in Kind::ALL {
+                let rows = conn.query(
+                    &format!(
+                        "SELECT id, client_id, name, key_prefix, usage_count, last_used_at FROM {} \
+                         WHERE usage_count > 0{client_filter} ORDER BY usage_count DESC, id LIMIT ?",
+                        kind.table()
+                    ),
+                    &{
+                        let mut p = with_client(vec![]);
+                        p.push(i64::from(query.top).into());
+                        p
+                    },
+                )?;
+                for row in &rows {
+                    top.push(CredentialUsage {
+                        kind,
+                        id: row.int(0)?,
+                        client_id: row.int(1)?,
+                        name: row.text(2)?,
+                        display_prefix: row.text(3)?,
+                        usage_count: row.int(4)?,
+                        last_used_at: row.opt_int(5)?,
+                    });
+                }
+            }
+            top.sort_by(|a, b| b.usage_count.cmp(&a.usage_count).then(a.kind.cmp(&b.kind)).then(a.id.cmp(&b.id)));
+            top.truncate(usize::try_from(query.top).unwrap_or(usize::MAX));
+            let client_row = clients.first().ok_or_else(|| Error::internal("COUNT returned no row"))?;
+            Ok(UsageStats {
+                clients: client_row.int(0)?,
+                active_clients: client_row.int(1)?,
+                active_api_keys: active[0],
+                active_ai_tokens: active[1],
+                validations: per_day.iter().map(|d| d.total).sum(),
+                valid_validations: per_day.iter().map(|d| d.valid).sum(),
+                last_used_at: top.iter().filter_map(|t| t.last_used_at).max(),
+                per_day,
+                top,
+            })
+        })
+    }
+
+    fn usage_log(&self, query: &UsageQuery) -> Result<(Vec<UsageEntry>, u64)> {
+        let mut filter = String::from(" WHERE 1 = 1");
+        let mut params: Vec<Value> = Vec::new();
+        if let Some(id) = query.client_id {
+            filter.push_str(" AND client_id = ?");
+            params.push(id.into());
+        }
+        if let Some(kind) = query.kind {
+            filter.push_str(" AND credential_kind = ?");
+            params.push(i64::from(kind.code()).into());
+        }
+        if let Some((kind, id)) = query.credential {
+            filter.push_str(" AND credential_kind = ? AND credential_id = ?");
+            params.extend([i64::from(kind.code()).into(), id.into()]);
+        }
+        if let Some(status) = query.status {
+            filter.push_str(" AND status = ?");
+            params.push(i64::from(status.code()).into());
+        }
+        if let Some(ip) = &query.ip {
+            filter.push_str(" AND ip = ?");
+            params.push(ip.as_str().into());
+        }
+        if let Some(since) = query.since {
+            filter.push_str(" AND created_at >= ?");
+            params.push(since.into());
+        }
+        if let Some(until) = query.until {
+            filter.push_str(" AND created_at < ?");
+            params.push(until.into());
+        }
+        let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let (rows, total) = self.with_conn(|conn| {
+            let total = conn.query(&format!("SELECT COUNT(*) FROM usage_log{filter}"), &params)?;
+            let mut page_params = params.clone();
+            page_params.extend([to_i64(query.limit).into(), to_i64(query.offset).into()]);
+            let rows = conn.query(
+                &format!(
+                    "SELECT id, credential_kind, credential_id, client_id, created_at, ip, endpoint, status FROM usage_log{filter} \
+                     ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+                ),
+                &page_params,
+            )?;
+            Ok((rows, total.first().map(|r| r.int(0)).transpose()?.unwrap_or(0)))
+        })?;
+        let entries = rows
+            .iter()
+            .map(|row| {
+                Ok(UsageEntry {
+                    id: row.int(0)?,
+                    record: UsageRecord {
+                        kind: Kind::from_code(row.int(1)?).ok_or_else(|| {
+                            Error::internal("unknown credential_kind in usage_log")
+                        })?,
+                        credential_id: row.opt_int(2)?,
+                        client_id: row.opt_int(3)?,
+                        at: row.int(4)?,
+                        ip: row.opt_text(5)?,
+                        endpoint: row.opt_text(6)?,
+                        status: Status::from_code(row.int(7)?)
+                            .ok_or_else(|| Error::internal("unknown status in usage_log"))?,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((entries, u64::try_from(total).unwrap_or(0)))
+    }
+}
+
+impl<D: Driver> AuditStore for SqlStore<D> {
+    fn record_audit(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target_type: &str,
+        target_id: Option<i64>,
+        detail: Option<&str>,
+    ) -> Result<()> {
+        check_text("audit action", action, 64)?;
+        check_text("audit target type", target_type, 32)?;
+        self.with_conn(|conn| {
+            audit(
+                conn,
+                actor,
+                action,
+                target_type,
+                target_id,
+                detail.map(str::to_owned),
+            )
+        })
+    }
+
+    fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+        let rows = self.with_conn(|conn| {
+            conn.query(
+                "SELECT id, created_at, actor, source, ip, action, target_type, target_id, detail FROM audit_log ORDER BY id DESC LIMIT ?",
+                &[i64::from(limit).into()],
+            )
+        })?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditEntry {
+                    id: row.int(0)?,
+                    at: row.int(1)?,
+                    actor: row.text(2)?,
+                    source: row.text(3)?,
+                    ip: row.opt_text(4)?,
+                    action: row.text(5)?,
+                    target_type: row.text(6)?,
+                    target_id: row.opt_int(7)?,
+                    detail: row.opt_text(8)?,
+                })
+            })
+            .collect()
+    }
+}
