@@ -6,7 +6,7 @@
 
 use heratio_keys_core::model::{rfc3339, CredentialUsage, DayCount};
 use heratio_keys_core::{
-    Client, CredentialInfo, Deactivation, InstallReport, Kind, UsageStats, Validation,
+    Client, Deactivation, InstallReport, UsageStats, Validation, ValidationView,
 };
 use serde::Serialize;
 
@@ -111,42 +111,6 @@ impl From<&Client> for ClientJson {
     }
 }
 
-/// `*:list` entries and `*:revoke` answers: never a digest or plaintext.
-#[derive(Debug, Serialize)]
-pub struct CredentialJson {
-    pub id: i64,
-    pub client_id: i64,
-    pub kind: &'static str,
-    pub prefix: String,
-    pub name: String,
-    pub scopes: Vec<String>,
-    pub status: &'static str,
-    pub created_at: String,
-    pub expires_at: Option<String>,
-    pub revoked_at: Option<String>,
-    pub last_used_at: Option<String>,
-    pub usage_count: i64,
-}
-
-impl CredentialJson {
-    pub fn new(c: &CredentialInfo, now: i64) -> Self {
-        CredentialJson {
-            id: c.id,
-            client_id: c.client_id,
-            kind: c.kind.short_name(),
-            prefix: c.display_prefix.clone(),
-            name: c.name.clone(),
-            scopes: c.scopes.as_slice().to_vec(),
-            status: c.state(now).as_str(),
-            created_at: rfc3339(c.created_at),
-            expires_at: opt_time(c.expires_at),
-            revoked_at: opt_time(c.revoked_at),
-            last_used_at: opt_time(c.last_used_at),
-            usage_count: c.usage_count,
-        }
-    }
-}
-
 /// `*:generate`: the one place the plaintext appears.
 #[derive(Debug, Serialize)]
 pub struct GeneratedJson<'a> {
@@ -203,39 +167,21 @@ impl InstallJson {
     }
 }
 
-/// `*:validate`.
+/// `*:validate`: the library's view of the answer, plus `id` (the same as
+/// `key_id`), which this command has always printed.
 #[derive(Debug, Serialize)]
 pub struct ValidationJson {
-    pub valid: bool,
-    pub status: &'static str,
-    pub code: u8,
-    pub http_status: u16,
-    pub message: String,
-    pub kind: &'static str,
+    #[serde(flatten)]
+    pub view: ValidationView,
     pub id: Option<i64>,
-    pub client_id: Option<i64>,
-    pub name: Option<String>,
-    pub scopes: Option<Vec<String>>,
-    pub expires_at: Option<String>,
-    pub missing_scope: Option<String>,
 }
 
-impl ValidationJson {
-    pub fn new(kind: Kind, v: &Validation) -> Self {
-        let c = v.credential.as_deref();
+impl From<&Validation> for ValidationJson {
+    fn from(v: &Validation) -> Self {
+        let view = ValidationView::from(v);
         ValidationJson {
-            valid: v.is_valid(),
-            status: v.status.name(),
-            code: v.status.code(),
-            http_status: v.status.http_status(),
-            message: v.message(),
-            kind: kind.short_name(),
-            id: c.map(|c| c.id),
-            client_id: c.map(|c| c.client_id),
-            name: c.map(|c| c.name.clone()),
-            scopes: c.map(|c| c.scopes.as_slice().to_vec()),
-            expires_at: c.and_then(|c| c.expires_at).map(rfc3339),
-            missing_scope: v.missing_scope.clone(),
+            id: view.key_id,
+            view,
         }
     }
 }

@@ -3,14 +3,14 @@
 
 mod common;
 
-use common::{closed_port, keygen_in, TestDb};
+use common::{closed_port, keygen_in, Keygen, TestDb};
 use serde_json::Value;
 
 const SECRET: &str = "Tr0ub4dor-s3cret";
 
 /// A database with the schema and one client (id in the answer).
 fn installed() -> (TestDb, String) {
-    let db = TestDb::sqlite();
+    let db = TestDb::sqlite_empty();
     db.keygen(&["install"]).expect_code(0);
     let client = db.json(
         &["client:create", "--name", "c", "--email", "c@example.org"],
@@ -184,7 +184,7 @@ fn malformed_dsn_is_a_usage_error_without_the_password() {
 
 #[test]
 fn missing_sqlite_file_is_not_created() {
-    let db = TestDb::sqlite();
+    let db = TestDb::sqlite_empty();
     let path = db.sqlite_path().expect("sqlite").to_owned();
     for args in [
         vec!["client:list"],
@@ -291,7 +291,9 @@ fn completions_for_each_shell() {
 
 #[test]
 fn mysql_without_schema_asks_for_install() {
-    let Some(db) = TestDb::mysql() else { return };
+    let Some(db) = TestDb::mysql_empty() else {
+        return;
+    };
     let run = db.keygen(&["client:list"]).expect_code(4);
     assert!(run.one_error_line().contains("install"), "{}", run.stderr);
     let run = db
@@ -304,7 +306,9 @@ fn mysql_without_schema_asks_for_install() {
 
 #[test]
 fn mysql_wrong_password_is_unreachable_and_masked() {
-    let Some(db) = TestDb::mysql() else { return };
+    let Some(db) = TestDb::mysql_empty() else {
+        return;
+    };
     let (scheme_user, rest) = db.dsn.split_once('@').expect("dsn with credentials");
     let user_part = scheme_user.rsplit_once(':').map_or(scheme_user, |(u, _)| u);
     let dsn = format!("{user_part}:{SECRET}@{rest}");

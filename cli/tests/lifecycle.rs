@@ -6,19 +6,21 @@ mod common;
 
 use std::time::Duration;
 
-use common::TestDb;
+use common::{Keygen, TestDb};
 use heratio_keys_core::model::{now_ms, parse_rfc3339};
 use heratio_keys_core::{Kind, UsageQuery};
 use serde_json::Value;
 
 #[test]
 fn lifecycle_on_sqlite() {
-    lifecycle(&TestDb::sqlite());
+    lifecycle(&TestDb::sqlite_empty());
 }
 
 #[test]
 fn lifecycle_on_mysql() {
-    let Some(db) = TestDb::mysql() else { return };
+    let Some(db) = TestDb::mysql_empty() else {
+        return;
+    };
     lifecycle(&db);
 }
 
@@ -484,7 +486,7 @@ fn lifecycle(db: &TestDb) {
     );
 
     // Usage went to usage_log with endpoint "cli".
-    let store = db.store();
+    let store = db.open_store();
     let (rows, count) = store
         .usage_log(&UsageQuery {
             limit: 10_000,

@@ -7,11 +7,11 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{closed_port, TestDb};
+use common::{closed_port, Keygen, TestDb};
 
 #[test]
 fn admin_create_reads_the_password_from_stdin() {
-    let db = TestDb::sqlite();
+    let db = TestDb::sqlite_empty();
     db.keygen(&["install"]).expect_code(0);
     let r = db.keygen_stdin(&["admin:create", "alice"], Some("short\n"));
     assert!(r.expect_code(2).one_error_line().contains("at least 12"));
@@ -45,7 +45,7 @@ fn admin_create_reads_the_password_from_stdin() {
 
 #[test]
 fn serve_answers_then_stops_on_sigterm() {
-    let db = TestDb::sqlite();
+    let db = TestDb::sqlite_empty();
     // No schema yet: refused with exit 4.
     let port = closed_port();
     let listen = format!("127.0.0.1:{port}");

@@ -141,7 +141,7 @@ impl std::str::FromStr for Kind {
             "api" | "api_key" => Ok(Kind::ApiKey),
             "ai" | "ai_token" => Ok(Kind::AiToken),
             _ => Err(Error::invalid_input(format!(
-                "unknown credential kind {s:?} (expected \"api\" or \"ai\")"
+                "invalid kind {s:?}: expected \"api\" or \"ai\""
             ))),
         }
     }

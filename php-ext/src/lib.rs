@@ -12,7 +12,10 @@
 //! ```
 //!
 //! This crate only translates between PHP and [`heratio_keys_core`]: every
-//! rule lives in the core library. See `docs/php.md`.
+//! rule lives in the core library. `ini` lists the directives, `state`
+//! keeps this process's validator, `result` is the `Result` class,
+//! `request` finds the key in `$_SERVER`, `stats` reports counters. See
+//! `docs/php.md`.
 
 // ext-php-rs's `#[php_module]`, `#[php_class]`, `#[php_impl]` and
 // `#[php_function]` expand to items without docs or Debug impls and with
@@ -31,44 +34,24 @@ use ext_php_rs::binary_slice::BinarySlice;
 use ext_php_rs::boxed::ZBox;
 use ext_php_rs::error::php_error;
 use ext_php_rs::exception::PhpException;
-use ext_php_rs::flags::{ClassFlags, ErrorType, IniEntryPermission};
+use ext_php_rs::flags::ErrorType;
 use ext_php_rs::prelude::*;
 use ext_php_rs::types::{ZendHashTable, Zval};
-use ext_php_rs::zend::{
-    ce, ExecutorGlobals, IniEntryDef, IniEntryDefs, ModuleEntry, ProcessGlobals,
-};
-use ext_php_rs::{info_table_end, info_table_row, info_table_start};
-use heratio_keys_core::model::{is_scope_name, MAX_SCOPE_LEN};
-use heratio_keys_core::{Kind, Request, Status, Validation};
+use ext_php_rs::zend::{ce, ExecutorGlobals, IniEntryDef, ProcessGlobals};
+use heratio_keys_core::model::check_required;
+use heratio_keys_core::{Kind, Request, Validation};
 
+mod ini;
 mod request;
+mod result;
 mod state;
+mod stats;
 
-use state::{Settings, Slot};
+use result::KeyResult;
+use state::Slot;
 
 /// The extension's name as PHP sees it (`php -m`, `extension_loaded()`).
 pub const EXTENSION_NAME: &str = "heratio_keys";
-
-/// Ini directive names (fixed by the architecture).
-const INI_DSN: &str = "heratio_keys.dsn";
-const INI_CACHE_TTL: &str = "heratio_keys.cache_ttl";
-const INI_POLL: &str = "heratio_keys.poll_interval_ms";
-const INI_USAGE_LOG: &str = "heratio_keys.usage_log";
-
-/// All four are `PHP_INI_SYSTEM`: php.ini, `-d`, or an FPM pool's
-/// `php_admin_value`. One validator serves every request of a process, so a
-/// per-request `ini_set()` could not take effect and is refused.
-static INI_ENTRIES: IniEntryDefs<5> = IniEntryDefs::new([
-    IniEntryDef::new(c"heratio_keys.dsn", c"", IniEntryPermission::System),
-    IniEntryDef::new(c"heratio_keys.cache_ttl", c"60", IniEntryPermission::System),
-    IniEntryDef::new(
-        c"heratio_keys.poll_interval_ms",
-        c"500",
-        IniEntryPermission::System,
-    ),
-    IniEntryDef::new(c"heratio_keys.usage_log", c"1", IniEntryPermission::System),
-    IniEntryDef::end(),
-]);
 
 /// The validator of this process.
 static SLOT: Slot = Slot::new();
@@ -78,182 +61,6 @@ extern "C" {
     fn zend_unregister_ini_entries_ex(module_number: c_int, module_type: c_int);
 }
 
-/// The outcome of a validation, read-only.
-///
-/// `valid`, `status` (`valid`, `malformed`, `wrong_kind`, `not_found`,
-/// `revoked`, `expired`, `client_inactive`, `forbidden`, `unavailable`),
-/// `httpStatus` (200, 401, 403 or 503) and `message` (safe to send to the
-/// HTTP client) are always set; `clientId`, `keyId`, `name` and `scopes`
-/// describe the matched credential when one was found.
-#[php_class]
-#[php(name = "Heratio\\Keys\\Result")]
-#[php(flags = ClassFlags::Final.union(ClassFlags::NoDynamicProperties))]
-#[derive(Debug, Clone)]
-pub struct KeyResult {
-    valid: bool,
-    status: Status,
-    message: String,
-    client_id: Option<i64>,
-    key_id: Option<i64>,
-    name: Option<String>,
-    scopes: Vec<String>,
-}
-
-#[php_impl]
-impl KeyResult {
-    /// Whether the credential was accepted.
-    #[php(getter)]
-    pub fn get_valid(&self) -> bool {
-        self.valid
-    }
-
-    /// The status name.
-    #[php(getter)]
-    pub fn get_status(&self) -> String {
-        self.status.name().to_owned()
-    }
-
-    /// The HTTP status to answer with.
-    #[php(getter)]
-    pub fn get_http_status(&self) -> i64 {
-        i64::from(self.status.http_status())
-    }
-
-    /// A message for the HTTP client; never contains the key.
-    #[php(getter)]
-    pub fn get_message(&self) -> String {
-        self.message.clone()
-    }
-
-    /// The owning client, when a credential was matched.
-    #[php(getter)]
-    pub fn get_client_id(&self) -> Option<i64> {
-        self.client_id
-    }
-
-    /// The credential's id, when one was matched.
-    #[php(getter)]
-    pub fn get_key_id(&self) -> Option<i64> {
-        self.key_id
-    }
-
-    /// The credential's label (`production`, …), when one was matched.
-    #[php(getter)]
-    pub fn get_name(&self) -> Option<String> {
-        self.name.clone()
-    }
-
-    /// The scopes the credential holds (empty when none was matched).
-    #[php(getter)]
-    pub fn get_scopes(&self) -> Vec<String> {
-        self.scopes.clone()
-    }
-
-    /// Refuses the write: the result is read-only.
-    #[php(setter)]
-    pub fn set_valid(&mut self, _value: bool) {
-        // Thrown directly: ext-php-rs ignores a setter's return value.
-        read_only("valid").throw();
-    }
-
-    /// Refuses the write: the result is read-only.
-    #[php(setter)]
-    pub fn set_status(&mut self, _value: String) {
-        // Thrown directly: ext-php-rs ignores a setter's return value.
-        read_only("status").throw();
-    }
-
-    /// Refuses the write: the result is read-only.
-    #[php(setter)]
-    pub fn set_http_status(&mut self, _value: i64) {
-        // Thrown directly: ext-php-rs ignores a setter's return value.
-        read_only("httpStatus").throw();
-    }
-
-    /// Refuses the write: the result is read-only.
-    #[php(setter)]
-    pub fn set_message(&mut self, _value: String) {
-        // Thrown directly: ext-php-rs ignores a setter's return value.
-        read_only("message").throw();
-    }
-
-    /// Refuses the write: the result is read-only.
-    #[php(setter)]
-    pub fn set_client_id(&mut self, _value: Option<i64>) {
-        // Thrown directly: ext-php-rs ignores a setter's return value.
-        read_only("clientId").throw();
-    }
-
-    /// Refuses the write: the result is read-only.
-    #[php(setter)]
-    pub fn set_key_id(&mut self, _value: Option<i64>) {
-        // Thrown directly: ext-php-rs ignores a setter's return value.
-        read_only("keyId").throw();
-    }
-
-    /// Refuses the write: the result is read-only.
-    #[php(setter)]
-    pub fn set_name(&mut self, _value: Option<String>) {
-        // Thrown directly: ext-php-rs ignores a setter's return value.
-        read_only("name").throw();
-    }
-
-    /// Refuses the write: the result is read-only.
-    #[php(setter)]
-    pub fn set_scopes(&mut self, _value: Vec<String>) {
-        // Thrown directly: ext-php-rs ignores a setter's return value.
-        read_only("scopes").throw();
-    }
-}
-
-fn read_only(property: &str) -> PhpException {
-    PhpException::new(
-        format!("Cannot modify readonly property Heratio\\Keys\\Result::${property}"),
-        0,
-        ce::error(),
-    )
-}
-
-impl KeyResult {
-    fn from_validation(v: &Validation) -> KeyResult {
-        let credential = v.credential.as_deref();
-        KeyResult {
-            valid: v.is_valid(),
-            status: v.status,
-            message: v.message(),
-            client_id: credential.map(|c| c.client_id),
-            key_id: credential.map(|c| c.id),
-            name: credential.map(|c| c.name.clone()),
-            scopes: credential
-                .map(|c| c.scopes.as_slice().to_vec())
-                .unwrap_or_default(),
-        }
-    }
-
-    fn unavailable(kind: Kind) -> KeyResult {
-        KeyResult {
-            valid: false,
-            status: Status::Unavailable,
-            message: format!(
-                "{} validation is temporarily unavailable.",
-                capitalised(kind.label())
-            ),
-            client_id: None,
-            key_id: None,
-            name: None,
-            scopes: Vec::new(),
-        }
-    }
-}
-
-fn capitalised(label: &str) -> String {
-    let mut out = label.to_owned();
-    if let Some(first) = out.get_mut(..1) {
-        first.make_ascii_uppercase();
-    }
-    out
-}
-
 /// Thrown for misuse: an unknown `$kind`, an invalid scope name.
 #[php_class]
 #[php(name = "Heratio\\Keys\\Exception")]
@@ -261,24 +68,8 @@ fn capitalised(label: &str) -> String {
 #[derive(Default)]
 pub struct KeysException;
 
-fn misuse(message: String) -> PhpException {
-    PhpException::from_class::<KeysException>(message)
-}
-
-/// Reads this extension's ini settings.
-fn settings() -> Result<Settings, String> {
-    let ini = ExecutorGlobals::get().ini_values();
-    let get = |name: &str| ini.get(name).cloned().flatten();
-    Settings::parse(
-        get(INI_DSN).as_deref(),
-        get(INI_CACHE_TTL).as_deref(),
-        get(INI_POLL).as_deref(),
-        get(INI_USAGE_LOG).as_deref(),
-    )
-}
-
-fn warn(message: &str) {
-    php_error(&ErrorType::Warning, message);
+fn misuse(error: &heratio_keys_core::Error) -> PhpException {
+    PhpException::from_class::<KeysException>(error.message().to_owned())
 }
 
 /// What a validation produced, before anything is reported to PHP.
@@ -292,52 +83,10 @@ impl Outcome {
     /// returns the result.
     fn finish(self) -> KeyResult {
         if let Some(w) = &self.warning {
-            warn(w);
+            php_error(&ErrorType::Warning, w);
         }
         self.result
     }
-}
-
-/// Validates with the process's validator, opening it on first use. Never
-/// panics: a panic below becomes an `unavailable` result and a warning.
-fn run(
-    kind: Kind,
-    key: &[u8],
-    scopes: &[&str],
-    ip: Option<&str>,
-    endpoint: Option<&str>,
-) -> Outcome {
-    let attempt = catch_unwind(AssertUnwindSafe(|| {
-        let validator = match SLOT.get(settings) {
-            Ok(v) => v,
-            Err(failure) => {
-                return Outcome {
-                    result: KeyResult::unavailable(kind),
-                    warning: failure.warn.then_some(failure.reason),
-                }
-            }
-        };
-        let v = validator.validate(
-            &Request::new(kind, key)
-                .scopes(scopes)
-                .ip(ip)
-                .endpoint(endpoint),
-        );
-        // A store that went away after opening: the core answers
-        // `unavailable` and keeps retrying by itself. Not a warning per
-        // request: that would flood the log during an outage.
-        Outcome {
-            result: KeyResult::from_validation(&v),
-            warning: None,
-        }
-    }));
-    attempt.unwrap_or_else(|panic| Outcome {
-        result: KeyResult::unavailable(kind),
-        warning: Some(format!(
-            "internal error, answered unavailable: {}",
-            panic_message(panic.as_ref())
-        )),
-    })
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
@@ -348,22 +97,37 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("non-string panic payload")
 }
 
-/// Checks required scope names: `*` or 1–64 of `A-Z a-z 0-9 _ . : -`, the
-/// alphabet keys are issued with. A typo such as `"read "` would otherwise
-/// turn every request into a silent 403.
-fn check_scopes(scopes: &[String]) -> Result<Vec<&str>, PhpException> {
-    scopes
-        .iter()
-        .map(|s| {
-            if is_scope_name(s) {
-                Ok(s.as_str())
-            } else {
-                Err(misuse(format!(
-                    "invalid scope {s:?}: a scope is `*` or 1-{MAX_SCOPE_LEN} characters of A-Z a-z 0-9 _ . : -"
-                )))
-            }
-        })
-        .collect()
+/// Validates with the process's validator, opening it on first use. Never
+/// panics: a panic below becomes an `unavailable` result and a warning.
+fn run(request: &Request<'_>) -> Outcome {
+    let kind = request.kind;
+    let attempt = catch_unwind(AssertUnwindSafe(|| match SLOT.get(ini::Settings::read) {
+        // A store that went away after opening: the core answers
+        // `unavailable` and keeps retrying by itself. Not a warning per
+        // request: that would flood the log during an outage.
+        Ok(validator) => Outcome {
+            result: KeyResult::from(&validator.validate(request)),
+            warning: None,
+        },
+        Err(failure) => Outcome {
+            result: KeyResult::from(&Validation::unavailable(kind, None)),
+            warning: failure.warn.then_some(failure.reason),
+        },
+    }));
+    attempt.unwrap_or_else(|panic| Outcome {
+        result: KeyResult::from(&Validation::unavailable(kind, None)),
+        warning: Some(format!(
+            "internal error, answered unavailable: {}",
+            panic_message(panic.as_ref())
+        )),
+    })
+}
+
+/// The required scopes, checked by the core's rule: a typo such as
+/// `"read "` is a programming error, not a silent 403.
+fn required(scopes: &[String]) -> PhpResult<Vec<&str>> {
+    check_required(scopes).map_err(|e| misuse(&e))?;
+    Ok(scopes.iter().map(String::as_str).collect())
 }
 
 fn lossy(bytes: Option<&BinarySlice<'_, u8>>) -> Option<String> {
@@ -377,10 +141,14 @@ fn validate(
     ip: Option<&BinarySlice<'_, u8>>,
     endpoint: Option<&BinarySlice<'_, u8>>,
 ) -> PhpResult<KeyResult> {
-    let scopes = check_scopes(scopes)?;
+    let scopes = required(scopes)?;
     let ip = lossy(ip);
     let endpoint = lossy(endpoint);
-    Ok(run(kind, key, &scopes, ip.as_deref(), endpoint.as_deref()).finish())
+    let request = Request::new(kind, key)
+        .scopes(&scopes)
+        .ip(ip.as_deref())
+        .endpoint(endpoint.as_deref());
+    Ok(run(&request).finish())
 }
 
 /// Validates an API key (`hk_api_…`).
@@ -437,16 +205,8 @@ fn server_bytes<'a>(server: Option<&'a ZendHashTable>, name: &str) -> Option<&'a
 #[php_function]
 #[php(defaults(scopes = Vec::<String>::new(), kind = "api".to_owned()))]
 pub fn heratio_keys_authenticate(scopes: Vec<String>, kind: String) -> PhpResult<KeyResult> {
-    let kind = match kind.as_str() {
-        "api" => Kind::ApiKey,
-        "ai" => Kind::AiToken,
-        other => {
-            return Err(misuse(format!(
-                "invalid kind {other:?}: expected \"api\" or \"ai\""
-            )))
-        }
-    };
-    let scopes = check_scopes(&scopes)?;
+    let kind: Kind = kind.parse().map_err(|e| misuse(&e))?;
+    let scopes = required(&scopes)?;
     let outcome = with_server(|server| {
         let text = |name: &str| {
             server_bytes(server, name).map(|b| String::from_utf8_lossy(b).into_owned())
@@ -458,24 +218,16 @@ pub fn heratio_keys_authenticate(scopes: Vec<String>, kind: String) -> PhpResult
             }
             uri
         });
-        let key = request::find_key(|name| server_bytes(server, name));
-        // No key at all is still a validation attempt (an empty,
-        // `malformed` credential): it is counted and logged like any other
-        // failure, with Heratio's own wording.
-        let mut outcome = run(
-            kind,
-            key.unwrap_or_default(),
-            &scopes,
-            ip.as_deref(),
-            endpoint.as_deref(),
-        );
-        if key.is_none() && outcome.result.status == Status::Malformed {
-            outcome.result.message = format!(
-                "{} required. Use X-API-Key header or Authorization: Bearer.",
-                capitalised(kind.label())
-            );
-        }
-        outcome
+        // No key at all is still a validation attempt: counted and logged
+        // like any other failure, with Heratio's own wording.
+        let request = match request::find_key(|name| server_bytes(server, name)) {
+            Some(key) => Request::new(kind, key),
+            None => Request::absent(kind),
+        };
+        run(&request
+            .scopes(&scopes)
+            .ip(ip.as_deref())
+            .endpoint(endpoint.as_deref()))
     });
     Ok(outcome.finish())
 }
@@ -486,163 +238,16 @@ pub fn heratio_keys_version() -> &'static str {
     heratio_keys_core::VERSION
 }
 
-/// Counters of this process's validator.
+/// Counters of this process's validator (see `docs/php.md`).
 #[php_function]
 pub fn heratio_keys_stats() -> PhpResult<ZBox<ZendHashTable>> {
-    let mut out = ZendHashTable::new();
-    let put = |out: &mut ZendHashTable, k: &str, v: Zval| {
-        out.insert(k, v)
-            .map_err(|e| PhpException::from_message(format!("heratio_keys_stats(): {e}")))
-    };
-    let validator = SLOT.peek();
-    let (last_error, open_failures) = SLOT.failures();
-    put(&mut out, "pid", int(u64::from(std::process::id())))?;
-    put(&mut out, "open", Zval::from(validator.is_some()))?;
-    let dsn = validator
-        .as_ref()
-        .map(|v| v.dsn().to_string())
-        .or_else(configured_dsn);
-    put(&mut out, "dsn", opt_str(dsn))?;
-    put(&mut out, "open_failures", int(open_failures))?;
-    put(&mut out, "last_error", opt_str(last_error))?;
-    let s = validator.map(|v| v.stats()).unwrap_or_default();
-    for (name, value) in [
-        ("validations", s.validations),
-        ("cache_hits", s.cache_hits),
-        ("cache_misses", s.cache_misses),
-        ("cache_entries", s.cache_entries),
-        ("store_queries", s.store_queries),
-        ("store_errors", s.store_errors),
-        ("feed_polls", s.feed_polls),
-        ("feed_errors", s.feed_errors),
-        ("feed_evictions", s.feed_evictions),
-    ] {
-        put(&mut out, name, int(value))?;
-    }
-    put(
-        &mut out,
-        "feed_lag_ms",
-        s.feed_lag_ms.map_or_else(Zval::null, int),
-    )?;
-    for (name, value) in [
-        ("usage_queued", s.usage_queued),
-        ("usage_written", s.usage_written),
-        ("usage_dropped", s.usage_dropped),
-        ("usage_write_errors", s.usage_write_errors),
-    ] {
-        put(&mut out, name, int(value))?;
-    }
-    Ok(out)
-}
-
-fn int(v: u64) -> Zval {
-    let mut z = Zval::new();
-    z.set_long(i64::try_from(v).unwrap_or(i64::MAX));
-    z
-}
-
-fn opt_str(v: Option<String>) -> Zval {
-    match v {
-        Some(s) => {
-            let mut z = Zval::new();
-            match z.set_string(&s, false) {
-                Ok(()) => z,
-                Err(_) => Zval::null(),
-            }
-        }
-        None => Zval::null(),
-    }
-}
-
-/// The configured DSN with its password masked, for display.
-fn configured_dsn() -> Option<String> {
-    let raw = ExecutorGlobals::get()
-        .ini_values()
-        .get(INI_DSN)
-        .cloned()
-        .flatten()?;
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return None;
-    }
-    Some(match heratio_keys_core::Dsn::parse(raw) {
-        Ok(dsn) => dsn.to_string(),
-        Err(_) => heratio_keys_core::store::redact(raw),
-    })
-}
-
-/// `php --ri heratio_keys` / `phpinfo()`.
-///
-/// # Safety
-///
-/// Called by the engine with a valid module entry.
-pub unsafe extern "C" fn module_info(_module: *mut ModuleEntry) {
-    let rows = catch_unwind(|| {
-        let mut rows: Vec<(String, String)> = vec![
-            ("heratio_keys support".into(), "enabled".into()),
-            ("version".into(), heratio_keys_core::VERSION.into()),
-            (
-                "dsn".into(),
-                configured_dsn().unwrap_or_else(|| "(not set)".into()),
-            ),
-        ];
-        match SLOT.peek() {
-            Some(v) => {
-                let s = v.stats();
-                rows.push((
-                    "validator".into(),
-                    format!("open (pid {})", std::process::id()),
-                ));
-                for (name, value) in [
-                    ("validations", s.validations),
-                    ("cache hits", s.cache_hits),
-                    ("cache misses", s.cache_misses),
-                    ("cache entries", s.cache_entries),
-                    ("store queries", s.store_queries),
-                    ("store errors", s.store_errors),
-                    ("feed polls", s.feed_polls),
-                    ("feed errors", s.feed_errors),
-                    ("feed evictions", s.feed_evictions),
-                    ("usage queued", s.usage_queued),
-                    ("usage written", s.usage_written),
-                    ("usage dropped", s.usage_dropped),
-                    ("usage write errors", s.usage_write_errors),
-                ] {
-                    rows.push((name.into(), value.to_string()));
-                }
-                rows.push((
-                    "feed lag (ms)".into(),
-                    s.feed_lag_ms.map_or_else(|| "-".into(), |l| l.to_string()),
-                ));
-            }
-            None => {
-                rows.push((
-                    "validator".into(),
-                    "not opened in this process (opened on first validation)".into(),
-                ));
-                let (last_error, failures) = SLOT.failures();
-                rows.push(("open failures".into(), failures.to_string()));
-                if let Some(e) = last_error {
-                    rows.push(("last error".into(), e));
-                }
-            }
-        }
-        rows
-    });
-    let rows = rows.unwrap_or_default();
-    info_table_start!();
-    for (name, value) in rows {
-        let name = name.replace('\0', " ");
-        let value = value.replace('\0', " ");
-        info_table_row!(name.as_str(), value.as_str());
-    }
-    info_table_end!();
+    stats::table()
 }
 
 /// MINIT: registers the ini directives. Opens nothing: under PHP-FPM this
 /// runs in the master, before workers are forked.
 fn startup(_ty: i32, module_number: i32) -> i32 {
-    IniEntryDef::register(INI_ENTRIES.as_slice(), module_number);
+    IniEntryDef::register(ini::ENTRIES.as_slice(), module_number);
     0
 }
 
@@ -674,5 +279,5 @@ pub fn get_module(module: ModuleBuilder) -> ModuleBuilder {
         .function(wrap_function!(heratio_keys_version))
         .function(wrap_function!(heratio_keys_stats))
         .shutdown_function(shutdown)
-        .info_function(module_info)
+        .info_function(stats::module_info)
 }

@@ -11,97 +11,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
-use heratio_keys_core::{Options, Validator};
+use heratio_keys_core::Validator;
+
+use crate::ini::Settings;
 
 /// First retry delay after a failed open.
 const BACKOFF_START: Duration = Duration::from_secs(1);
 /// Longest retry delay.
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
-
-/// Settings read from the ini directives when the validator is opened.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
-    /// `heratio_keys.dsn`.
-    pub dsn: String,
-    /// `heratio_keys.cache_ttl`, seconds.
-    pub cache_ttl: Duration,
-    /// `heratio_keys.poll_interval_ms`.
-    pub poll_interval: Duration,
-    /// `heratio_keys.usage_log`.
-    pub usage_log: bool,
-}
-
-/// Defaults of the ini directives, as registered at MINIT.
-pub const DEFAULT_CACHE_TTL: &str = "60";
-/// Default of `heratio_keys.poll_interval_ms`.
-pub const DEFAULT_POLL_INTERVAL_MS: &str = "500";
-/// Default of `heratio_keys.usage_log`.
-pub const DEFAULT_USAGE_LOG: &str = "1";
-
-impl Settings {
-    /// Parses raw ini values (`None`: unset). Errors name the directive.
-    pub fn parse(
-        dsn: Option<&str>,
-        cache_ttl: Option<&str>,
-        poll_interval_ms: Option<&str>,
-        usage_log: Option<&str>,
-    ) -> Result<Settings, String> {
-        let dsn = dsn.map(str::trim).unwrap_or_default();
-        if dsn.is_empty() {
-            return Err(
-                "heratio_keys.dsn is not set (e.g. heratio_keys.dsn = \"mysql://user:pass@127.0.0.1:3306/heratio_keys\" or \"sqlite:/var/lib/heratio/keys.db\")"
-                    .to_owned(),
-            );
-        }
-        let cache_ttl = parse_number(
-            "heratio_keys.cache_ttl",
-            cache_ttl.unwrap_or(DEFAULT_CACHE_TTL),
-            1,
-            86_400,
-        )?;
-        let poll = parse_number(
-            "heratio_keys.poll_interval_ms",
-            poll_interval_ms.unwrap_or(DEFAULT_POLL_INTERVAL_MS),
-            10,
-            60_000,
-        )?;
-        let usage_log = parse_bool(
-            "heratio_keys.usage_log",
-            usage_log.unwrap_or(DEFAULT_USAGE_LOG),
-        )?;
-        Ok(Settings {
-            dsn: dsn.to_owned(),
-            cache_ttl: Duration::from_secs(cache_ttl),
-            poll_interval: Duration::from_millis(poll),
-            usage_log,
-        })
-    }
-
-    fn options(&self) -> Options {
-        Options::default()
-            .cache_ttl(self.cache_ttl)
-            .poll_interval(self.poll_interval)
-            .usage_log(self.usage_log)
-    }
-}
-
-fn parse_number(name: &str, raw: &str, min: u64, max: u64) -> Result<u64, String> {
-    match raw.trim().parse::<u64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "{name} = {raw:?} is invalid: expected a whole number from {min} to {max}"
-        )),
-    }
-}
-
-/// PHP's spellings of a boolean ini value.
-pub fn parse_bool(name: &str, raw: &str) -> Result<bool, String> {
-    match raw.trim().to_ascii_lowercase().as_str() {
-        "1" | "on" | "yes" | "true" => Ok(true),
-        "" | "0" | "off" | "no" | "false" | "none" => Ok(false),
-        _ => Err(format!("{name} = {raw:?} is invalid: expected on or off")),
-    }
-}
 
 /// Why no validator is available right now.
 #[derive(Debug, Clone)]
@@ -232,24 +149,6 @@ impl Slot {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn settings_parse_and_name_the_directive() {
-        let s = Settings::parse(Some(" sqlite:/x.db "), None, None, None).expect("defaults");
-        assert_eq!(s.dsn, "sqlite:/x.db");
-        assert_eq!(s.cache_ttl, Duration::from_secs(60));
-        assert_eq!(s.poll_interval, Duration::from_millis(500));
-        assert!(s.usage_log);
-        let e = Settings::parse(None, None, None, None).expect_err("no dsn");
-        assert!(e.contains("heratio_keys.dsn"));
-        let e = Settings::parse(Some("sqlite:/x"), Some("abc"), None, None).expect_err("ttl");
-        assert!(e.contains("heratio_keys.cache_ttl"));
-        let e = Settings::parse(Some("sqlite:/x"), None, Some("5"), None).expect_err("poll");
-        assert!(e.contains("heratio_keys.poll_interval_ms"));
-        let s = Settings::parse(Some("sqlite:/x"), None, None, Some("Off")).expect("off");
-        assert!(!s.usage_log);
-        assert!(Settings::parse(Some("sqlite:/x"), None, None, Some("maybe")).is_err());
-    }
 
     #[test]
     fn failures_back_off_and_warn_once_per_reason() {

@@ -1,16 +1,12 @@
-//! Helpers for driving the real `keygen` binary against a fresh SQLite file
-//! or a fresh database on the test MariaDB (`HERATIO_KEYS_TEST_MYSQL_DSN`).
+//! Helpers for driving the real `keygen` binary against the shared test
+//! databases (`heratio_keys_testkit::TestDb`).
 #![allow(dead_code)]
 
-pub use heratio_keys_testkit::{
-    mysql_base, mysql_dump, mysql_exec, try_mysql_exec, unique_database_name, with_database,
-};
+pub use heratio_keys_testkit::{closed_port, TestDb};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 
-use heratio_keys_core::{store, KeyStore};
 use serde_json::Value;
 
 /// What one run of keygen produced.
@@ -95,126 +91,30 @@ pub fn keygen_in(
     }
 }
 
-/// A database that exists for one test: created empty (no schema: the test
-/// runs `keygen install`), removed afterwards.
-pub struct TestDb {
-    pub dsn: String,
-    cleanup: Cleanup,
-}
-
-enum Cleanup {
-    Sqlite(tempfile::TempDir, PathBuf),
-    Mysql { admin_url: String, name: String },
-}
-
-impl TestDb {
-    /// A path in a fresh temporary directory; the file does not exist yet.
-    pub fn sqlite() -> TestDb {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("keys.db");
-        TestDb {
-            dsn: format!("sqlite:{}", path.display()),
-            cleanup: Cleanup::Sqlite(dir, path),
-        }
-    }
-
-    /// A fresh, empty database on the test MariaDB, or `None` (skipped).
-    pub fn mysql() -> Option<TestDb> {
-        let base = mysql_base()?;
-        let name = unique_database_name("cli");
-        mysql_exec(&base, &format!("CREATE DATABASE {name}"));
-        Some(TestDb {
-            dsn: with_database(&base, &name),
-            cleanup: Cleanup::Mysql {
-                admin_url: base,
-                name,
-            },
-        })
-    }
-
-    pub fn is_mysql(&self) -> bool {
-        matches!(self.cleanup, Cleanup::Mysql { .. })
-    }
-
-    pub fn sqlite_path(&self) -> Option<&Path> {
-        match &self.cleanup {
-            Cleanup::Sqlite(_, path) => Some(path),
-            Cleanup::Mysql { .. } => None,
-        }
-    }
-
+/// keygen pointed at a test database (`heratio_keys_testkit::TestDb`,
+/// created empty: the test runs `keygen install`).
+pub trait Keygen {
     /// keygen with `--dsn` pointing here.
-    pub fn keygen(&self, args: &[&str]) -> Run {
+    fn keygen(&self, args: &[&str]) -> Run {
         self.keygen_stdin(args, None)
     }
 
     /// keygen with `--dsn` pointing here and `stdin` as standard input.
-    pub fn keygen_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
-        let mut all = vec!["--dsn", &self.dsn];
-        all.extend_from_slice(args);
-        keygen_in(None, &all, stdin, &[])
-    }
+    fn keygen_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run;
 
     /// keygen with `--json`, expecting `code`, stdout parsed.
     #[track_caller]
-    pub fn json(&self, args: &[&str], code: i32) -> Value {
+    fn json(&self, args: &[&str], code: i32) -> Value {
         let mut all = args.to_vec();
         all.push("--json");
         self.keygen(&all).expect_code(code).json()
     }
-
-    /// The library's view of the same database, for reading back usage and
-    /// audit rows.
-    pub fn store(&self) -> Arc<dyn KeyStore> {
-        store::open(&store::Dsn::parse(&self.dsn).expect("dsn")).expect("open store")
-    }
-
-    /// Every value stored anywhere in the database, as text (SQLite: the raw
-    /// bytes of the database, WAL and shared-memory files).
-    pub fn everything_stored(&self) -> String {
-        match &self.cleanup {
-            Cleanup::Sqlite(_, path) => {
-                let mut all = Vec::new();
-                for suffix in ["", "-wal", "-shm", "-journal"] {
-                    let mut p = path.clone().into_os_string();
-                    p.push(suffix);
-                    if let Ok(bytes) = std::fs::read(&p) {
-                        all.extend(bytes);
-                    }
-                }
-                String::from_utf8_lossy(&all).into_owned()
-            }
-            Cleanup::Mysql { .. } => {
-                let mut all = String::new();
-                for table in [
-                    "client",
-                    "api_key",
-                    "ai_token",
-                    "usage_log",
-                    "change_feed",
-                    "audit_log",
-                    "schema_version",
-                ] {
-                    all.push_str(&mysql_dump(&self.dsn, table).join("\n"));
-                    all.push('\n');
-                }
-                all
-            }
-        }
-    }
 }
 
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Cleanup::Mysql { admin_url, name } = &self.cleanup {
-            // Never panic in a destructor: it would abort the test binary.
-            let _ = try_mysql_exec(admin_url, &format!("DROP DATABASE IF EXISTS {name}"));
-        }
+impl Keygen for TestDb {
+    fn keygen_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
+        let mut all = vec!["--dsn", &self.dsn];
+        all.extend_from_slice(args);
+        keygen_in(None, &all, stdin, &[])
     }
-}
-
-/// A TCP port on 127.0.0.1 with nothing listening.
-pub fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
 }
