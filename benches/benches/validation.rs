@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use heratio_keys_bench::{fill, fill_bulk};
-use heratio_keys_core::{check_format, digest, store, Kind, Options, Request, Status, Validator};
+use heratio_keys_core::{
+    check_format, digest, store, Kind, Options, OptionsBuilder, Request, Status, Validator,
+};
 
 fn sqlite_dsn(dir: &std::path::Path) -> String {
     format!("sqlite:{}", dir.join("bench.db").display())
@@ -35,7 +37,7 @@ fn cached_fixture(n: usize) -> (Validator, Vec<String>, std::path::PathBuf) {
     let keys = fill_bulk(&dsn, n).expect("bulk fixture");
     // A TTL longer than the fixture build and the measurement, so that the
     // benchmark measures hits only (checked after each run).
-    let v = Validator::open(&dsn, cached_options(n)).expect("validator");
+    let v = Validator::open(&dsn, cached_options(n).build()).expect("validator");
     // Two threads fill the cache (one store query per key).
     std::thread::scope(|s| {
         for half in keys.chunks(keys.len().div_ceil(2)) {
@@ -58,8 +60,8 @@ fn cached_fixture(n: usize) -> (Validator, Vec<String>, std::path::PathBuf) {
     (v, keys, dir)
 }
 
-fn cached_options(n: usize) -> Options {
-    Options::default()
+fn cached_options(n: usize) -> OptionsBuilder {
+    Options::builder()
         .cache_capacity(2 * n as u64)
         .cache_ttl(Duration::from_secs(3600))
 }
@@ -93,8 +95,11 @@ fn cached(c: &mut Criterion, n: usize) {
     if n == 100_000 {
         // The same without usage logging: the hot path alone, no flusher
         // thread competing for the two cores.
-        let v = Validator::open(&sqlite_dsn(&dir), cached_options(n).usage_log(false))
-            .expect("validator");
+        let v = Validator::open(
+            &sqlite_dsn(&dir),
+            cached_options(n).usage_log(false).build(),
+        )
+        .expect("validator");
         for key in &keys {
             let _ = v.validate(&Request::new(Kind::ApiKey, key.as_bytes()));
         }
@@ -255,8 +260,14 @@ fn bench_cache_floor(c: &mut Criterion) {
 /// A miss: the cache holds nothing, so every validation queries the store.
 fn miss(c: &mut Criterion, name: &str, dsn: &str) {
     let keys = fill(open_store(dsn).as_ref(), 1000);
-    let v = Validator::open(dsn, Options::default().cache_capacity(0).usage_log(false))
-        .expect("validator");
+    let v = Validator::open(
+        dsn,
+        Options::builder()
+            .cache_capacity(0)
+            .usage_log(false)
+            .build(),
+    )
+    .expect("validator");
     let mut i = 0usize;
     c.bench_function(&format!("validate/miss/{name}"), |b| {
         b.iter_batched(

@@ -150,7 +150,7 @@ fn revocation(dsn: &str, n: &str) -> Res<()> {
         keys.push((issued.info.id, issued.key.expose().to_owned()));
     }
     let options = Options::default();
-    let poll_ms = options.get_poll_interval().as_millis();
+    let poll_ms = options.poll_interval().as_millis();
     let v = Arc::new(open(dsn, options)?);
     for (_, k) in &keys {
         if validate(&v, k.as_bytes()) != Status::Valid {
@@ -376,10 +376,7 @@ fn usage_rate(
         return Err("no keys".into());
     }
     let options = Options::default();
-    let (queue, batch) = (
-        options.get_usage_queue_capacity(),
-        options.get_usage_batch_size(),
-    );
+    let (queue, batch) = (options.usage_queue_capacity(), options.usage_batch_size());
     let v = open(dsn, options)?;
     for k in &keys {
         if validate(&v, k.as_bytes()) != Status::Valid {
@@ -468,9 +465,10 @@ fn memory(dsn: &str, keys_file: &str) -> Res<()> {
     let keys = read_keys(keys_file)?;
     let v = open(
         dsn,
-        Options::default()
+        Options::builder()
             .cache_capacity(2 * keys.len() as u64)
-            .usage_log(false),
+            .usage_log(false)
+            .build(),
     )?;
     let _ = validate(&v, keys[0].as_bytes());
     std::thread::sleep(Duration::from_millis(200));
