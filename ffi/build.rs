@@ -1,5 +1,6 @@
 //! Generates `include/heratio_keys.h` with cbindgen (a build dependency, so
-//! no `cargo install` is needed) and gives the shared library its soname.
+//! no `cargo install` is needed) from the whole crate, and gives the shared
+//! library its soname.
 //!
 //! The header is committed; CI checks for drift with
 //! `cargo build -p heratio-keys-ffi && git diff --exit-code include/`.
@@ -41,9 +42,9 @@ fn main() {
     ));
     let bindings = cbindgen::Builder::new()
         .with_config(config)
-        .with_src(dir.join("src/lib.rs"))
+        .with_crate(dir)
         .generate()
-        .expect("cbindgen can parse ffi/src/lib.rs");
+        .expect("cbindgen can parse the heratio-keys-ffi crate");
     let mut header = Vec::new();
     bindings.write(&mut header);
     let path = dir.join("../include/heratio_keys.h");

@@ -24,7 +24,7 @@ fn version_macros_match_cargo_toml() {
         env!("CARGO_PKG_VERSION")
     )));
     // SAFETY: hk_version returns a static NUL-terminated string.
-    let lib = unsafe { std::ffi::CStr::from_ptr(heratio_keys::hk_version()) };
+    let lib = unsafe { std::ffi::CStr::from_ptr(heratio_keys::version::hk_version()) };
     assert_eq!(lib.to_str(), Ok(env!("CARGO_PKG_VERSION")));
 }
 

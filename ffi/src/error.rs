@@ -1,0 +1,147 @@
+//! Errors across the boundary: [`hk_error`] (what the `int` functions
+//! return), the one translation from core's [`ErrorKind`], and the
+//! per-thread message behind [`hk_last_error_message`].
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int};
+use std::fmt::Display;
+
+use heratio_keys_core::ErrorKind;
+
+use crate::marshal::write_c_string;
+
+/// Return codes of the functions returning `int` (`hk_validator_open`,
+/// `hk_validator_open_with`, `hk_validator_stats`, `hk_validator_flush`):
+/// 0 on success, one of these negative values otherwise. Values are stable
+/// and never reused. `hk_last_error_message` gives the details.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum hk_error {
+    /// Success.
+    HK_OK = 0,
+    /// A required pointer is NULL (`dsn`, `out`, the validator), or an
+    /// option is out of range.
+    HK_ERR_INVALID_ARGUMENT = -1,
+    /// The DSN is not `sqlite:PATH` or `mysql://USER:PASS@HOST:PORT/DB`
+    /// (or is not UTF-8).
+    HK_ERR_INVALID_DSN = -2,
+    /// The store cannot be reached (connection refused, bad credentials,
+    /// file not openable). Retrying later may succeed.
+    HK_ERR_UNAVAILABLE = -3,
+    /// The schema is missing or older than this library: run `keygen install`.
+    HK_ERR_SCHEMA_OUTDATED = -4,
+    /// The schema is newer than this library understands: upgrade the library.
+    HK_ERR_SCHEMA_TOO_NEW = -5,
+    /// The store answered with an error other than an outage.
+    HK_ERR_STORE = -6,
+    /// A bug inside the library (including a caught panic) or a resource
+    /// failure such as being unable to start a thread.
+    HK_ERR_INTERNAL = -7,
+    /// `hk_validator_flush` did not finish within its timeout (the store may
+    /// be down; the records stay queued).
+    HK_ERR_TIMEOUT = -8,
+}
+
+impl From<ErrorKind> for hk_error {
+    /// The one map from core's error kinds to C codes.
+    fn from(kind: ErrorKind) -> Self {
+        match kind {
+            ErrorKind::InvalidDsn => hk_error::HK_ERR_INVALID_DSN,
+            ErrorKind::Unavailable => hk_error::HK_ERR_UNAVAILABLE,
+            ErrorKind::SchemaOutdated => hk_error::HK_ERR_SCHEMA_OUTDATED,
+            ErrorKind::SchemaTooNew => hk_error::HK_ERR_SCHEMA_TOO_NEW,
+            ErrorKind::Store => hk_error::HK_ERR_STORE,
+            ErrorKind::InvalidInput => hk_error::HK_ERR_INVALID_ARGUMENT,
+            // Not expected from the calls the C API makes (NotFound,
+            // Conflict, Internal, kinds added later): a library-side fault.
+            _ => hk_error::HK_ERR_INTERNAL,
+        }
+    }
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Sets the calling thread's last error message.
+pub(crate) fn set_error(message: impl Into<String>) {
+    let message = message.into();
+    let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = message);
+}
+
+/// Clears the calling thread's last error message (a call succeeded).
+pub(crate) fn clear_error() {
+    let _ = LAST_ERROR.try_with(|e| e.borrow_mut().clear());
+}
+
+/// A failed `int` function: records `"{function}: {message}"` and returns
+/// `code` as C sees it.
+pub(crate) fn fail(function: &str, code: hk_error, message: impl Display) -> c_int {
+    set_error(format!("{function}: {message}"));
+    code as c_int
+}
+
+/// A successful `int` function: clears the last error, returns `HK_OK`.
+pub(crate) fn succeed() -> c_int {
+    clear_error();
+    hk_error::HK_OK as c_int
+}
+
+/// Copies the message describing the last call on *this thread* that did not
+/// succeed (an `int` function returning non-zero, `hk_validate` returning
+/// anything but `HK_STATUS_VALID`) into `buf`, NUL-terminated and cut at a
+/// character boundary to fit `len` bytes. A successful call clears it.
+///
+/// Returns the message's full length in bytes (without the NUL), like
+/// `snprintf`: a result `>= len` means it was cut. `buf` may be NULL when
+/// `len` is 0, to ask for the length. Messages never contain a key or a
+/// password.
+///
+/// # Safety
+///
+/// `buf` is NULL or points to `len` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn hk_last_error_message(buf: *mut c_char, len: usize) -> usize {
+    // No panic guard: nothing here can panic (`try_with`, `try_borrow`, a
+    // copy bounded by `len`), and the guard itself reports through this
+    // message.
+    LAST_ERROR
+        .try_with(|e| {
+            let Ok(message) = e.try_borrow() else {
+                return 0;
+            };
+            if !buf.is_null() && len > 0 {
+                // SAFETY: the caller guarantees `len >= 1` writable bytes.
+                unsafe { write_c_string(buf, len, &message) };
+            }
+            message.len()
+        })
+        .unwrap_or(0)
+}
+
+/// The calling thread's last error, read through the C function.
+#[cfg(test)]
+pub(crate) fn last_error() -> String {
+    let mut buf = [0 as c_char; 512];
+    // SAFETY: a live buffer of that length.
+    unsafe { hk_last_error_message(buf.as_mut_ptr(), buf.len()) };
+    // SAFETY: the function NUL-terminates.
+    unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_null_buffer_asks_for_the_length() {
+        set_error("hk_test: something failed");
+        // SAFETY: NULL with length 0 is allowed.
+        let full = unsafe { hk_last_error_message(std::ptr::null_mut(), 0) };
+        assert_eq!(full, last_error().len());
+        assert_eq!(succeed(), hk_error::HK_OK as c_int);
+        assert_eq!(last_error(), "");
+    }
+}
