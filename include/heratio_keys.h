@@ -20,46 +20,75 @@
  *     hk_validator_free(v);
  *
  * Build: cc app.c $(pkg-config --cflags --libs heratio_keys)
- * Static: cc app.c $(pkg-config --cflags heratio_keys)
+ * Static: cc app.c $(pkg-config --cflags --libs-only-L heratio_keys)
  *           -Wl,-Bstatic -lheratio_keys -Wl,-Bdynamic
  *           $(pkg-config --variable=static_libs heratio_keys)
- *         (one command line; see docs/c-api.md)
+ *         (one command line; installing and linking: docs/c-api.md)
  *
  * API conventions
  * ---------------
- * Ownership:  hk_validator is opaque. hk_validator_open* creates it, and
- *             hk_validator_free (NULL-safe) destroys it exactly once, after
- *             writing buffered usage records. hk_credential, hk_stats and
- *             hk_options are plain structs owned by the caller; the library
- *             never allocates memory the caller must free. Strings returned
- *             (hk_version, hk_status_name) are static. Input pointers are
- *             only read during the call and never retained.
+ * Ownership:  hk_validator is opaque. hk_validator_open and
+ *             hk_validator_open_with create it; hk_validator_free
+ *             (NULL-safe) destroys it exactly once, after writing buffered
+ *             usage records. hk_credential, hk_stats and hk_options are plain
+ *             structs the caller owns (the stack is fine); the library never
+ *             allocates memory the caller must free. hk_version and
+ *             hk_status_name return static strings. Input pointers are read
+ *             only during the call, never kept.
  * Threading:  one hk_validator may be used by any number of threads at once
  *             (hk_validate, hk_check_format, hk_validator_stats,
- *             hk_validator_flush). Only hk_validator_free needs exclusive
- *             access: call it when no other call on the handle is running.
- *             The library runs two background threads per validator (feed
- *             poller, usage flusher).
+ *             hk_validator_flush); the cache is shared and lookups do not
+ *             serialise. Only hk_validator_free needs exclusive access: call
+ *             it when no other call on the handle is running. Each validator
+ *             runs two background threads (feed poller, usage flusher):
+ *             open one per process.
  * fork():     background threads and connections belong to the process that
  *             started them. In a forked child, the first call on an inherited
- *             handle starts fresh ones (the parent's are left alone).
- *             Opening the validator after fork, in the worker, is best.
+ *             handle starts fresh ones and leaves the parent's alone;
+ *             hk_validator_free in the child is safe. Opening the validator
+ *             after fork, in the worker, is best.
  * Errors:     functions returning int return 0 (HK_OK) or a negative
- *             hk_error; hk_validate returns an hk_status. Output parameters
- *             are written only on success (hk_validate: only on
- *             HK_STATUS_VALID). hk_last_error_message() describes the last
- *             call on the calling thread that did not succeed; messages never
- *             contain a key or a password.
- * Bad input:  NULL, non-UTF-8, embedded NUL and over-long inputs are answered
- *             with a status or error code, never a crash. key_len is the
- *             exact number of bytes validated (no NUL terminator is needed or
- *             read). Enum-typed arguments are checked: unknown values are
- *             answered, not undefined.
- * Panics:     every entry point catches internal panics: hk_validate then
- *             returns HK_STATUS_UNAVAILABLE, int functions HK_ERR_INTERNAL.
- * Stability:  enum values are explicit and never reused; new statuses take
- *             numbers after 8 (keep a default: branch). The soname
- *             (libheratio_keys.so.0) changes on any incompatible ABI change.
+ *             hk_error; hk_validate and hk_check_format return an hk_status.
+ *             Output parameters are written only on success (hk_validate
+ *             writes *out only when it returns HK_STATUS_VALID).
+ *             hk_last_error_message(buf, len) describes the last call on the
+ *             calling thread that did not succeed (for hk_validate, the
+ *             message for the HTTP client, e.g. "Scope 'write' required.");
+ *             a successful call clears it. Like snprintf it returns the full
+ *             length: a result >= len means the copy was cut, and
+ *             hk_last_error_message(NULL, 0) asks for the length. Messages
+ *             never contain a key or a password.
+ * Bad input:  answered, never a crash:
+ *             - key NULL; key_len not the key's length; embedded NUL,
+ *               non-UTF-8, a megabyte of bytes; kind not 1 or 2:
+ *               HK_STATUS_MALFORMED. Exactly key_len bytes are read; no NUL
+ *               terminator is needed or looked for.
+ *             - v NULL in hk_validate: HK_STATUS_UNAVAILABLE (fail closed).
+ *             - required scopes that cannot be used: scopes NULL with
+ *               scopes_len > 0, a NULL or non-UTF-8 element, a name that is
+ *               not a scope name ("*", or 1-64 characters of
+ *               A-Z a-z 0-9 _ . : -), more than 64 of them:
+ *               HK_STATUS_FORBIDDEN (fail closed: the library cannot know
+ *               what was required).
+ *             - ip / endpoint NULL: not recorded; non-UTF-8 bytes are
+ *               replaced, over-long values cut (45 / 255 bytes).
+ *             - NULL dsn / out in hk_validator_open*, NULL v / out in the
+ *               other int functions: HK_ERR_INVALID_ARGUMENT.
+ *             - hk_status / hk_kind values the library does not know:
+ *               hk_status_name gives "unknown", hk_status_http 500.
+ *             Enum-typed arguments are received as uint32_t by the library,
+ *             so an out-of-range value is a checked case, not undefined
+ *             behaviour.
+ * Panics:     no panic ever unwinds into C. A library bug caught at the
+ *             boundary becomes HK_STATUS_UNAVAILABLE from hk_validate,
+ *             HK_STATUS_MALFORMED from hk_check_format and HK_ERR_INTERNAL
+ *             from the int functions, with a message.
+ * Stability:  enum values are explicit and never renumbered or reused; later
+ *             statuses take numbers after 8, so keep a default: branch. The
+ *             soname (libheratio_keys.so.0) changes on any incompatible ABI
+ *             change, independently of the crate version. hk_options may
+ *             only grow at its end, together with a soname change: always
+ *             initialise it with hk_options_default().
  */
 
 #ifndef HERATIO_KEYS_H
