@@ -6,7 +6,7 @@ mod common;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use common::{form, keys_in, Browser, Server, TestDb, ADMIN, PASSWORD};
+use common::{cli_actor, form, keys_in, Browser, Server, ADMIN, PASSWORD};
 use heratio_keys_core::model::now_ms;
 use heratio_keys_core::{generate, Kind};
 use serde_json::json;
@@ -36,9 +36,9 @@ const FORMS: &[&str] = &[
 
 #[test]
 fn every_page_requires_login() {
-    let db = TestDb::sqlite();
+    let db = common::sqlite();
     // Something to leak, if a page did.
-    let store = db.store();
+    let store = std::sync::Arc::clone(&db.store);
     let actor = heratio_keys_core::Actor::new("test", heratio_keys_core::Source::Library);
     store
         .create_client(
@@ -106,7 +106,7 @@ fn every_page_requires_login() {
 
 #[test]
 fn login_cookie_flags_logout_and_wrong_password() {
-    let db = TestDb::sqlite();
+    let db = common::sqlite();
     let server = Server::start(&db);
     let mut b = Browser::new(&server);
     let r = b.login_as(ADMIN, "not the password");
@@ -161,7 +161,7 @@ fn login_cookie_flags_logout_and_wrong_password() {
 
 #[test]
 fn session_expiry() {
-    let db = TestDb::sqlite();
+    let db = common::sqlite();
     let server = Server::start_with(&db, |c| c.session_idle = Duration::from_millis(1000));
     let mut b = Browser::new(&server);
     b.login();
@@ -185,7 +185,7 @@ fn session_expiry() {
 
 #[test]
 fn login_throttling() {
-    let db = TestDb::sqlite();
+    let db = common::sqlite();
     let server = Server::start_with(&db, |c| {
         c.login_max_failures = 3;
         c.login_window = Duration::from_secs(600);
@@ -209,7 +209,7 @@ fn login_throttling() {
 
 #[test]
 fn csrf_is_checked_on_every_form() {
-    let db = TestDb::sqlite();
+    let db = common::sqlite();
     let server = Server::start(&db);
     let mut b = Browser::new(&server);
 
@@ -247,7 +247,7 @@ fn csrf_is_checked_on_every_form() {
         assert_eq!(r.status, 403, "csrf {bad:?}");
         assert!(r.body.contains("Form expired"));
     }
-    assert!(db.store().list_clients().unwrap().is_empty());
+    assert!(db.store.list_clients().unwrap().is_empty());
 
     // With the right token it works; then every other form refuses a bad one.
     let mut fields = client.to_vec();
@@ -264,7 +264,7 @@ fn csrf_is_checked_on_every_form() {
     ] {
         assert_eq!(b.post_form(path, body).status, 403, "{path}");
     }
-    let store = db.store();
+    let store = std::sync::Arc::clone(&db.store);
     assert!(store.get_client(1).unwrap().active);
     assert!(store.list_credentials(Kind::ApiKey, 1).unwrap().is_empty());
 }
@@ -313,7 +313,7 @@ fn wait_for_status(b: &mut Browser, doc: &serde_json::Value, status: &str) -> co
 
 #[test]
 fn generate_shows_the_key_once_then_revoke_and_deactivate() {
-    for db in TestDb::all() {
+    for db in common::all() {
         let label = db.label();
         let server = Server::start(&db);
         let mut b = Browser::new(&server);
@@ -445,7 +445,7 @@ fn generate_shows_the_key_once_then_revoke_and_deactivate() {
         assert!(keys_in(&back.body).is_empty());
 
         // Every action is in the audit log as the admin, from the web, with an IP.
-        let audit = db.store().audit_log(100).unwrap();
+        let audit = db.store.audit_log(100).unwrap();
         for action in [
             "admin.login",
             "client.create",
@@ -473,7 +473,7 @@ fn generate_shows_the_key_once_then_revoke_and_deactivate() {
         drop(server);
         // No plaintext was stored anywhere.
         for k in [&key, &api2, &ai1] {
-            let audit = format!("{:?}", db.store().audit_log(100).unwrap());
+            let audit = format!("{:?}", db.store.audit_log(100).unwrap());
             assert!(!audit.contains(k.as_str()));
         }
     }
@@ -481,9 +481,9 @@ fn generate_shows_the_key_once_then_revoke_and_deactivate() {
 
 #[test]
 fn verify_answers_every_status() {
-    for db in TestDb::all() {
+    for db in common::all() {
         let label = db.label();
-        let store = db.store();
+        let store = std::sync::Arc::clone(&db.store);
         let actor = heratio_keys_core::Actor::new("test", heratio_keys_core::Source::Library);
         let client = store
             .create_client(
@@ -608,6 +608,13 @@ fn verify_answers_every_status() {
             );
             if *http == 401 {
                 assert!(r.header("www-authenticate").is_some());
+            } else {
+                assert!(r.header("www-authenticate").is_none(), "{label} {status}");
+            }
+            // The core's view of the answer, every field present.
+            assert_eq!(v["http_status"], *http, "{label}");
+            for field in ["code", "message", "kind", "expires_at", "missing_scope"] {
+                assert!(v.get(field).is_some(), "{label}: {field} in {v}");
             }
         }
         let v = b.verify(&cases[0].0).json();
@@ -617,6 +624,10 @@ fn verify_answers_every_status() {
         let v = b.verify(&cases[7].0).json();
         assert_eq!(v["client_id"], serde_json::Value::Null);
         assert_eq!(v["scopes"], json!([]));
+        let v = b.verify(&cases[11].0).json();
+        assert_eq!(v["missing_scope"], "write", "{label}");
+        assert_eq!(v["message"], "Scope 'write' required.", "{label}");
+        assert_eq!(b.verify(&cases[6].0).json()["kind"], "ai", "{label}");
 
         // Usage is recorded with the caller's IP and the endpoint.
         drop(b);
@@ -653,7 +664,7 @@ fn verify_answers_every_status() {
 
 #[test]
 fn verify_rejects_bad_requests_without_panicking() {
-    let db = TestDb::sqlite();
+    let db = common::sqlite();
     let server = Server::start(&db);
     let mut b = Browser::new(&server);
     let json_ct = Some("application/json");
@@ -701,6 +712,20 @@ fn verify_rejects_bad_requests_without_panicking() {
     let scopes: Vec<String> = (0..65).map(|i| format!("s{i}")).collect();
     let r = b.verify(&json!({"key": "hk_api_x", "scopes": scopes}));
     assert_eq!(r.status, 400);
+    assert!(
+        r.json()["error"].as_str().unwrap().contains("64"),
+        "{}",
+        r.body
+    );
+    // A required scope that is no scope name (the core's rule), without
+    // repeating it: it may be a key pasted into the wrong field.
+    for bad in ["hk_api_SECRET SECRET", "read ", "", "a,b"] {
+        let r = b.verify(&json!({"key": "hk_api_x", "scopes": ["read", bad]}));
+        assert_eq!(r.status, 400, "{bad:?}: {}", r.body);
+        let error = r.json()["error"].as_str().unwrap().to_owned();
+        assert!(error.contains("[1]"), "{bad:?}: {error}");
+        assert!(!r.body.contains("SECRET"), "{}", r.body);
+    }
 
     // Oversize: a key padded to 20 KB, and a 10 MB declared body.
     let big = json!({"key": "x".repeat(20_000), "kind": "api"}).to_string();
@@ -734,7 +759,7 @@ fn verify_rejects_bad_requests_without_panicking() {
 
 #[test]
 fn usage_log_filters_and_pagination() {
-    let db = TestDb::sqlite();
+    let db = common::sqlite();
     let server = Server::start(&db);
     let mut b = Browser::new(&server);
     b.login();
@@ -756,7 +781,7 @@ fn usage_log_filters_and_pagination() {
     }
     // Usage is written by a background flusher: wait for all 67 rows.
     let deadline = Instant::now() + Duration::from_secs(10);
-    let store = db.store();
+    let store = std::sync::Arc::clone(&db.store);
     while store
         .usage_log(&heratio_keys_core::UsageQuery {
             limit: 1,
@@ -813,26 +838,83 @@ fn usage_log_filters_and_pagination() {
 
 #[test]
 fn admin_create_rules() {
-    let db = TestDb::sqlite();
     use heratio_keys_core::ErrorKind;
-    let err = heratio_keys_web::create_admin(&db.dsn, ADMIN, PASSWORD, false).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Conflict);
-    let err = heratio_keys_web::create_admin(&db.dsn, "bob", "short", false).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidInput);
-    let err = heratio_keys_web::create_admin(&db.dsn, "bad name", PASSWORD, false).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidInput);
-    let err = heratio_keys_web::create_admin(&db.dsn, "nobody", PASSWORD, true).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound);
-    let done =
-        heratio_keys_web::create_admin(&db.dsn, ADMIN, "a brand new password", true).unwrap();
-    assert!(!done.created);
-    let server = Server::start(&db);
-    let mut b = Browser::new(&server);
-    assert_eq!(b.login_as(ADMIN, PASSWORD).status, 401);
-    assert_eq!(b.login_as(ADMIN, "a brand new password").status, 303);
-    // Only a hash is stored.
-    let store_text = std::fs::read(db.dsn.trim_start_matches("sqlite:")).unwrap();
-    let text = String::from_utf8_lossy(&store_text);
-    assert!(!text.contains("a brand new password"));
-    assert!(text.contains("$argon2id$v=19$"));
+    for db in common::all() {
+        let label = db.label();
+        let actor = cli_actor();
+        let create = |user: &str, password: &str, reset: bool| {
+            heratio_keys_web::create_admin(&db.dsn, user, password, reset, &actor)
+        };
+        let err = create(ADMIN, PASSWORD, false).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Conflict, "{label}");
+        let err = create("bob", "short", false).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{label}");
+        let err = create("bad name", PASSWORD, false).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{label}");
+        let err = create("nobody", PASSWORD, true).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{label}");
+        let done = create(ADMIN, "a brand new password", true).unwrap();
+        assert!(!done.created);
+        let server = Server::start(&db);
+        let mut b = Browser::new(&server);
+        assert_eq!(b.login_as(ADMIN, PASSWORD).status, 401, "{label}");
+        assert_eq!(
+            b.login_as(ADMIN, "a brand new password").status,
+            303,
+            "{label}"
+        );
+        drop(b);
+        drop(server);
+        // Only a hash is stored.
+        let text = db.everything_stored();
+        assert!(!text.contains("a brand new password"), "{label}");
+        assert!(text.contains("$argon2id$v=19$"), "{label}");
+        // Creating and resetting are audited by the core, with our actor.
+        let audit = db.store.audit_log(100).unwrap();
+        for action in ["admin.create", "admin.reset_password"] {
+            let e = audit
+                .iter()
+                .find(|e| e.action == action)
+                .unwrap_or_else(|| panic!("{label}: no {action} in {audit:?}"));
+            assert_eq!(e.source, "cli", "{label}: {action}");
+        }
+    }
+}
+
+#[test]
+fn admin_accounts_need_the_current_schema() {
+    use heratio_keys_core::ErrorKind;
+    let actor = cli_actor();
+    // No database at all: nothing is created, not even the file.
+    let empty = common::TestDb::sqlite_empty();
+    let err =
+        heratio_keys_web::create_admin(&empty.dsn, ADMIN, PASSWORD, false, &actor).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::SchemaOutdated, "{}", err.message());
+    assert!(!empty.sqlite_path().unwrap().exists());
+    // A schema from before admin accounts were the core's (version 1):
+    // refused, and the table is not created behind `keygen install`'s back.
+    for db in heratio_keys_testkit::TestDb::all() {
+        let label = db.label();
+        db.exec("DROP TABLE admin_user");
+        db.exec("DELETE FROM schema_version WHERE version >= 2");
+        let err =
+            heratio_keys_web::create_admin(&db.dsn, ADMIN, PASSWORD, false, &actor).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::SchemaOutdated,
+            "{label}: {}",
+            err.message()
+        );
+        assert!(err.message().contains("keygen install"), "{label}");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let err = heratio_keys_web::serve_listener(
+            &heratio_keys_web::Config::new(db.dsn.clone()),
+            listener,
+            async {},
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::SchemaOutdated, "{label}: serve");
+        db.store.install().unwrap();
+        heratio_keys_web::create_admin(&db.dsn, ADMIN, PASSWORD, false, &actor).unwrap();
+    }
 }

@@ -5,6 +5,14 @@
 use axum::extract::Path;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::state::Shared;
+
+pub(crate) fn router() -> Router<Shared> {
+    Router::new().route("/assets/{file}", get(serve))
+}
 
 struct Asset {
     name: &'static str,
@@ -16,36 +24,36 @@ const ASSETS: &[Asset] = &[
     Asset {
         name: "bootstrap.min.css",
         content_type: "text/css; charset=utf-8",
-        body: include_bytes!("../assets/bootstrap/bootstrap.min.css"),
+        body: include_bytes!("../../assets/bootstrap/bootstrap.min.css"),
     },
     Asset {
         name: "bootstrap.bundle.min.js",
         content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../assets/bootstrap/bootstrap.bundle.min.js"),
+        body: include_bytes!("../../assets/bootstrap/bootstrap.bundle.min.js"),
     },
     Asset {
         name: "bootstrap-LICENSE.txt",
         content_type: "text/plain; charset=utf-8",
-        body: include_bytes!("../assets/bootstrap/LICENSE"),
+        body: include_bytes!("../../assets/bootstrap/LICENSE"),
     },
     Asset {
         name: "app.css",
         content_type: "text/css; charset=utf-8",
-        body: include_bytes!("../assets/app.css"),
+        body: include_bytes!("../../assets/app.css"),
     },
     Asset {
         name: "favicon.svg",
         content_type: "image/svg+xml",
-        body: include_bytes!("../assets/favicon.svg"),
+        body: include_bytes!("../../assets/favicon.svg"),
     },
     Asset {
         name: "app.js",
         content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../assets/app.js"),
+        body: include_bytes!("../../assets/app.js"),
     },
 ];
 
-pub(crate) async fn serve(Path(file): Path<String>) -> Response {
+async fn serve(Path(file): Path<String>) -> Response {
     match ASSETS.iter().find(|a| a.name == file) {
         Some(a) => (
             [

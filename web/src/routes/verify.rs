@@ -3,22 +3,35 @@
 //!
 //! The request body is read as bytes under a size limit and parsed here, so
 //! every malformed request gets a small JSON error with a 4xx status. The
-//! key is never logged: the access log has method, path and status only.
+//! answer is the core's [`ValidationView`]; kinds and required scopes are
+//! checked by the core's rules. The key is never logged or echoed: error
+//! messages never quote the request.
+
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use heratio_keys_core::model::MAX_SCOPES;
-use heratio_keys_core::{Kind, Request, Status};
-use serde::{Deserialize, Serialize};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use heratio_keys_core::model::{check_required, is_scope_name};
+use heratio_keys_core::{Kind, Request, ValidationView};
+use serde::Deserialize;
 use serde_json::json;
 
-use crate::app::{ClientIp, Shared};
+use crate::error::AppError;
+use crate::extract::ClientIp;
+use crate::state::Shared;
 
 /// The endpoint recorded in `usage_log` unless the caller names one.
 const VERIFY_ENDPOINT: &str = "/v1/verify";
+
+pub(crate) fn router() -> Router<Shared> {
+    Router::new()
+        .route("/v1/verify", post(verify))
+        .route("/healthz", get(healthz))
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,133 +49,108 @@ struct VerifyRequest {
     endpoint: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct VerifyResponse {
-    valid: bool,
-    status: &'static str,
-    client_id: Option<i64>,
-    key_id: Option<i64>,
-    name: Option<String>,
-    scopes: Vec<String>,
-    message: String,
+fn bad_request(message: impl Into<String>) -> AppError {
+    AppError::api(StatusCode::BAD_REQUEST, message)
 }
 
-fn bad_request(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
-}
-
-pub(crate) async fn verify(
-    State(app): State<Shared>,
-    ClientIp(peer_ip): ClientIp,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+fn parse(headers: &HeaderMap, body: &[u8]) -> Result<VerifyRequest, AppError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
     if !is_json {
-        return bad_request(
+        return Err(AppError::api(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "expected Content-Type: application/json",
-        );
+        ));
     }
-    let req: VerifyRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        // serde's own messages can quote values (the key): never echo them.
-        Err(e) => {
-            let what = match e.classify() {
-                serde_json::error::Category::Syntax => "malformed JSON",
-                serde_json::error::Category::Eof => "truncated JSON",
-                _ => "wrong or missing fields",
-            };
-            return bad_request(
-                StatusCode::BAD_REQUEST,
-                &format!(
-                    "invalid request body ({what}): expected {{\"key\": string, \"kind\": \"api\"|\"ai\", \"scopes\": [string]}}"
-                ),
-            );
+    serde_json::from_slice(body).map_err(|e| {
+        // serde's own messages can quote values (the key).
+        let what = match e.classify() {
+            serde_json::error::Category::Syntax => "malformed JSON",
+            serde_json::error::Category::Eof => "truncated JSON",
+            _ => "wrong or missing fields",
+        };
+        bad_request(format!(
+            "invalid request body ({what}): expected {{\"key\": string, \"kind\": \"api\"|\"ai\", \"scopes\": [string]}}"
+        ))
+    })
+}
+
+/// The kind asked for; API keys unless named.
+fn kind(requested: Option<&str>) -> Result<Kind, AppError> {
+    // The core's error quotes the input, which may be a key pasted into
+    // the wrong field, so only the fact is reported.
+    requested.map_or(Ok(Kind::ApiKey), |text| {
+        text.parse()
+            .map_err(|_| bad_request("\"kind\" must be \"api\" or \"ai\""))
+    })
+}
+
+/// Checks the required scopes with the core's rule.
+fn required_scopes(scopes: &[String]) -> Result<(), AppError> {
+    check_required(scopes).map_err(|e| {
+        // The core names the offending scope; a caller may have put a key
+        // there, so point at its position instead.
+        match scopes.iter().position(|s| !is_scope_name(s)) {
+            Some(i) => bad_request(format!(
+                "\"scopes\"[{i}] is not a valid scope name (the value is not repeated here)"
+            )),
+            None => bad_request(e.message()),
         }
-    };
-    let kind = match req.kind.as_deref() {
-        None | Some("api") => Kind::ApiKey,
-        Some("ai") => Kind::AiToken,
-        Some(_) => {
-            return bad_request(
-                StatusCode::BAD_REQUEST,
-                "\"kind\" must be \"api\" or \"ai\"",
-            )
-        }
-    };
-    if req.scopes.len() > MAX_SCOPES {
-        return bad_request(
-            StatusCode::BAD_REQUEST,
-            &format!("at most {MAX_SCOPES} scopes may be required"),
-        );
-    }
+    })
+}
+
+async fn verify(
+    State(app): State<Shared>,
+    ClientIp(peer_ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let req = parse(&headers, &body)?;
+    let kind = kind(req.kind.as_deref())?;
+    required_scopes(&req.scopes)?;
     let ip = req.ip.filter(|s| !s.trim().is_empty()).unwrap_or(peer_ip);
     let endpoint = req
         .endpoint
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| VERIFY_ENDPOINT.to_owned());
-    let validator = std::sync::Arc::clone(&app.validator);
+    let validator = Arc::clone(&app.validator);
     let key = req.key;
     let scopes = req.scopes;
-    let answer = app
+    // A cache miss queries the store, which blocks: run on the store threads.
+    let v = app
         .pool
         .run(move || {
             let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-            let v = validator.validate(
+            validator.validate(
                 &Request::new(kind, key.as_bytes())
                     .scopes(&scopes)
                     .ip(Some(&ip))
                     .endpoint(Some(&endpoint)),
-            );
-            drop(key);
-            v
+            )
         })
-        .await;
-    let v = match answer {
-        Ok(v) => v,
-        Err(_) => {
-            return bad_request(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
-        }
-    };
+        .await
+        .map_err(|_| AppError::api(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?;
     if let Some(e) = &v.error {
         eprintln!("keygen serve: verify: store unavailable: {}", e.message());
     }
-    let cred = v.credential.as_deref();
-    let body = VerifyResponse {
-        valid: v.is_valid(),
-        status: v.status.name(),
-        client_id: cred.map(|c| c.client_id),
-        key_id: cred.map(|c| c.id),
-        name: cred.map(|c| c.name.clone()),
-        scopes: cred.map_or_else(Vec::new, |c| c.scopes.as_slice().to_vec()),
-        message: v.message(),
-    };
+    let view = ValidationView::from(&v);
     let status =
-        StatusCode::from_u16(v.status.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut resp = (status, Json(body)).into_response();
-    if matches!(
-        v.status,
-        Status::Malformed
-            | Status::WrongKind
-            | Status::NotFound
-            | Status::Revoked
-            | Status::Expired
-            | Status::ClientInactive
-    ) {
+        StatusCode::from_u16(view.http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = (status, Json(view)).into_response();
+    // RFC 9110: a 401 carries the scheme the client should use.
+    if status == StatusCode::UNAUTHORIZED {
         resp.headers_mut().insert(
             header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer realm=\"heratio-keys\""),
+            HeaderValue::from_static("Bearer realm=\"heratio-keys\""),
         );
     }
-    resp
+    Ok(resp)
 }
 
 /// Liveness: `{"status":"ok"}` and nothing else (no version, no database).
-pub(crate) async fn healthz() -> Response {
+async fn healthz() -> Response {
     Json(json!({ "status": "ok" })).into_response()
 }

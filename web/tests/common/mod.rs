@@ -1,100 +1,38 @@
-//! A real `heratio-keys-web` server on a loopback port over a fresh SQLite
-//! file or a fresh database on the test MariaDB
-//! (`HERATIO_KEYS_TEST_MYSQL_DSN`), and a tiny cookie-keeping HTTP client.
+//! What the web tests add to the shared harness (`heratio_keys_testkit`):
+//! a test admin on a [`TestDb`], a real `heratio-keys-web` server on a
+//! loopback port, and a tiny cookie-keeping HTTP client.
 #![allow(dead_code)]
 
-pub use heratio_keys_testkit::{
-    mysql_base, mysql_exec, try_mysql_exec, unique_database_name, with_database,
-};
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use heratio_keys_core::{store, KeyStore};
+use heratio_keys_core::{Actor, Source};
+pub use heratio_keys_testkit::TestDb;
 use heratio_keys_web::Config;
 
 pub const ADMIN: &str = "alice";
 pub const PASSWORD: &str = "correct horse battery staple";
 
-enum Cleanup {
-    Sqlite(tempfile::TempDir, PathBuf),
-    Mysql { admin_url: String, name: String },
+/// The actor `keygen admin:create` would use.
+pub fn cli_actor() -> Actor {
+    Actor::new("test-suite", Source::Cli)
 }
 
-/// A database with the keygen schema and one admin account.
-pub struct TestDb {
-    pub dsn: String,
-    cleanup: Cleanup,
+/// Adds the test admin to an installed database.
+pub fn with_admin(db: TestDb) -> TestDb {
+    heratio_keys_web::create_admin(&db.dsn, ADMIN, PASSWORD, false, &cli_actor())
+        .expect("create admin");
+    db
 }
 
-impl TestDb {
-    pub fn sqlite() -> TestDb {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("keys.db");
-        TestDb::prepare(TestDb {
-            dsn: format!("sqlite:{}", path.display()),
-            cleanup: Cleanup::Sqlite(dir, path),
-        })
-    }
-
-    pub fn mysql() -> Option<TestDb> {
-        let base = mysql_base()?;
-        let name = unique_database_name("web");
-        mysql_exec(&base, &format!("CREATE DATABASE {name}"));
-        Some(TestDb::prepare(TestDb {
-            dsn: with_database(&base, &name),
-            cleanup: Cleanup::Mysql {
-                admin_url: base,
-                name,
-            },
-        }))
-    }
-
-    /// Both back ends (MariaDB only when configured).
-    pub fn all() -> Vec<TestDb> {
-        let mut v = vec![TestDb::sqlite()];
-        v.extend(TestDb::mysql());
-        v
-    }
-
-    fn prepare(db: TestDb) -> TestDb {
-        db.store().install().expect("install schema");
-        heratio_keys_web::create_admin(&db.dsn, ADMIN, PASSWORD, false).expect("create admin");
-        db
-    }
-
-    pub fn label(&self) -> &'static str {
-        match self.cleanup {
-            Cleanup::Sqlite(..) => "sqlite",
-            Cleanup::Mysql { .. } => "mysql",
-        }
-    }
-
-    pub fn store(&self) -> Arc<dyn KeyStore> {
-        store::open(&store::Dsn::parse(&self.dsn).expect("dsn")).expect("open store")
-    }
-
-    /// Runs one statement directly on the database (bypassing the core).
-    pub fn exec(&self, sql: &str) {
-        match &self.cleanup {
-            Cleanup::Sqlite(_, path) => {
-                let conn = rusqlite::Connection::open(path).expect("open sqlite");
-                conn.busy_timeout(std::time::Duration::from_secs(5))
-                    .expect("busy timeout");
-                conn.execute_batch(sql).expect("run SQL");
-            }
-            Cleanup::Mysql { .. } => mysql_exec(&self.dsn, sql),
-        }
-    }
+/// An installed SQLite database with the test admin.
+pub fn sqlite() -> TestDb {
+    with_admin(TestDb::sqlite())
 }
 
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Cleanup::Mysql { admin_url, name } = &self.cleanup {
-            // Never panic in a destructor: it would abort the test binary.
-            let _ = try_mysql_exec(admin_url, &format!("DROP DATABASE IF EXISTS {name}"));
-        }
-    }
+/// Installed databases on both back ends (MariaDB only when configured),
+/// each with the test admin.
+pub fn all() -> Vec<TestDb> {
+    TestDb::all().into_iter().map(with_admin).collect()
 }
 
 /// A running server; stopped (gracefully, flushing usage) when dropped.

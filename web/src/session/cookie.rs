@@ -1,8 +1,9 @@
-//! Small helpers: random tokens, cookies, constant-time comparison, dates.
+//! Cookies and the random tokens they carry: session ids and CSRF tokens.
 
-use axum::http::HeaderMap;
-use heratio_keys_core::model::{parse_rfc3339, rfc3339, DAY_MS};
+use axum::http::{header, HeaderMap, HeaderValue};
 use subtle::ConstantTimeEq;
+
+use crate::config::Config;
 
 /// 32 random bytes from the OS, as 64 lowercase hex characters.
 pub(crate) fn random_token() -> Option<String> {
@@ -19,7 +20,7 @@ pub(crate) fn token_eq(a: &str, b: &str) -> bool {
 /// The value of cookie `name` in the request, if present.
 pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
-        .get_all(axum::http::header::COOKIE)
+        .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
@@ -28,36 +29,48 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.trim().to_owned())
 }
 
-/// `YYYY-MM-DD HH:MM` (UTC) of a millisecond timestamp.
-pub(crate) fn short_time(ms: i64) -> String {
-    let full = rfc3339(ms);
-    format!("{} {}", &full[..10], &full[11..16])
-}
-
-/// Milliseconds at 00:00 UTC of a `YYYY-MM-DD` date (an HTML date input).
-pub(crate) fn parse_date(text: &str) -> Option<i64> {
-    let text = text.trim();
-    if text.len() != 10 {
-        return None;
+/// Name of the session cookie. Over HTTPS the `__Host-` prefix makes the
+/// browser refuse it from any other origin or path.
+pub(crate) fn session_cookie(config: &Config) -> &'static str {
+    if config.secure_cookies {
+        "__Host-hk_session"
+    } else {
+        "hk_session"
     }
-    parse_rfc3339(&format!("{text}T00:00:00Z")).ok()
 }
 
-/// The end (exclusive) of the UTC day `text`.
-pub(crate) fn parse_date_end(text: &str) -> Option<i64> {
-    parse_date(text).map(|d| d + DAY_MS)
+/// Name of the login form's CSRF cookie (there is no session yet to hold
+/// the token, so the form double-submits it).
+pub(crate) fn login_cookie(config: &Config) -> &'static str {
+    if config.secure_cookies {
+        "__Host-hk_login"
+    } else {
+        "hk_login"
+    }
+}
+
+/// A `Set-Cookie` value; `max_age` 0 deletes the cookie.
+pub(crate) fn set_cookie(config: &Config, name: &str, value: &str, max_age: u64) -> HeaderValue {
+    let secure = if config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
 
     #[test]
     fn cookies_and_tokens() {
         let mut h = HeaderMap::new();
         h.append(
-            axum::http::header::COOKIE,
+            header::COOKIE,
             HeaderValue::from_static("a=1; hk_session=abc ; b=2"),
         );
         assert_eq!(cookie(&h, "hk_session").as_deref(), Some("abc"));
@@ -67,14 +80,5 @@ mod tests {
         assert!(token_eq(&t, &t.clone()));
         assert!(!token_eq(&t, &random_token().unwrap()));
         assert!(!token_eq("", ""));
-    }
-
-    #[test]
-    fn dates() {
-        assert_eq!(parse_date("1970-01-02"), Some(DAY_MS));
-        assert_eq!(parse_date_end("1970-01-01"), Some(DAY_MS));
-        assert_eq!(parse_date("1970-1-2"), None);
-        assert_eq!(parse_date("nonsense!!"), None);
-        assert_eq!(short_time(DAY_MS + 61_000), "1970-01-02 00:01");
     }
 }

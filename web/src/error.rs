@@ -1,0 +1,150 @@
+//! Errors. [`Error`] crosses the crate boundary (starting the server,
+//! managing accounts) as a core [`ErrorKind`] plus a message, so the CLI maps
+//! it to exit codes exactly as it maps core errors. [`AppError`] is what a
+//! handler returns; it becomes an HTML error page, or a JSON error on the
+//! API, and converts from the core's and the store pool's errors so `?`
+//! works in every handler.
+
+use std::fmt;
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use heratio_keys_core::ErrorKind;
+use serde_json::json;
+
+use crate::blocking::PoolError;
+use crate::views;
+
+/// An error starting or running the server, or managing admin accounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The kind, in the core's terms (so callers map it to exit codes the
+    /// same way): `Conflict` also means "cannot listen on that address".
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The message; never contains a password or a key.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<heratio_keys_core::Error> for Error {
+    fn from(e: heratio_keys_core::Error) -> Self {
+        Error::new(e.kind(), e.message())
+    }
+}
+
+/// What a page handler answers.
+pub(crate) type Page = Result<Response, AppError>;
+
+/// Why a request failed.
+#[derive(Debug)]
+pub(crate) enum AppError {
+    /// The store refused or failed; the page says what, in its words.
+    Core(heratio_keys_core::Error),
+    NotFound,
+    /// The form's CSRF token is missing or not this session's.
+    Csrf,
+    Internal,
+    /// A refused API request: `{"error": …}`. The message must never quote
+    /// the request (it may carry a key).
+    Api(StatusCode, String),
+}
+
+impl AppError {
+    pub(crate) fn api(status: StatusCode, message: impl Into<String>) -> Self {
+        AppError::Api(status, message.into())
+    }
+}
+
+impl From<heratio_keys_core::Error> for AppError {
+    fn from(e: heratio_keys_core::Error) -> Self {
+        AppError::Core(e)
+    }
+}
+
+impl From<PoolError> for AppError {
+    fn from(_: PoolError) -> Self {
+        AppError::Internal
+    }
+}
+
+/// For the server log.
+impl fmt::Display for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AppError::Core(e) => f.write_str(e.message()),
+            AppError::NotFound => f.write_str("not found"),
+            AppError::Csrf => f.write_str("CSRF token refused"),
+            AppError::Internal => f.write_str("store thread failed"),
+            AppError::Api(status, message) => write!(f, "{status}: {message}"),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match self {
+            AppError::Api(status, message) => {
+                return (status, Json(json!({ "error": message }))).into_response();
+            }
+            AppError::Core(e) => {
+                let (status, title) = match e.kind() {
+                    ErrorKind::NotFound => (StatusCode::NOT_FOUND, "Not found"),
+                    ErrorKind::Conflict => (StatusCode::CONFLICT, "Not possible"),
+                    ErrorKind::InvalidInput => (StatusCode::BAD_REQUEST, "Invalid input"),
+                    ErrorKind::Unavailable => {
+                        (StatusCode::SERVICE_UNAVAILABLE, "Database unavailable")
+                    }
+                    _ => (StatusCode::INTERNAL_SERVER_ERROR, "Database error"),
+                };
+                (status, title, e.message().to_owned())
+            }
+            AppError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is no such page.".to_owned(),
+            ),
+            AppError::Csrf => (
+                StatusCode::FORBIDDEN,
+                "Form expired",
+                "The form was not accepted (missing or stale security token). Go back, reload the page and try again.".to_owned(),
+            ),
+            AppError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error",
+                "Something went wrong; the server log may say more.".to_owned(),
+            ),
+        };
+        (
+            status,
+            Html(views::error_page(status, title, &message).into_string()),
+        )
+            .into_response()
+    }
+}

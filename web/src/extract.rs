@@ -1,0 +1,129 @@
+//! What handlers pull out of a request: the client's IP ([`ClientIp`]), the
+//! logged-in administrator ([`Admin`], or a redirect to `/login`), and the
+//! bare CSRF form ([`CsrfForm`]).
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use heratio_keys_core::{Actor, Source};
+use maud::Markup;
+use serde::Deserialize;
+
+use crate::config::Config;
+use crate::error::AppError;
+use crate::session::cookie::token_eq;
+use crate::state::Shared;
+use crate::views::{self, Ctx, Nav};
+
+/// The client's address: the peer, or with `trust_proxy` and a loopback
+/// peer, the last `X-Forwarded-For` entry (the one the local proxy added;
+/// earlier entries are whatever the client claimed).
+pub(crate) fn client_ip(config: &Config, extensions: &Extensions, headers: &HeaderMap) -> String {
+    let peer_ip = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(a)| a.ip());
+    if config.trust_proxy && peer_ip.is_some_and(|ip| ip.is_loopback()) {
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .rfind(|s| !s.is_empty())
+            .and_then(|s| s.parse::<IpAddr>().ok());
+        if let Some(ip) = forwarded {
+            return ip.to_string();
+        }
+    }
+    peer_ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+}
+
+/// The client's IP (see [`client_ip`]).
+#[derive(Debug)]
+pub(crate) struct ClientIp(pub String);
+
+impl FromRequestParts<Shared> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Shared) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(
+            &app.config,
+            &parts.extensions,
+            &parts.headers,
+        )))
+    }
+}
+
+/// A logged-in administrator. Without a live session the extractor answers
+/// with a redirect to `/login`, so no handler taking one can run for a
+/// stranger.
+#[derive(Debug)]
+pub(crate) struct Admin {
+    pub user: String,
+    pub csrf: String,
+    pub ip: String,
+    pub session_id: String,
+}
+
+impl FromRequestParts<Shared> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Shared) -> Result<Self, Response> {
+        match app.sessions.current(&app.config, &parts.headers) {
+            Some(session) => Ok(Admin {
+                user: session.user,
+                csrf: session.csrf,
+                ip: client_ip(&app.config, &parts.extensions, &parts.headers),
+                session_id: session.id,
+            }),
+            None => Err(Redirect::to("/login").into_response()),
+        }
+    }
+}
+
+impl Admin {
+    /// The audit-log actor: this admin, from the web, at this IP.
+    pub(crate) fn actor(&self) -> Actor {
+        Actor {
+            name: self.user.clone(),
+            source: Source::Web,
+            ip: Some(self.ip.clone()),
+        }
+    }
+
+    /// Checks a form's CSRF token against the session's.
+    pub(crate) fn check_csrf(&self, token: &str) -> Result<(), AppError> {
+        if token_eq(token, &self.csrf) {
+            Ok(())
+        } else {
+            Err(AppError::Csrf)
+        }
+    }
+
+    /// Queues a message for the next page this admin sees.
+    pub(crate) fn flash(&self, app: &Shared, level: &'static str, text: String) {
+        app.sessions.push_flash(&self.session_id, level, text);
+    }
+
+    /// A full page for this admin, with the messages queued for them.
+    pub(crate) fn page(&self, app: &Shared, nav: Nav, title: &str, body: Markup) -> Response {
+        let flash = app.sessions.take_flash(&self.session_id);
+        let ctx = Ctx {
+            user: &self.user,
+            csrf: &self.csrf,
+            flash: &flash,
+            nav,
+        };
+        Html(views::page(&ctx, title, body).into_string()).into_response()
+    }
+}
+
+/// A form that carries nothing but its CSRF token (confirmations, logout).
+#[derive(Debug, Deserialize)]
+pub(crate) struct CsrfForm {
+    #[serde(default)]
+    pub csrf: String,
+}

@@ -1,0 +1,58 @@
+//! What every handler can reach ([`App`], shared as [`Shared`]), and the one
+//! way a handler calls the blocking store.
+
+use std::sync::Arc;
+
+use heratio_keys_core::{ErrorKind, KeyStore, Validator};
+
+use crate::backend::Backends;
+use crate::blocking::Blocking;
+use crate::config::Config;
+use crate::error::{AppError, Error};
+use crate::password;
+use crate::session::{Sessions, Throttle};
+
+/// The server's state.
+#[derive(Debug)]
+pub(crate) struct App {
+    pub config: Config,
+    pub store: Arc<dyn KeyStore>,
+    pub validator: Arc<Validator>,
+    pub pool: Blocking,
+    pub sessions: Sessions,
+    pub throttle: Throttle,
+    /// Verified against when a login names an unknown user (equal timing).
+    pub dummy_hash: String,
+}
+
+pub(crate) type Shared = Arc<App>;
+
+impl App {
+    pub(crate) fn new(config: Config, backends: Backends) -> Result<Shared, Error> {
+        let pool = Blocking::new(config.store_threads).map_err(|e| {
+            Error::new(
+                ErrorKind::Internal,
+                format!("cannot start store threads: {e}"),
+            )
+        })?;
+        Ok(Arc::new(App {
+            config,
+            store: backends.store,
+            validator: backends.validator,
+            pool,
+            sessions: Sessions::default(),
+            throttle: Throttle::default(),
+            dummy_hash: password::dummy_hash(),
+        }))
+    }
+
+    /// Runs a blocking store call on the store threads.
+    pub(crate) async fn store<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn KeyStore) -> heratio_keys_core::Result<T> + Send + 'static,
+    {
+        let store = Arc::clone(&self.store);
+        Ok(self.pool.run(move || f(store.as_ref())).await??)
+    }
+}
