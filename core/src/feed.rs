@@ -7,14 +7,15 @@
 //! positive answer may still be served (the fail-closed rule).
 //!
 //! MySQL hands out auto-increment ids at insert time but transactions commit
-//! in any order, so id 11 can become visible before id 10. A plain
-//! "highest id seen" cursor would skip 10 forever. The cursor therefore keeps
-//! a *watermark* below which every id has been seen, plus the ids seen above
-//! it; a hole is waited for up to [`GAP_TIMEOUT`] (rolled-back transactions
-//! leave permanent holes) and then stepped over. Evicting twice is harmless,
-//! so the cost of a hole is only re-reading a few rows.
+//! in any order, so id 11 can become visible before id 10, and 10 may
+//! commit much later (a transaction waiting on locks, a slow server). The
+//! cursor therefore reads forward from the highest id it has read, and
+//! remembers every id it stepped over (a *hole*); each poll re-reads the
+//! holes by id until they appear or [`HOLE_WINDOW`] passes (rolled-back
+//! transactions leave permanent holes). Reading forward from the highest id
+//! read means a hole never makes the poller re-read the same page.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -24,8 +25,15 @@ use crate::format::Digest;
 use crate::stats::{bump, Counters};
 use crate::store::ValidationStore;
 
-/// How long a hole in the feed ids is waited for.
-pub(crate) const GAP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an id stepped over is re-read. A feed row is written late in its
+/// transaction and every statement of ours times out after 5 s, so our own
+/// transactions commit well within this; the margin covers a stalled
+/// server and InnoDB's default 50 s lock wait many times over. A change
+/// committed later still ends within the cache TTL (the backstop).
+pub(crate) const HOLE_WINDOW: Duration = Duration::from_secs(300);
+/// Most holes remembered; the oldest are forgotten first (id jumps from
+/// `auto_increment_increment` or a failed bulk insert must not grow memory).
+const MAX_HOLES: usize = 10_000;
 /// Rows read per query; a full page is followed by another at once.
 const PAGE: u32 = 1000;
 
@@ -79,43 +87,48 @@ impl FeedState {
 
 #[derive(Debug)]
 pub(crate) struct Cursor {
-    watermark: i64,
-    seen_above: BTreeSet<i64>,
-    hole_since: Option<Instant>,
+    /// The highest id read.
+    high: i64,
+    /// Ids below `high` not read yet, with when they were first missed.
+    holes: BTreeMap<i64, Instant>,
 }
 
 impl Cursor {
     fn new(head: i64) -> Self {
         Cursor {
-            watermark: head,
-            seen_above: BTreeSet::new(),
-            hole_since: None,
+            high: head,
+            holes: BTreeMap::new(),
         }
     }
 
-    /// Records that `id` was read; returns false if it had been already.
-    fn mark(&mut self, id: i64) -> bool {
-        id > self.watermark && self.seen_above.insert(id)
+    /// Records a row read past `high`, remembering the ids it steps over.
+    fn read_ahead(&mut self, id: i64, now: Instant) {
+        if id <= self.high {
+            return;
+        }
+        let first_missing = (self.high + 1).max(id - MAX_HOLES as i64);
+        for missing in first_missing..id {
+            if self.holes.len() >= MAX_HOLES {
+                self.holes.pop_first();
+            }
+            self.holes.insert(missing, now);
+        }
+        self.high = id;
     }
 
-    /// Moves the watermark over contiguous ids, and over a hole older than
-    /// [`GAP_TIMEOUT`].
-    fn advance(&mut self, now: Instant) {
-        loop {
-            while self.seen_above.remove(&(self.watermark + 1)) {
-                self.watermark += 1;
-            }
-            let Some(&next) = self.seen_above.first() else {
-                self.hole_since = None;
-                return;
-            };
-            let since = *self.hole_since.get_or_insert(now);
-            if now.duration_since(since) < GAP_TIMEOUT {
-                return;
-            }
-            self.watermark = next - 1;
-            self.hole_since = None;
-        }
+    /// Records that a hole's row has appeared; false if it was not a hole.
+    fn fill(&mut self, id: i64) -> bool {
+        self.holes.remove(&id).is_some()
+    }
+
+    /// Forgets holes older than [`HOLE_WINDOW`].
+    fn expire(&mut self, now: Instant) {
+        self.holes
+            .retain(|_, since| now.duration_since(*since) < HOLE_WINDOW);
+    }
+
+    fn hole_ids(&self) -> Vec<i64> {
+        self.holes.keys().copied().collect()
     }
 }
 
@@ -137,7 +150,10 @@ impl Poller {
         match self.store.feed_head() {
             Ok(head) => {
                 self.state.read_ok(started);
-                Some(Cursor::new(head))
+                // Start a page back: ids just below the head may belong to
+                // transactions still in flight, and reading them again
+                // finds those holes (evicting from an empty cache is free).
+                Some(Cursor::new((head - i64::from(PAGE)).max(0)))
             }
             Err(_) => {
                 bump(&self.counters.feed_errors);
@@ -146,28 +162,36 @@ impl Poller {
         }
     }
 
-    /// One poll: reads every new feed row and evicts its digest.
+    /// One poll: reads every new feed row and every hole that has appeared,
+    /// and evicts their digests.
     ///
     /// # Errors
     ///
-    /// The store error, leaving the cursor as it was.
+    /// The store error; rows read before it stay evicted and recorded.
     pub(crate) fn poll_once(&self, cursor: &mut Cursor) -> crate::Result<usize> {
         let started = self.state.clock_ms();
+        let now = Instant::now();
         let mut evicted = 0;
         loop {
-            let rows = self.store.feed_since(cursor.watermark, PAGE)?;
+            let rows = self.store.feed_since(cursor.high, PAGE)?;
             for row in &rows {
-                if cursor.mark(row.id) {
-                    (self.evict)(&row.digest);
-                    evicted += 1;
-                }
+                cursor.read_ahead(row.id, now);
+                (self.evict)(&row.digest);
+                evicted += 1;
             }
             if rows.len() < PAGE as usize {
                 break;
             }
-            cursor.advance(Instant::now());
         }
-        cursor.advance(Instant::now());
+        if !cursor.holes.is_empty() {
+            for row in self.store.feed_rows(&cursor.hole_ids())? {
+                if cursor.fill(row.id) {
+                    (self.evict)(&row.digest);
+                    evicted += 1;
+                }
+            }
+            cursor.expire(now);
+        }
         self.state.read_ok(started);
         bump(&self.counters.feed_polls);
         self.counters
@@ -201,21 +225,133 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cursor_waits_for_holes_then_steps_over_them() {
+    fn holes_are_remembered_until_filled_or_expired() {
         let t0 = Instant::now();
         let mut c = Cursor::new(10);
-        assert!(c.mark(12));
-        c.advance(t0);
-        assert_eq!(c.watermark, 10, "11 may still commit");
-        assert!(!c.mark(12), "already seen");
-        assert!(c.mark(11));
-        c.advance(t0);
-        assert_eq!(c.watermark, 12);
-        assert!(c.mark(14));
-        c.advance(t0);
-        assert_eq!(c.watermark, 12);
-        c.advance(t0 + GAP_TIMEOUT);
-        assert_eq!(c.watermark, 14, "a hole older than the timeout is skipped");
-        assert!(!c.mark(13), "ids below the watermark are ignored");
+        c.read_ahead(12, t0);
+        assert_eq!(c.high, 12);
+        assert_eq!(c.hole_ids(), [11], "11 may still commit");
+        c.read_ahead(14, t0 + Duration::from_secs(1));
+        assert_eq!(c.hole_ids(), [11, 13]);
+        assert!(c.fill(11));
+        assert!(!c.fill(11), "filled once");
+        assert!(!c.fill(12), "12 was read, never a hole");
+        c.expire(t0 + HOLE_WINDOW);
+        assert_eq!(c.hole_ids(), [13], "11 gone, 13 still within the window");
+        c.expire(t0 + HOLE_WINDOW + Duration::from_secs(1));
+        assert!(c.hole_ids().is_empty());
+        c.read_ahead(13, t0);
+        assert_eq!(c.high, 14, "reading an old id never moves back");
+    }
+
+    #[test]
+    fn id_jumps_remember_a_bounded_number_of_holes() {
+        let t0 = Instant::now();
+        let mut c = Cursor::new(0);
+        c.read_ahead(1_000_000_000, t0);
+        assert_eq!(c.holes.len(), MAX_HOLES);
+        assert_eq!(c.hole_ids().last(), Some(&999_999_999));
+        c.read_ahead(1_000_000_002, t0);
+        assert_eq!(c.holes.len(), MAX_HOLES, "oldest forgotten first");
+        assert_eq!(c.hole_ids().last(), Some(&1_000_000_001));
+    }
+
+    /// Counts the feed queries a real store answers.
+    #[derive(Debug)]
+    struct Counting {
+        inner: Arc<dyn crate::store::KeyStore>,
+        forward: std::sync::atomic::AtomicU64,
+        by_id: std::sync::atomic::AtomicU64,
+    }
+
+    impl ValidationStore for Counting {
+        fn backend(&self) -> crate::store::Backend {
+            self.inner.backend()
+        }
+        fn describe(&self) -> String {
+            self.inner.describe()
+        }
+        fn schema_version(&self) -> crate::Result<Option<u32>> {
+            self.inner.schema_version()
+        }
+        fn find_credential(
+            &self,
+            kind: crate::Kind,
+            digest: &Digest,
+        ) -> crate::Result<Option<crate::Credential>> {
+            self.inner.find_credential(kind, digest)
+        }
+        fn feed_head(&self) -> crate::Result<i64> {
+            self.inner.feed_head()
+        }
+        fn feed_since(
+            &self,
+            after: i64,
+            limit: u32,
+        ) -> crate::Result<Vec<crate::model::FeedEntry>> {
+            self.forward.fetch_add(1, Ordering::SeqCst);
+            self.inner.feed_since(after, limit)
+        }
+        fn feed_rows(&self, ids: &[i64]) -> crate::Result<Vec<crate::model::FeedEntry>> {
+            self.by_id.fetch_add(1, Ordering::SeqCst);
+            self.inner.feed_rows(ids)
+        }
+        fn write_usage(&self, batch: &[crate::UsageRecord]) -> crate::Result<()> {
+            self.inner.write_usage(batch)
+        }
+    }
+
+    fn feed_rows_sql(ids: impl Iterator<Item = i64>) -> String {
+        let values: Vec<String> = ids
+            .map(|id| format!("({id}, 1, '{}', 'test', 0)", "ab".repeat(32)))
+            .collect();
+        format!(
+            "INSERT INTO change_feed (id, credential_kind, key_hash, reason, created_at) VALUES {}",
+            values.join(", ")
+        )
+    }
+
+    /// A hole under more than a page of rows: each poll reads every page
+    /// once and the hole once, instead of re-reading the first page until
+    /// the hole times out.
+    #[test]
+    fn a_hole_under_full_pages_costs_one_read_per_page() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("keys.db");
+        let store = crate::store::open(&crate::Dsn::Sqlite { path: path.clone() }).expect("open");
+        store.install().expect("install");
+        let raw = rusqlite::Connection::open(&path).expect("raw connection");
+        // Id 1 is missing: a transaction that has not committed yet.
+        raw.execute_batch(&feed_rows_sql(2..=2501)).expect("rows");
+        let counting = Arc::new(Counting {
+            inner: store,
+            forward: 0.into(),
+            by_id: 0.into(),
+        });
+        let evicted = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = Arc::clone(&evicted);
+        let poller = Poller {
+            store: counting.clone(),
+            state: Arc::new(FeedState::new()),
+            counters: Arc::new(Counters::default()),
+            evict: Box::new(move |d| sink.lock().expect("lock").push(*d)),
+        };
+        let mut cursor = Cursor::new(0);
+        assert_eq!(poller.poll_once(&mut cursor).expect("poll"), 2500);
+        assert_eq!(counting.forward.load(Ordering::SeqCst), 3, "three pages");
+        assert_eq!(counting.by_id.load(Ordering::SeqCst), 1, "one hole read");
+        assert_eq!(cursor.hole_ids(), [1]);
+        assert_eq!(poller.poll_once(&mut cursor).expect("poll"), 0);
+        assert_eq!(counting.forward.load(Ordering::SeqCst), 4);
+        assert_eq!(counting.by_id.load(Ordering::SeqCst), 2);
+        raw.execute_batch(&feed_rows_sql(1..=1))
+            .expect("late commit");
+        assert_eq!(
+            poller.poll_once(&mut cursor).expect("poll"),
+            1,
+            "the late row is evicted"
+        );
+        assert!(cursor.hole_ids().is_empty());
+        assert_eq!(evicted.lock().expect("lock").len(), 2501);
     }
 }

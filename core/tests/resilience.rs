@@ -412,7 +412,10 @@ fn mysql_store_works_inside_an_async_runtime() {
         let store =
             heratio_keys_core::store::open(&heratio_keys_core::Dsn::parse(&dsn).expect("dsn"))
                 .expect("open");
-        assert_eq!(store.schema_version().expect("version"), Some(1));
+        assert_eq!(
+            store.schema_version().expect("version"),
+            Some(heratio_keys_core::store::SCHEMA_VERSION)
+        );
         let v = Validator::open(&dsn, Options::default()).expect("validator");
         let unknown = heratio_keys_core::generate(Kind::ApiKey).expect("key");
         assert_eq!(status(&v, unknown.expose()), Status::NotFound);

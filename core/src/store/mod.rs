@@ -92,6 +92,15 @@ pub trait ValidationStore: Send + Sync + fmt::Debug {
     /// As [`ValidationStore::find_credential`].
     fn feed_since(&self, after: i64, limit: u32) -> Result<Vec<FeedEntry>>;
 
+    /// The change-feed rows with these ids that exist (committed) now, in
+    /// any order: the poller re-reads ids it saw skipped, which belong to
+    /// transactions that may still commit.
+    ///
+    /// # Errors
+    ///
+    /// As [`ValidationStore::find_credential`].
+    fn feed_rows(&self, ids: &[i64]) -> Result<Vec<FeedEntry>>;
+
     /// Writes usage rows in one transaction and bumps `usage_count` and
     /// `last_used_at` of each credential accepted in the batch.
     ///

@@ -19,6 +19,8 @@ use crate::error::{Error, ErrorKind, Result};
 /// Upper bound on any one round trip, connection set-up included: a server
 /// that hangs must turn into `unavailable`, not a stuck PHP worker.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long discarding a connection may take before it is simply dropped.
+const DISCARD_TIMEOUT: Duration = Duration::from_secs(2);
 /// Most connections one process opens.
 const MAX_CONNECTIONS: usize = 16;
 
@@ -221,12 +223,36 @@ struct MysqlConn<'a> {
     /// Statements that reached the server; a failure before the first one
     /// means the pooled connection was stale and the work can be retried.
     completed: usize,
+    /// A transaction was opened and has not been ended successfully.
+    in_transaction: bool,
+    /// A statement failed without the server answering (timeout, I/O): the
+    /// protocol state is unknown.
+    broken: bool,
+}
+
+impl MysqlConn<'_> {
+    /// Whether the connection may go back to the pool. One left inside a
+    /// transaction would keep its locks and its old snapshot, and a later
+    /// lookup on it could read (and cache) a revoked key as valid; reset on
+    /// return is off, so nothing else would end that transaction.
+    fn reusable(&self) -> bool {
+        !self.in_transaction && !self.broken
+    }
+
+    fn note<T>(&mut self, result: Result<T>) -> Result<T> {
+        match &result {
+            Ok(_) => self.completed += 1,
+            Err(e) if e.kind() == ErrorKind::Unavailable => self.broken = true,
+            Err(_) => {}
+        }
+        result
+    }
 }
 
 impl Conn for MysqlConn<'_> {
     fn exec(&mut self, sql: &str, values: &[Value]) -> Result<Exec> {
         let conn = &mut self.conn;
-        let exec = self.driver.block(async move {
+        let result = self.driver.block(async move {
             conn.exec_drop(sql, params(values)).await?;
             Ok(Exec {
                 affected: conn.affected_rows(),
@@ -234,17 +260,16 @@ impl Conn for MysqlConn<'_> {
                     .last_insert_id()
                     .map_or(0, |id| i64::try_from(id).unwrap_or(i64::MAX)),
             })
-        })?;
-        self.completed += 1;
-        Ok(exec)
+        });
+        self.note(result)
     }
 
     fn query(&mut self, sql: &str, values: &[Value]) -> Result<Vec<Row>> {
         let conn = &mut self.conn;
-        let rows: Vec<mysql_async::Row> = self
+        let result: Result<Vec<mysql_async::Row>> = self
             .driver
-            .block(async move { conn.exec(sql, params(values)).await })?;
-        self.completed += 1;
+            .block(async move { conn.exec(sql, params(values)).await });
+        let rows = self.note(result)?;
         Ok(rows
             .into_iter()
             .map(|row| Row(row.unwrap().into_iter().map(from_mysql).collect()))
@@ -253,9 +278,18 @@ impl Conn for MysqlConn<'_> {
 
     fn batch(&mut self, sql: &str) -> Result<()> {
         let conn = &mut self.conn;
-        self.driver
-            .block(async move { conn.query_drop(sql).await })?;
-        self.completed += 1;
+        let result = self.driver.block(async move { conn.query_drop(sql).await });
+        self.note(result)
+    }
+
+    fn begin(&mut self, sql: &str) -> Result<()> {
+        self.in_transaction = true;
+        self.batch(sql)
+    }
+
+    fn end(&mut self, sql: &str) -> Result<()> {
+        self.batch(sql)?;
+        self.in_transaction = false;
         Ok(())
     }
 }
@@ -283,27 +317,35 @@ impl Driver for MysqlDriver {
                 conn,
                 driver: self,
                 completed: 0,
+                in_transaction: false,
+                broken: false,
             };
             let result = f(&mut conn);
+            let reusable = conn.reusable();
             let MysqlConn {
                 conn, completed, ..
             } = conn;
-            match result {
-                // After a server restart the pool may hand out a connection
-                // whose socket is dead; nothing reached the server, so one
-                // retry on a fresh connection is safe.
-                Err(e) if e.kind() == ErrorKind::Unavailable && completed == 0 && attempts == 1 => {
-                    let _ = outside_async(|| {
-                        io.runtime.block_on(async {
-                            tokio::time::timeout(OPERATION_TIMEOUT, conn.disconnect()).await
-                        })
-                    });
-                }
-                other => {
-                    // Returning a connection to the pool needs the runtime.
-                    outside_async(|| io.runtime.block_on(async move { drop(conn) }));
-                    return other;
-                }
+            let retry = matches!(&result, Err(e) if e.kind() == ErrorKind::Unavailable)
+                && completed == 0
+                && attempts == 1;
+            if reusable && !retry {
+                // Returning a connection to the pool needs the runtime.
+                outside_async(|| io.runtime.block_on(async move { drop(conn) }));
+            } else {
+                // COM_QUIT makes the server roll back whatever is open; a
+                // connection marked disconnected is never pooled again,
+                // even if the quit itself times out.
+                let _ = outside_async(|| {
+                    io.runtime.block_on(async {
+                        tokio::time::timeout(DISCARD_TIMEOUT, conn.disconnect()).await
+                    })
+                });
+            }
+            // After a server restart the pool may hand out a connection
+            // whose socket is dead; nothing reached the server, so one
+            // retry on a fresh connection is safe.
+            if !retry {
+                return result;
             }
         }
     }

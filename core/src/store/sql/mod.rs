@@ -115,8 +115,17 @@ pub(crate) trait Conn {
     fn exec(&mut self, sql: &str, params: &[Value]) -> Result<Exec>;
     /// Runs one parameterised query.
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>>;
-    /// Runs unparameterised SQL (DDL, transaction control).
+    /// Runs unparameterised SQL (DDL).
     fn batch(&mut self, sql: &str) -> Result<()>;
+    /// Opens a transaction with the dialect's statement.
+    fn begin(&mut self, sql: &str) -> Result<()> {
+        self.batch(sql)
+    }
+    /// Ends the open transaction with `COMMIT` or `ROLLBACK`. A driver must
+    /// never reuse a connection on which this did not succeed.
+    fn end(&mut self, sql: &str) -> Result<()> {
+        self.batch(sql)
+    }
 }
 
 /// A source of connections for one database.
@@ -299,16 +308,16 @@ impl<D: Driver> SqlStore<D> {
     ) -> Result<T> {
         let begin = self.driver.dialect().begin();
         self.with_conn(|conn| {
-            conn.batch(begin)?;
+            conn.begin(begin)?;
             match f(conn) {
                 Ok(value) => {
-                    conn.batch("COMMIT")?;
+                    conn.end("COMMIT")?;
                     Ok(value)
                 }
                 Err(err) => {
                     // The original error matters more than a failed rollback;
                     // the driver discards a connection left in a transaction.
-                    let _ = conn.batch("ROLLBACK");
+                    let _ = conn.end("ROLLBACK");
                     Err(err)
                 }
             }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{scopes_from_stored, Driver, SqlStore, Value};
+use super::{scopes_from_stored, Driver, Row, SqlStore, Value};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{digest_hex, parse_digest_hex, Digest, Kind};
 use crate::model::{Credential, FeedEntry, UsageRecord};
@@ -13,6 +13,19 @@ use crate::store::{Backend, ValidationStore};
 /// Credentials per usage-count UPDATE (5 placeholders each, well under
 /// both engines' limits).
 const USAGE_UPDATE_CHUNK: usize = 500;
+
+/// Lengths of the `id IN (…)` lists `feed_rows` sends, ascending.
+const FEED_ROWS_SHAPES: [usize; 3] = [8, 64, 512];
+
+fn feed_entry(row: &Row) -> Result<FeedEntry> {
+    Ok(FeedEntry {
+        id: row.int(0)?,
+        kind: Kind::from_code(row.int(1)?)
+            .ok_or_else(|| Error::internal("unknown credential_kind in change_feed"))?,
+        digest: parse_digest_hex(&row.text(2)?)
+            .ok_or_else(|| Error::internal("change_feed key_hash is not hex"))?,
+    })
+}
 
 impl<D: Driver> ValidationStore for SqlStore<D> {
     fn backend(&self) -> Backend {
@@ -73,17 +86,38 @@ impl<D: Driver> ValidationStore for SqlStore<D> {
                 &[after.into(), i64::from(limit).into()],
             )
         })?;
-        rows.iter()
-            .map(|row| {
-                Ok(FeedEntry {
-                    id: row.int(0)?,
-                    kind: Kind::from_code(row.int(1)?)
-                        .ok_or_else(|| Error::internal("unknown credential_kind in change_feed"))?,
-                    digest: parse_digest_hex(&row.text(2)?)
-                        .ok_or_else(|| Error::internal("change_feed key_hash is not hex"))?,
-                })
-            })
-            .collect()
+        rows.iter().map(feed_entry).collect()
+    }
+
+    fn feed_rows(&self, ids: &[i64]) -> Result<Vec<FeedEntry>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(FEED_ROWS_SHAPES[FEED_ROWS_SHAPES.len() - 1]) {
+            // A handful of statement shapes, padded by repeating an id: a
+            // shape per list length would fill the server's prepared-
+            // statement cache.
+            let shape = FEED_ROWS_SHAPES
+                .iter()
+                .copied()
+                .find(|&n| n >= chunk.len())
+                .unwrap_or(chunk.len());
+            let placeholders = vec!["?"; shape].join(", ");
+            let params: Vec<Value> = chunk
+                .iter()
+                .chain(std::iter::repeat(&chunk[chunk.len() - 1]))
+                .take(shape)
+                .map(|&id| id.into())
+                .collect();
+            let rows = self.with_conn(|conn| {
+                conn.query(
+                    &format!("SELECT id, credential_kind, key_hash FROM change_feed WHERE id IN ({placeholders})"),
+                    &params,
+                )
+            })?;
+            for row in &rows {
+                out.push(feed_entry(row)?);
+            }
+        }
+        Ok(out)
     }
 
     fn write_usage(&self, batch: &[UsageRecord]) -> Result<()> {
