@@ -94,20 +94,24 @@ impl fmt::Debug for Dsn {
 }
 
 /// Replaces the password of a URL-style DSN with `***`.
+///
+/// The user information ends at the *last* `@`: a password may contain
+/// `/`, `:`, `#`, `?` or `@` unencoded, and a URL parser would then split it
+/// elsewhere, so everything between the first `:` after the scheme and that
+/// `@` is masked (over-masking a strange DSN is the safe mistake).
 #[must_use]
 pub fn redact(dsn: &str) -> String {
-    let Some(scheme_end) = dsn.find("://") else {
+    let Some(scheme_end) = dsn.find("://").map(|i| i + 3) else {
         return dsn.to_owned();
     };
-    let rest = &dsn[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
+    let rest = &dsn[scheme_end..];
+    let Some(at) = rest.rfind('@') else {
         return dsn.to_owned();
     };
     match rest[..at].find(':') {
         Some(colon) => format!(
             "{}{}:***{}",
-            &dsn[..scheme_end + 3],
+            &dsn[..scheme_end],
             &rest[..colon],
             &rest[at..]
         ),
@@ -126,6 +130,30 @@ mod tests {
             "mysql://hk:***@db:3306/keys"
         );
         assert_eq!(redact("mysql://hk@db/keys"), "mysql://hk@db/keys");
+        for password in [
+            "Kx7/Wm2",
+            "Kx7@Wm2",
+            "Kx7:Wm2",
+            "Kx7%2FWm2",
+            "Kx7#Wm2",
+            "Kx7?Wm2",
+            "Kx7/@:#Wm2",
+        ] {
+            let dsn = format!("mysql://hk:{password}@127.0.0.1:1/keys");
+            assert_eq!(
+                redact(&dsn),
+                "mysql://hk:***@127.0.0.1:1/keys",
+                "{password}"
+            );
+            let shown = match Dsn::parse(&dsn) {
+                Ok(parsed) => format!("{parsed} {parsed:?}"),
+                Err(e) => e.to_string(),
+            };
+            assert!(
+                !shown.contains("Kx7") && !shown.contains("Wm2"),
+                "{password}: {shown}"
+            );
+        }
         assert_eq!(redact("sqlite:/tmp/x.db"), "sqlite:/tmp/x.db");
         let err = Dsn::parse("postgres://u:s3cret@h/d").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidDsn);
