@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
 use axum::{Form, Router};
 use heratio_keys_core::model::now_ms;
-use heratio_keys_core::{Client, ErrorKind, Kind, NewClient};
+use heratio_keys_core::{Client, CredentialInfo, ErrorKind, Kind, NewClient};
 use maud::html;
 use serde::Deserialize;
 
@@ -166,16 +166,23 @@ async fn client_create(
     }
 }
 
+/// A client with its API keys and AI tokens.
+async fn with_credentials(
+    app: &Shared,
+    id: i64,
+) -> Result<(Client, Vec<CredentialInfo>, Vec<CredentialInfo>), AppError> {
+    app.store(move |s| {
+        let client = s.get_client(id)?;
+        let api = s.list_credentials(Kind::ApiKey, id)?;
+        let ai = s.list_credentials(Kind::AiToken, id)?;
+        Ok((client, api, ai))
+    })
+    .await
+}
+
 async fn client_view(State(app): State<Shared>, admin: Admin, Path(id): Path<String>) -> Page {
     let id = params::id(&id)?;
-    let (client, api, ai) = app
-        .store(move |s| {
-            let client = s.get_client(id)?;
-            let api = s.list_credentials(Kind::ApiKey, id)?;
-            let ai = s.list_credentials(Kind::AiToken, id)?;
-            Ok((client, api, ai))
-        })
-        .await?;
+    let (client, api, ai) = with_credentials(&app, id).await?;
     let now = now_ms();
     let body = html! {
         nav aria-label="breadcrumb" {
@@ -224,14 +231,7 @@ async fn deactivate_confirm(
     Path(id): Path<String>,
 ) -> Page {
     let id = params::id(&id)?;
-    let (client, api, ai) = app
-        .store(move |s| {
-            let client = s.get_client(id)?;
-            let api = s.list_credentials(Kind::ApiKey, id)?;
-            let ai = s.list_credentials(Kind::AiToken, id)?;
-            Ok((client, api, ai))
-        })
-        .await?;
+    let (client, api, ai) = with_credentials(&app, id).await?;
     let api_n = api.iter().filter(|c| c.active).count() as u64;
     let ai_n = ai.iter().filter(|c| c.active).count() as u64;
     let body = html! {
