@@ -15,9 +15,10 @@
 //! pushes and N / batch wake-ups.
 
 use std::collections::VecDeque;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
@@ -107,9 +108,43 @@ impl UsageQueue {
     }
 }
 
+/// Whether usage writes are failing now, and why: read by bindings after
+/// each validation (one relaxed load while all is well) so that a store
+/// refusing writes — a SELECT-only user, a read-only SQLite file — is
+/// reported instead of silently counted.
+#[derive(Debug, Default)]
+pub(crate) struct UsageHealth {
+    failing: AtomicBool,
+    last_error: Mutex<Option<String>>,
+}
+
+impl UsageHealth {
+    /// Why the last write failed, while writes are failing.
+    pub(crate) fn failure(&self) -> Option<String> {
+        if !self.failing.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn record(&self, error: Option<&crate::Error>) {
+        if let Some(e) = error {
+            *self
+                .last_error
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.to_string());
+        }
+        self.failing.store(error.is_some(), Ordering::Relaxed);
+    }
+}
+
 struct Flusher {
     store: Arc<dyn ValidationStore>,
     counters: Arc<Counters>,
+    health: Arc<UsageHealth>,
     pending: VecDeque<UsageRecord>,
     batch_size: usize,
     capacity: usize,
@@ -149,8 +184,10 @@ impl Flusher {
                         .fetch_add(n as u64, Ordering::Relaxed);
                     self.retry_at = None;
                     self.backoff = Duration::from_millis(100);
+                    self.health.record(None);
                 }
-                Err(_) => {
+                Err(e) => {
+                    self.health.record(Some(&e));
                     self.counters
                         .usage_write_errors
                         .fetch_add(1, Ordering::Relaxed);
@@ -184,6 +221,7 @@ impl Flusher {
 pub(crate) fn run(
     store: Arc<dyn ValidationStore>,
     counters: Arc<Counters>,
+    health: Arc<UsageHealth>,
     settings: &UsageSettings,
     records: &Receiver<UsageRecord>,
     control: &Receiver<Control>,
@@ -191,6 +229,7 @@ pub(crate) fn run(
     let mut flusher = Flusher {
         store,
         counters,
+        health,
         pending: VecDeque::new(),
         batch_size: settings.batch_size.max(1),
         capacity: settings.queue_capacity.max(1),

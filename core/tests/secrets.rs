@@ -78,4 +78,16 @@ fn opening_a_missing_sqlite_file_creates_nothing() {
     assert!(err.message().contains("keygen install"), "{err}");
     assert!(db.store.list_clients().is_err());
     assert!(!path.exists(), "opening must not create {}", path.display());
+    let missing_dir = path.parent().expect("dir").join("no-such-dir/keys.db");
+    let err = Validator::open(
+        &format!("sqlite:{}", missing_dir.display()),
+        Options::default(),
+    )
+    .expect_err("no directory");
+    assert_eq!(
+        err.kind(),
+        heratio_keys_core::ErrorKind::Unavailable,
+        "{err}"
+    );
+    assert!(!missing_dir.parent().expect("dir").exists());
 }

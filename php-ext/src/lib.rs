@@ -29,6 +29,7 @@
 
 use std::ffi::c_int;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ext_php_rs::binary_slice::BinarySlice;
 use ext_php_rs::boxed::ZBox;
@@ -97,6 +98,27 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("non-string panic payload")
 }
 
+/// Whether this process has warned about the current episode of failing
+/// usage writes.
+static USAGE_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// A warning the first time usage writes are seen failing, and again after
+/// they recovered and failed anew: recording must never stop silently (a
+/// SELECT-only database user, a read-only SQLite file), nor flood the log.
+fn usage_warning(failure: Option<String>) -> Option<String> {
+    match failure {
+        None => {
+            // A load first: no write to a shared line on the hot path.
+            if USAGE_WARNED.load(Ordering::Relaxed) {
+                USAGE_WARNED.store(false, Ordering::Relaxed);
+            }
+            None
+        }
+        Some(reason) => (!USAGE_WARNED.swap(true, Ordering::Relaxed))
+            .then(|| format!("usage is not being recorded: {reason}")),
+    }
+}
+
 /// Validates with the process's validator, opening it on first use. Never
 /// panics: a panic below becomes an `unavailable` result and a warning.
 fn run(request: &Request<'_>) -> Outcome {
@@ -105,10 +127,13 @@ fn run(request: &Request<'_>) -> Outcome {
         // A store that went away after opening: the core answers
         // `unavailable` and keeps retrying by itself. Not a warning per
         // request: that would flood the log during an outage.
-        Ok(validator) => Outcome {
-            result: KeyResult::from(&validator.validate(request)),
-            warning: None,
-        },
+        Ok(validator) => {
+            let result = KeyResult::from(&validator.validate(request));
+            Outcome {
+                result,
+                warning: usage_warning(validator.usage_failure()),
+            }
+        }
         Err(failure) => Outcome {
             result: KeyResult::from(&Validation::unavailable(kind, None)),
             warning: failure.warn.then_some(failure.reason),

@@ -2,6 +2,7 @@
 //! databases (`heratio_keys_testkit::TestDb`).
 #![allow(dead_code)]
 
+#[allow(unused_imports, reason = "each test binary uses a different part")]
 pub use heratio_keys_testkit::{closed_port, TestDb};
 use std::io::Write;
 use std::path::Path;

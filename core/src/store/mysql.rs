@@ -155,10 +155,13 @@ impl MysqlDriver {
                     1044 | 1045 | 1049 | 1040 | 1053 | 1205 | 1213 => ErrorKind::Unavailable,
                     _ => ErrorKind::Store,
                 };
-                let hint = if kind == ErrorKind::SchemaOutdated {
-                    " (run `keygen install`)"
-                } else {
-                    ""
+                let hint = match server.code {
+                    1146 | 1054 => " (run `keygen install`)",
+                    // table / column command denied
+                    1142 | 1143 => {
+                        " (the database user lacks a privilege: see the grants in docs/install.md)"
+                    }
+                    _ => "",
                 };
                 Error::new(
                     kind,

@@ -52,13 +52,30 @@ impl SqliteDriver {
 
     fn connect(&self) -> Result<Connection> {
         if !self.path.exists() {
-            return Err(Error::new(
-                ErrorKind::SchemaOutdated,
-                format!(
-                    "no keygen database at {}: run `keygen install` first",
-                    self.path.display()
-                ),
-            ));
+            // A missing directory is a wrong path or an unmounted volume:
+            // unavailable. A missing file in an existing one is a database
+            // nobody installed yet.
+            let dir_exists = self
+                .path
+                .parent()
+                .is_none_or(|d| d.as_os_str().is_empty() || d.is_dir());
+            return Err(if dir_exists {
+                Error::new(
+                    ErrorKind::SchemaOutdated,
+                    format!(
+                        "no keygen database at {}: run `keygen install` first",
+                        self.path.display()
+                    ),
+                )
+            } else {
+                Error::new(
+                    ErrorKind::Unavailable,
+                    format!(
+                        "cannot open the SQLite database {}: its directory does not exist",
+                        self.path.display()
+                    ),
+                )
+            });
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&self.path, flags).map_err(|e| self.error(&e))?;
@@ -93,10 +110,12 @@ impl SqliteDriver {
             }
             _ => ErrorKind::Store,
         };
-        let hint = if kind == ErrorKind::SchemaOutdated {
-            " (run `keygen install`)"
-        } else {
-            ""
+        let hint = match err.sqlite_error_code() {
+            _ if kind == ErrorKind::SchemaOutdated => " (run `keygen install`)",
+            Some(ErrorCode::ReadOnly | ErrorCode::PermissionDenied | ErrorCode::CannotOpen) => {
+                " (the user running this process needs read and write access to the database file and its directory: see docs/install.md)"
+            }
+            _ => "",
         };
         Error::new(kind, format!("SQLite database {path}: {text}{hint}"))
     }

@@ -12,7 +12,7 @@ use crate::feed::{FeedState, Poller};
 use crate::fork;
 use crate::stats::Counters;
 use crate::store::{self, Dsn, ValidationStore};
-use crate::usage::{self, UsageQueue};
+use crate::usage::{self, UsageHealth, UsageQueue};
 
 use super::Options;
 
@@ -22,6 +22,7 @@ pub(super) struct Engine {
     pub(super) cache: Arc<CredentialCache>,
     pub(super) feed: Arc<FeedState>,
     pub(super) usage: Option<UsageQueue>,
+    pub(super) usage_health: Arc<UsageHealth>,
     stop_poller: Mutex<Option<SyncSender<()>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     shutdown_timeout: Duration,
@@ -55,16 +56,19 @@ impl Engine {
         threads.push(spawn("heratio-keys-feed", move || {
             poller.run(cursor, interval, &stop_rx);
         })?);
+        let usage_health = Arc::new(UsageHealth::default());
         let usage = if options.usage_log() {
             let settings = options.usage_settings();
             let (records_tx, records_rx) = std::sync::mpsc::sync_channel(settings.queue_capacity);
             let (control_tx, control_rx) = std::sync::mpsc::channel();
             let flusher_store = Arc::clone(&store);
             let flusher_counters = Arc::clone(counters);
+            let flusher_health = Arc::clone(&usage_health);
             let flusher = spawn("heratio-keys-usage", move || {
                 usage::run(
                     flusher_store,
                     flusher_counters,
+                    flusher_health,
                     &settings,
                     &records_rx,
                     &control_rx,
@@ -88,6 +92,7 @@ impl Engine {
             cache,
             feed,
             usage,
+            usage_health,
             stop_poller: Mutex::new(Some(stop_tx)),
             threads: Mutex::new(threads),
             shutdown_timeout: options.shutdown_flush_timeout() + Duration::from_secs(1),

@@ -233,6 +233,16 @@ impl Validator {
         }
     }
 
+    /// Why usage records cannot be written, while that is so (the store
+    /// refuses writes: a user without INSERT/UPDATE grants, a read-only
+    /// SQLite file). Cheap enough to call after every validation, so a
+    /// binding can warn once when recording stops and again if it resumes
+    /// and stops.
+    #[must_use]
+    pub fn usage_failure(&self) -> Option<String> {
+        self.engine.load().as_ref()?.usage_health.failure()
+    }
+
     /// A snapshot of the counters.
     #[must_use]
     pub fn stats(&self) -> Stats {
