@@ -67,7 +67,12 @@ pub struct Error {
 }
 
 impl Error {
-    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+    /// An error of `kind`. For the crates built on this one (the web server,
+    /// the CLI) to report their own failures in the same terms, so callers
+    /// map every error to exit codes or statuses one way. The message must
+    /// never contain a key, a digest or a password.
+    #[must_use]
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
             message: message.into(),

@@ -16,48 +16,11 @@ use serde_json::json;
 use crate::blocking::PoolError;
 use crate::views;
 
-/// An error starting or running the server, or managing admin accounts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
-    kind: ErrorKind,
-    message: String,
-}
-
-impl Error {
-    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error {
-            kind,
-            message: message.into(),
-        }
-    }
-
-    /// The kind, in the core's terms (so callers map it to exit codes the
-    /// same way): `Conflict` also means "cannot listen on that address".
-    #[must_use]
-    pub fn kind(&self) -> ErrorKind {
-        self.kind
-    }
-
-    /// The message; never contains a password or a key.
-    #[must_use]
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Error {}
-
-impl From<heratio_keys_core::Error> for Error {
-    fn from(e: heratio_keys_core::Error) -> Self {
-        Error::new(e.kind(), e.message())
-    }
-}
+/// An error starting or running the server, or managing admin accounts:
+/// the core's own error type, so callers map it to exit codes exactly as
+/// they map core errors (`Conflict` also means "cannot listen on that
+/// address").
+pub use heratio_keys_core::Error;
 
 /// What a page handler answers.
 pub(crate) type Page = Result<Response, AppError>;

@@ -5,21 +5,14 @@ use heratio_keys_core::Dsn;
 use super::{actor, ok, open_store, to_json};
 use crate::args::ServeArgs;
 use crate::output::InstallJson;
-use crate::{code_for, os, Failure, Outcome};
-
-fn web_failure(e: heratio_keys_web::Error) -> Failure {
-    Failure {
-        code: code_for(e.kind()),
-        message: e.message().to_owned(),
-    }
-}
+use crate::{os, Failure, Outcome};
 
 pub(super) fn serve(dsn: String, a: ServeArgs) -> Result<Outcome, Failure> {
     let mut config = heratio_keys_web::Config::new(dsn);
     config.listen = a.listen;
     config.secure_cookies = a.secure_cookies;
     config.trust_proxy = a.trust_proxy;
-    heratio_keys_web::serve(&config).map_err(web_failure)?;
+    heratio_keys_web::serve(&config)?;
     ok(String::new())
 }
 
@@ -30,8 +23,7 @@ pub(super) fn admin_create(
     reset: bool,
 ) -> Result<Outcome, Failure> {
     let password = os::read_password(user).map_err(Failure::usage)?;
-    let done = heratio_keys_web::create_admin(dsn, user, &password, reset, &actor())
-        .map_err(web_failure)?;
+    let done = heratio_keys_web::create_admin(dsn, user, &password, reset, &actor())?;
     if json {
         return ok(to_json(&serde_json::json!({
             "id": done.id,

@@ -130,30 +130,12 @@ mod tests {
             "mysql://hk:***@db:3306/keys"
         );
         assert_eq!(redact("mysql://hk@db/keys"), "mysql://hk@db/keys");
-        for password in [
-            "Kx7/Wm2",
-            "Kx7@Wm2",
-            "Kx7:Wm2",
-            "Kx7%2FWm2",
-            "Kx7#Wm2",
-            "Kx7?Wm2",
-            "Kx7/@:#Wm2",
-        ] {
-            let dsn = format!("mysql://hk:{password}@127.0.0.1:1/keys");
-            assert_eq!(
-                redact(&dsn),
-                "mysql://hk:***@127.0.0.1:1/keys",
-                "{password}"
-            );
-            let shown = match Dsn::parse(&dsn) {
-                Ok(parsed) => format!("{parsed} {parsed:?}"),
-                Err(e) => e.to_string(),
-            };
-            assert!(
-                !shown.contains("Kx7") && !shown.contains("Wm2"),
-                "{password}: {shown}"
-            );
-        }
+        // Unencoded URL-special characters in the password (the integration
+        // test `secrets` follows such DSNs through every error path).
+        assert_eq!(
+            redact("mysql://hk:a/b@c:d#e?f@127.0.0.1:1/keys"),
+            "mysql://hk:***@127.0.0.1:1/keys"
+        );
         assert_eq!(redact("sqlite:/tmp/x.db"), "sqlite:/tmp/x.db");
         let err = Dsn::parse("postgres://u:s3cret@h/d").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidDsn);
