@@ -147,19 +147,33 @@ impl Poller {
     /// missed.
     pub(crate) fn start(&self) -> Option<Cursor> {
         let started = self.state.clock_ms();
-        match self.store.feed_head() {
-            Ok(head) => {
+        match self.open_cursor() {
+            Ok(cursor) => {
                 self.state.read_ok(started);
-                // Start a page back: ids just below the head may belong to
-                // transactions still in flight, and reading them again
-                // finds those holes (evicting from an empty cache is free).
-                Some(Cursor::new((head - i64::from(PAGE)).max(0)))
+                Some(cursor)
             }
             Err(_) => {
                 bump(&self.counters.feed_errors);
                 None
             }
         }
+    }
+
+    /// A cursor at the feed's head that also knows the holes just below
+    /// it: ids of transactions in flight when the process started. The rows
+    /// present were committed before anything was cached, so they need no
+    /// eviction.
+    fn open_cursor(&self) -> crate::Result<Cursor> {
+        let head = self.store.feed_head()?;
+        let floor = (head - i64::from(PAGE)).max(0);
+        let present = self.store.feed_since(floor, PAGE)?;
+        let mut cursor = Cursor::new(floor);
+        let now = Instant::now();
+        for row in present.iter().filter(|r| r.id <= head) {
+            cursor.read_ahead(row.id, now);
+        }
+        cursor.read_ahead(head, now);
+        Ok(cursor)
     }
 
     /// One poll: reads every new feed row and every hole that has appeared,
@@ -353,5 +367,35 @@ mod tests {
         );
         assert!(cursor.hole_ids().is_empty());
         assert_eq!(evicted.lock().expect("lock").len(), 2501);
+    }
+
+    /// Ids in flight when the process starts are holes from the first
+    /// poll on; rows already committed are not evicted again (the cache is
+    /// filled right after start, and evicting those would only cost misses).
+    #[test]
+    fn start_knows_the_holes_below_the_head() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("keys.db");
+        let store = crate::store::open(&crate::Dsn::Sqlite { path: path.clone() }).expect("open");
+        store.install().expect("install");
+        let raw = rusqlite::Connection::open(&path).expect("raw connection");
+        raw.execute_batch(&feed_rows_sql((1..=10).filter(|&id| id != 5)))
+            .expect("rows");
+        let evicted = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = Arc::clone(&evicted);
+        let poller = Poller {
+            store,
+            state: Arc::new(FeedState::new()),
+            counters: Arc::new(Counters::default()),
+            evict: Box::new(move |d| sink.lock().expect("lock").push(*d)),
+        };
+        let mut cursor = poller.start().expect("started");
+        assert_eq!(cursor.high, 10);
+        assert_eq!(cursor.hole_ids(), [5]);
+        assert_eq!(poller.poll_once(&mut cursor).expect("poll"), 0);
+        raw.execute_batch(&feed_rows_sql(5..=5))
+            .expect("late commit");
+        assert_eq!(poller.poll_once(&mut cursor).expect("poll"), 1);
+        assert_eq!(evicted.lock().expect("lock").len(), 1, "only the late row");
     }
 }
