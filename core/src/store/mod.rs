@@ -262,6 +262,15 @@ pub trait AdminStore {
     /// Store errors.
     fn find_admin(&self, username: &str) -> Result<Option<AdminCredentials>>;
 
+    /// The account with this id (sessions re-check it on every request, so
+    /// a password reset or any account change made elsewhere, the CLI
+    /// included, ends them: compare `updated_at`).
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    fn get_admin(&self, id: i64) -> Result<Option<AdminAccount>>;
+
     /// Creates an account (audited as `admin.create`).
     ///
     /// # Errors

@@ -61,6 +61,16 @@ impl<D: Driver> AdminStore for SqlStore<D> {
         self.with_conn(|conn| Self::fetch_admin(conn, username, ""))
     }
 
+    fn get_admin(&self, id: i64) -> Result<Option<AdminAccount>> {
+        let rows = self.with_conn(|conn| {
+            conn.query(
+                &format!("SELECT {ADMIN_COLUMNS} FROM admin_user WHERE id = ?"),
+                &[id.into()],
+            )
+        })?;
+        Ok(rows.first().map(admin_from_row).transpose()?.map(|a| a.account))
+    }
+
     fn create_admin(
         &self,
         username: &str,
