@@ -227,8 +227,11 @@ typedef struct hk_options {
   // How long `hk_validator_free` keeps retrying to write buffered usage,
   // in ms (default 5000).
   uint64_t shutdown_flush_timeout_ms;
-  // Whether validations are written to `usage_log` (default true).
-  bool usage_log;
+  // 1 (the default) to write validations to `usage_log`, 0 not to. Any
+  // other value is refused with `HK_ERR_INVALID_ARGUMENT` (an integer,
+  // not a C `bool`: a stray byte from C must be an error, not undefined
+  // behaviour).
+  uint8_t usage_log;
 } hk_options;
 
 // The credential a successful `hk_validate` matched. Written only when
@@ -345,7 +348,8 @@ void hk_validator_free(struct hk_validator *v);
 //
 // Returns the status. On `HK_STATUS_VALID` only, `*out` (if not NULL)
 // receives the matched credential; otherwise it is untouched and
-// `hk_last_error_message` gives the message for the HTTP client.
+// `hk_last_error_message` gives the message for the HTTP client and
+// `hk_last_error_detail` the operator's detail (why the store failed).
 //
 // Bad arguments are answered, never a crash (see "Bad input" at the top
 // of this header): a NULL `v` is `HK_STATUS_UNAVAILABLE`, an unknown
@@ -425,6 +429,17 @@ const char *hk_version(void);
 //
 // `buf` is NULL or points to `len` writable bytes.
 size_t hk_last_error_message(char *buf, size_t len);
+
+// Like `hk_last_error_message`, but the operator's detail of the same
+// failure: for `hk_validate` answering `HK_STATUS_UNAVAILABLE`, why the
+// store could not answer (which store, which host and port, the driver's
+// words — for logs, never for an HTTP client); for other failures the same
+// text as `hk_last_error_message`. Never contains a key or a password.
+//
+// # Safety
+//
+// `buf` is NULL or points to `len` writable bytes.
+size_t hk_last_error_detail(char *buf, size_t len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -59,19 +59,42 @@ impl From<ErrorKind> for hk_error {
     }
 }
 
-thread_local! {
-    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+/// The last failure on one thread: the message (safe for an HTTP client
+/// when it comes from `hk_validate`) and the operator's detail.
+#[derive(Default)]
+struct LastError {
+    message: String,
+    detail: String,
 }
 
-/// Sets the calling thread's last error message.
+thread_local! {
+    static LAST_ERROR: RefCell<LastError> = RefCell::new(LastError::default());
+}
+
+/// Sets the calling thread's last error; its detail is the message itself.
 pub(crate) fn set_error(message: impl Into<String>) {
     let message = message.into();
-    let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = message);
+    let _ = LAST_ERROR.try_with(|e| {
+        let mut e = e.borrow_mut();
+        e.detail.clone_from(&message);
+        e.message = message;
+    });
 }
 
-/// Clears the calling thread's last error message (a call succeeded).
+/// Sets the calling thread's last error with a separate operator detail
+/// (host, port, user of the store, the driver's words), which must never be
+/// shown to an HTTP client. No detail: the message stands for both.
+pub(crate) fn set_error_with_detail(message: String, detail: Option<String>) {
+    let _ = LAST_ERROR.try_with(|e| {
+        let mut e = e.borrow_mut();
+        e.detail = detail.unwrap_or_else(|| message.clone());
+        e.message = message;
+    });
+}
+
+/// Clears the calling thread's last error (a call succeeded).
 pub(crate) fn clear_error() {
-    let _ = LAST_ERROR.try_with(|e| e.borrow_mut().clear());
+    let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = LastError::default());
 }
 
 /// A failed `int` function: records `"{function}: {message}"` and returns
@@ -102,19 +125,45 @@ pub(crate) fn succeed() -> c_int {
 /// `buf` is NULL or points to `len` writable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn hk_last_error_message(buf: *mut c_char, len: usize) -> usize {
+    // SAFETY: forwarded caller guarantee.
+    unsafe { copy_last(buf, len, |e| &e.message) }
+}
+
+/// Like `hk_last_error_message`, but the operator's detail of the same
+/// failure: for `hk_validate` answering `HK_STATUS_UNAVAILABLE`, why the
+/// store could not answer (which store, which host and port, the driver's
+/// words — for logs, never for an HTTP client); for other failures the same
+/// text as `hk_last_error_message`. Never contains a key or a password.
+///
+/// # Safety
+///
+/// `buf` is NULL or points to `len` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn hk_last_error_detail(buf: *mut c_char, len: usize) -> usize {
+    // SAFETY: forwarded caller guarantee.
+    unsafe { copy_last(buf, len, |e| &e.detail) }
+}
+
+/// Copies one part of the last error into `buf`, `snprintf`-style.
+///
+/// # Safety
+///
+/// `buf` is NULL or points to `len` writable bytes.
+unsafe fn copy_last(buf: *mut c_char, len: usize, part: fn(&LastError) -> &String) -> usize {
     // No panic guard: nothing here can panic (`try_with`, `try_borrow`, a
     // copy bounded by `len`), and the guard itself reports through this
     // message.
     LAST_ERROR
         .try_with(|e| {
-            let Ok(message) = e.try_borrow() else {
+            let Ok(last) = e.try_borrow() else {
                 return 0;
             };
+            let text = part(&last);
             if !buf.is_null() && len > 0 {
                 // SAFETY: the caller guarantees `len >= 1` writable bytes.
-                unsafe { write_c_string(buf, len, &message) };
+                unsafe { write_c_string(buf, len, text) };
             }
-            message.len()
+            text.len()
         })
         .unwrap_or(0)
 }
@@ -122,9 +171,20 @@ pub unsafe extern "C" fn hk_last_error_message(buf: *mut c_char, len: usize) -> 
 /// The calling thread's last error, read through the C function.
 #[cfg(test)]
 pub(crate) fn last_error() -> String {
+    read_last(hk_last_error_message)
+}
+
+/// The calling thread's last error detail, read through the C function.
+#[cfg(test)]
+pub(crate) fn last_error_detail() -> String {
+    read_last(hk_last_error_detail)
+}
+
+#[cfg(test)]
+fn read_last(read: unsafe extern "C" fn(*mut c_char, usize) -> usize) -> String {
     let mut buf = [0 as c_char; 512];
     // SAFETY: a live buffer of that length.
-    unsafe { hk_last_error_message(buf.as_mut_ptr(), buf.len()) };
+    unsafe { read(buf.as_mut_ptr(), buf.len()) };
     // SAFETY: the function NUL-terminates.
     unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
         .to_string_lossy()

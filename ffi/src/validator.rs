@@ -10,7 +10,7 @@ use heratio_keys_core::model::check_required;
 use heratio_keys_core::{Options, Request, Validator};
 
 use crate::credential::{hk_credential, write_credential};
-use crate::error::{clear_error, fail, hk_error, set_error, succeed};
+use crate::error::{clear_error, fail, hk_error, set_error, set_error_with_detail, succeed};
 use crate::marshal::{key_bytes, optional_text, scope_array};
 use crate::panic::guard;
 use crate::status::{hk_kind_raw, hk_status, kind_from_raw};
@@ -48,8 +48,11 @@ pub struct hk_options {
     /// How long `hk_validator_free` keeps retrying to write buffered usage,
     /// in ms (default 5000).
     pub shutdown_flush_timeout_ms: u64,
-    /// Whether validations are written to `usage_log` (default true).
-    pub usage_log: bool,
+    /// 1 (the default) to write validations to `usage_log`, 0 not to. Any
+    /// other value is refused with `HK_ERR_INVALID_ARGUMENT` (an integer,
+    /// not a C `bool`: a stray byte from C must be an error, not undefined
+    /// behaviour).
+    pub usage_log: u8,
 }
 
 /// The defaults of every option (those of `hk_validator_open`).
@@ -66,7 +69,7 @@ pub extern "C" fn hk_options_default() -> hk_options {
         usage_queue_capacity: u64::try_from(d.usage_queue_capacity()).unwrap_or(u64::MAX),
         usage_flush_interval_ms: ms(d.usage_flush_interval()),
         shutdown_flush_timeout_ms: ms(d.shutdown_flush_timeout()),
-        usage_log: d.usage_log(),
+        usage_log: u8::from(d.usage_log()),
     }
 }
 
@@ -78,6 +81,11 @@ fn core_options(o: &hk_options) -> Result<Options, String> {
     }
     let queue = usize::try_from(o.usage_queue_capacity)
         .map_err(|_| "usage_queue_capacity is out of range".to_owned())?;
+    let usage_log = match o.usage_log {
+        0 => false,
+        1 => true,
+        other => return Err(format!("usage_log must be 0 or 1, not {other}")),
+    };
     Ok(Options::builder()
         .cache_capacity(o.cache_capacity)
         .cache_ttl(ms(o.cache_ttl_ms))
@@ -87,7 +95,7 @@ fn core_options(o: &hk_options) -> Result<Options, String> {
         .usage_queue_capacity(queue)
         .usage_flush_interval(ms(o.usage_flush_interval_ms))
         .shutdown_flush_timeout(ms(o.shutdown_flush_timeout_ms))
-        .usage_log(o.usage_log)
+        .usage_log(usage_log)
         .build())
 }
 
@@ -209,7 +217,8 @@ unsafe fn required_scopes<'a>(
 ///
 /// Returns the status. On `HK_STATUS_VALID` only, `*out` (if not NULL)
 /// receives the matched credential; otherwise it is untouched and
-/// `hk_last_error_message` gives the message for the HTTP client.
+/// `hk_last_error_message` gives the message for the HTTP client and
+/// `hk_last_error_detail` the operator's detail (why the store failed).
 ///
 /// Bad arguments are answered, never a crash (see "Bad input" at the top
 /// of this header): a NULL `v` is `HK_STATUS_UNAVAILABLE`, an unknown
@@ -274,11 +283,12 @@ pub unsafe extern "C" fn hk_validate(
             }
             clear_error();
         } else {
-            let mut message = validation.message();
-            if let Some(error) = &validation.error {
-                message = format!("{message} ({error})");
-            }
-            set_error(message);
+            // The message may go to an HTTP client; where the store is and
+            // who connects to it is for operators only.
+            set_error_with_detail(
+                validation.message(),
+                validation.error.as_ref().map(ToString::to_string),
+            );
         }
         validation.status.into()
     })
@@ -452,6 +462,62 @@ mod tests {
         assert_eq!(
             validate([read, c"*".as_ptr()].as_ptr(), 2),
             hk_status::HK_STATUS_NOT_FOUND
+        );
+        // SAFETY: a live handle, freed once.
+        unsafe { hk_validator_free(v) };
+    }
+
+    #[test]
+    fn usage_log_accepts_only_zero_or_one() {
+        let mut o = hk_options_default();
+        assert_eq!(o.usage_log, 1);
+        o.usage_log = 0;
+        assert!(!core_options(&o).expect("0 is off").usage_log());
+        o.usage_log = 2;
+        let err = core_options(&o).expect_err("2 is neither");
+        assert!(err.contains("usage_log"), "{err}");
+        let mut v = ptr::null_mut();
+        // SAFETY: valid pointers; the options are refused before any use.
+        let rc = unsafe { hk_validator_open_with(c"sqlite:/unused".as_ptr(), &o, &mut v) };
+        assert_eq!(rc, hk_error::HK_ERR_INVALID_ARGUMENT as c_int);
+        assert!(v.is_null());
+    }
+
+    /// When the store fails under a validation, the message (for an HTTP
+    /// client) says only that validation is unavailable; where the store is
+    /// goes to the detail, for operators.
+    #[test]
+    fn store_details_stay_out_of_the_client_message() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let v = open_fresh(&dir);
+        let db = dir.path().join("keys.db");
+        rusqlite::Connection::open(&db)
+            .and_then(|c| c.execute_batch("DROP TABLE api_key"))
+            .expect("the table goes away under the running validator");
+        let key = "hk_api_00000000000000000000000000000000000000001Wtgbr";
+        // SAFETY: a live handle and key.
+        let status = unsafe {
+            hk_validate(
+                v,
+                1,
+                key.as_ptr().cast(),
+                key.len(),
+                ptr::null(),
+                0,
+                ptr::null(),
+                ptr::null(),
+                ptr::null_mut(),
+            )
+        };
+        assert_eq!(status, hk_status::HK_STATUS_UNAVAILABLE);
+        let message = last_error();
+        let detail = crate::error::last_error_detail();
+        assert_eq!(message, "API key validation is temporarily unavailable.");
+        let place = dir.path().display().to_string();
+        assert!(!message.contains(&place), "{message}");
+        assert!(
+            detail.contains(&place),
+            "the detail names the store: {detail}"
         );
         // SAFETY: a live handle, freed once.
         unsafe { hk_validator_free(v) };

@@ -135,6 +135,7 @@ int main(void) {
     CHECK(hk_validator_flush(NULL, 0) == HK_ERR_INVALID_ARGUMENT);
     CHECK(hk_validator_stats(NULL, NULL) == HK_ERR_INVALID_ARGUMENT);
     CHECK(hk_last_error_message(NULL, 100) > 0); /* NULL buffer: length only */
+    CHECK(hk_last_error_detail(NULL, 0) > 0);
     hk_validator_free(NULL);
 
     CHECK(hk_validator_flush(v, 10000) == 0);

@@ -66,6 +66,12 @@ static void test_open_errors(void) {
     bad.usage_queue_capacity = 0;
     CHECK(hk_validator_open_with(env("HK_T_DSN"), &bad, &v) == HK_ERR_INVALID_ARGUMENT);
     CHECK(v == sentinel);
+    /* usage_log is an integer, checked: a stray byte is refused */
+    bad = hk_options_default();
+    bad.usage_log = 2;
+    CHECK(hk_validator_open_with(env("HK_T_DSN"), &bad, &v) == HK_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(last_error(), "usage_log") != NULL);
+    CHECK(v == sentinel);
 }
 
 static void test_last_error_message(void) {
@@ -173,8 +179,8 @@ static void test_options(void) {
     CHECK(opts.cache_capacity == 100000);
     CHECK(opts.poll_interval_ms == 500);
     CHECK(opts.cache_ttl_ms == 60000);
-    CHECK(opts.usage_log);
-    opts.usage_log = false;
+    CHECK(opts.usage_log == 1);
+    opts.usage_log = 0;
     opts.cache_capacity = 16;
     opts.poll_interval_ms = 100;
     hk_validator *v = open_or_die(env("HK_T_DSN"), &opts);
