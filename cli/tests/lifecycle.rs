@@ -493,7 +493,17 @@ fn lifecycle(db: &TestDb) {
             ..UsageQuery::default()
         })
         .expect("usage log");
-    assert_eq!(i64::try_from(count).expect("count"), tally.total);
+    let (_, rejected) = store
+        .rejected_usage(&UsageQuery {
+            limit: 10_000,
+            ..UsageQuery::default()
+        })
+        .expect("rejected usage");
+    assert_eq!(
+        i64::try_from(count + rejected).expect("count"),
+        tally.total,
+        "every validation recorded: a row per stored credential's, a count for the rest"
+    );
     assert!(rows
         .iter()
         .all(|r| r.record.endpoint.as_deref() == Some("cli")));

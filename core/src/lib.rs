@@ -65,8 +65,8 @@ pub use error::{Error, ErrorKind, Result};
 pub use format::{check_format, digest, digest_hex, generate, Digest, Kind, SecretKey};
 pub use model::{
     Actor, AdminAccount, AdminCredentials, AuditEntry, Client, Credential, CredentialInfo,
-    CredentialState, Deactivation, InstallReport, NewClient, NewCredential, Scopes, Source,
-    UsageRecord, UsageStats,
+    CredentialState, Deactivation, InstallReport, NewClient, NewCredential, RejectedUsage, Scopes,
+    Source, UsageRecord, UsageStats,
 };
 pub use stats::Stats;
 pub use status::Status;

@@ -373,8 +373,19 @@ fn usage_and_stats(db: &TestDb) {
             ..UsageQuery::default()
         })
         .expect("usage log");
-    assert_eq!(count, total as u64, "one usage row per validation");
-    assert_eq!(rows.len(), total);
+    let (rejected, rejected_count) = db
+        .store
+        .rejected_usage(&UsageQuery {
+            limit: 1000,
+            ..UsageQuery::default()
+        })
+        .expect("rejected usage");
+    assert_eq!(
+        count + rejected_count,
+        total as u64,
+        "every validation recorded: a row per stored credential's, a count for the rest"
+    );
+    assert_eq!(rows.len(), total - 1);
     let valid_rows = rows
         .iter()
         .filter(|r| r.record.status == Status::Valid)
@@ -383,9 +394,14 @@ fn usage_and_stats(db: &TestDb) {
     assert!(rows
         .iter()
         .any(|r| r.record.status == Status::Forbidden && r.record.credential_id == Some(key_id)));
-    assert!(rows
-        .iter()
-        .any(|r| r.record.status == Status::Malformed && r.record.credential_id.is_none()));
+    assert_eq!(
+        rejected
+            .iter()
+            .map(|r| (r.kind, r.status, r.ip.as_str(), r.count))
+            .collect::<Vec<_>>(),
+        [(Kind::ApiKey, Status::Malformed, "", 1)],
+        "the malformed key is counted, not logged"
+    );
     let with_ip = rows
         .iter()
         .filter(|r| r.record.ip.as_deref() == Some("192.0.2.10"))

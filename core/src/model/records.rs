@@ -237,6 +237,49 @@ pub struct UsageRecord {
     pub status: Status,
 }
 
+/// Milliseconds in one minute: the period of `usage_rejected` counts.
+pub const MINUTE_MS: i64 = 60_000;
+
+/// Where a validation that matched no credential is counted: the IPv4
+/// address, or the IPv6 /64 (one host or subscriber typically holds a whole
+/// /64, and rotating addresses inside it must not multiply rows), `invalid`
+/// for text that is no address, and `""` when none was given.
+#[must_use]
+pub fn rejection_bucket(ip: Option<&str>) -> String {
+    use std::net::IpAddr;
+    let Some(text) = ip else {
+        return String::new();
+    };
+    match text.trim().parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{net}/64")
+            }
+        },
+        Err(_) => "invalid".to_owned(),
+    }
+}
+
+/// Validations that matched no credential in one minute from one source,
+/// with one outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedUsage {
+    /// Start of the minute (ms).
+    pub minute: i64,
+    /// Kind asked for.
+    pub kind: Kind,
+    /// Source (see [`rejection_bucket`]).
+    pub ip: String,
+    /// Outcome.
+    pub status: Status,
+    /// How many.
+    pub count: i64,
+}
+
 /// Longest IP stored (an IPv6 address with an IPv4 tail).
 pub const MAX_IP_LEN: usize = 45;
 /// Longest endpoint stored.
@@ -412,6 +455,22 @@ impl std::fmt::Debug for AdminCredentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rejections_are_bucketed_by_source() {
+        assert_eq!(rejection_bucket(None), "");
+        assert_eq!(rejection_bucket(Some("192.0.2.7")), "192.0.2.7");
+        assert_eq!(rejection_bucket(Some("::ffff:192.0.2.7")), "192.0.2.7");
+        assert_eq!(
+            rejection_bucket(Some("2001:db8:1:2:aaaa::1")),
+            rejection_bucket(Some("2001:db8:1:2:ffff::9"))
+        );
+        assert_eq!(
+            rejection_bucket(Some("2001:db8:1:2::1")),
+            "2001:db8:1:2::/64"
+        );
+        assert_eq!(rejection_bucket(Some("\u{ff}garbage")), "invalid");
+    }
 
     #[test]
     fn truncate_respects_char_boundaries() {

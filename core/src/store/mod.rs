@@ -20,7 +20,8 @@ use crate::error::Result;
 use crate::format::{Digest, Kind};
 use crate::model::{
     Actor, AdminAccount, AdminCredentials, AuditEntry, Client, Credential, CredentialInfo,
-    Deactivation, FeedEntry, InstallReport, NewClient, NewCredential, UsageRecord, UsageStats,
+    Deactivation, FeedEntry, InstallReport, NewClient, NewCredential, RejectedUsage, UsageRecord,
+    UsageStats,
 };
 
 mod dsn;
@@ -216,6 +217,16 @@ pub trait ReportStore {
     ///
     /// Store errors.
     fn usage_log(&self, query: &UsageQuery) -> Result<(Vec<UsageEntry>, u64)>;
+
+    /// Validations that matched no credential, as per-minute counts, newest
+    /// first, and the number of validations matching in all (the sum of the
+    /// counts). The query's kind, status, IP (by its bucket) and time
+    /// window apply; a client or credential filter matches nothing.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    fn rejected_usage(&self, query: &UsageQuery) -> Result<(Vec<RejectedUsage>, u64)>;
 }
 
 /// The audit log.

@@ -6,7 +6,7 @@
 //! a key up by hand.
 
 /// The schema version this library writes and expects.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// SQL dialect of a back end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +32,20 @@ impl Dialect {
         match self {
             Dialect::Sqlite => "",
             Dialect::Mysql => " FOR UPDATE",
+        }
+    }
+
+    /// The tail of a multi-row `INSERT` that adds `column` of a row whose
+    /// `key` columns already exist to the stored value instead of failing.
+    pub(crate) fn add_on_conflict(self, key: &[&str], column: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!(
+                "ON CONFLICT ({}) DO UPDATE SET {column} = {column} + excluded.{column}",
+                key.join(", ")
+            ),
+            Dialect::Mysql => {
+                format!("ON DUPLICATE KEY UPDATE {column} = {column} + VALUES({column})")
+            }
         }
     }
 
@@ -75,6 +89,7 @@ impl Dialect {
         vec![
             (1, "initial schema", self.v1()),
             (2, "admin accounts", self.v2()),
+            (3, "rejected validations counted per minute", self.v3()),
         ]
     }
 
@@ -248,6 +263,31 @@ impl Dialect {
                 last_login_at BIGINT NULL,
                 UNIQUE KEY uq_admin_user_username (username)
             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+                .to_owned(),
+        }]
+    }
+
+    /// Validations that matched no stored credential, counted per minute,
+    /// kind, source (see `model::rejection_bucket`) and status instead of a
+    /// row each.
+    fn v3(self) -> Vec<String> {
+        vec![match self {
+            Dialect::Sqlite => "CREATE TABLE IF NOT EXISTS usage_rejected (
+                minute INTEGER NOT NULL,
+                credential_kind INTEGER NOT NULL,
+                ip TEXT NOT NULL,
+                status INTEGER NOT NULL,
+                count INTEGER NOT NULL,
+                PRIMARY KEY (minute, credential_kind, ip, status))"
+                .to_owned(),
+            Dialect::Mysql => "CREATE TABLE IF NOT EXISTS usage_rejected (
+                minute BIGINT NOT NULL,
+                credential_kind TINYINT NOT NULL,
+                ip VARCHAR(45) CHARACTER SET ascii NOT NULL,
+                status TINYINT NOT NULL,
+                count BIGINT NOT NULL,
+                PRIMARY KEY (minute, credential_kind, ip, status)
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
                 .to_owned(),
         }]
     }

@@ -68,7 +68,11 @@ impl<D: Driver> AdminStore for SqlStore<D> {
                 &[id.into()],
             )
         })?;
-        Ok(rows.first().map(admin_from_row).transpose()?.map(|a| a.account))
+        Ok(rows
+            .first()
+            .map(admin_from_row)
+            .transpose()?
+            .map(|a| a.account))
     }
 
     fn create_admin(

@@ -1,6 +1,7 @@
 //! Every query, written once for both back ends, one file per concern:
 //! `validation` (the hot path's lookup, the feed, usage writes), `clients`,
-//! `credentials`, `reports` (statistics, usage log, audit log), `admins`,
+//! `credentials`, `usage` (writing usage), `reports` (statistics, usage
+//! log, audit log), `admins`,
 //! `install` (migrations).
 //!
 //! A [`Driver`] hands out connections that run parameterised statements
@@ -21,6 +22,7 @@ mod clients;
 mod credentials;
 mod install;
 mod reports;
+mod usage;
 mod validation;
 
 /// A parameter or column value.

@@ -7,7 +7,8 @@ use super::{audit, check_text, fetch_client, Driver, SqlStore, Value};
 use crate::error::{Error, Result};
 use crate::format::Kind;
 use crate::model::{
-    utc_date, Actor, AuditEntry, CredentialUsage, DayCount, UsageRecord, UsageStats, DAY_MS,
+    rejection_bucket, utc_date, Actor, AuditEntry, CredentialUsage, DayCount, RejectedUsage,
+    UsageRecord, UsageStats, DAY_MS, MINUTE_MS,
 };
 use crate::status::Status;
 use crate::store::{AuditStore, ReportStore, StatsQuery, UsageEntry, UsageQuery};
@@ -57,6 +58,21 @@ impl<D: Driver> ReportStore for SqlStore<D> {
             let mut counted: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
             for row in &per_day_rows {
                 counted.insert(row.int(0)?, (row.int(1)?, row.int(2)?));
+            }
+            if query.client_id.is_none() {
+                // Validations that matched no credential belong to no
+                // client, and were never valid.
+                let day = dialect.int_div("minute", DAY_MS);
+                let rejected = conn.query(
+                    &format!(
+                        "SELECT {day} AS day, SUM(count) FROM usage_rejected \
+                         WHERE minute >= ? AND minute <= ? GROUP BY {day}"
+                    ),
+                    &[since.into(), query.now.into()],
+                )?;
+                for row in &rejected {
+                    counted.entry(row.int(0)?).or_insert((0, 0)).0 += row.int(1)?;
+                }
             }
             let per_day: Vec<DayCount> = (first_day..=today)
                 .map(|d| {
@@ -177,6 +193,70 @@ impl<D: Driver> ReportStore for SqlStore<D> {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok((entries, u64::try_from(total).unwrap_or(0)))
+    }
+
+    fn rejected_usage(&self, query: &UsageQuery) -> Result<(Vec<RejectedUsage>, u64)> {
+        if query.client_id.is_some() || query.credential.is_some() {
+            return Ok((Vec::new(), 0));
+        }
+        let mut filter = String::from(" WHERE 1 = 1");
+        let mut params: Vec<Value> = Vec::new();
+        if let Some(kind) = query.kind {
+            filter.push_str(" AND credential_kind = ?");
+            params.push(i64::from(kind.code()).into());
+        }
+        if let Some(status) = query.status {
+            filter.push_str(" AND status = ?");
+            params.push(i64::from(status.code()).into());
+        }
+        if let Some(ip) = &query.ip {
+            filter.push_str(" AND ip = ?");
+            params.push(rejection_bucket(Some(ip)).into());
+        }
+        if let Some(since) = query.since {
+            filter.push_str(" AND minute >= ?");
+            params.push((since - since.rem_euclid(MINUTE_MS)).into());
+        }
+        if let Some(until) = query.until {
+            filter.push_str(" AND minute < ?");
+            params.push(until.into());
+        }
+        let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let (rows, total) = self.with_conn(|conn| {
+            let total = conn.query(
+                &format!("SELECT COALESCE(SUM(count), 0) FROM usage_rejected{filter}"),
+                &params,
+            )?;
+            let mut page_params = params.clone();
+            page_params.extend([to_i64(query.limit).into(), to_i64(query.offset).into()]);
+            let rows = conn.query(
+                &format!(
+                    "SELECT minute, credential_kind, ip, status, count FROM usage_rejected{filter} \
+                     ORDER BY minute DESC, count DESC, ip LIMIT ? OFFSET ?"
+                ),
+                &page_params,
+            )?;
+            Ok((
+                rows,
+                total.first().map(|r| r.int(0)).transpose()?.unwrap_or(0),
+            ))
+        })?;
+        let rejected = rows
+            .iter()
+            .map(|row| {
+                Ok(RejectedUsage {
+                    minute: row.int(0)?,
+                    kind: Kind::from_code(row.int(1)?).ok_or_else(|| {
+                        Error::internal("unknown credential_kind in usage_rejected")
+                    })?,
+                    ip: row.text(2)?,
+                    status: Status::from_code(row.int(3)?)
+                        .ok_or_else(|| Error::internal("unknown status in usage_rejected"))?,
+                    count: row.int(4)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((rejected, u64::try_from(total).unwrap_or(0)))
     }
 }
 

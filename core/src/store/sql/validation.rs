@@ -1,18 +1,11 @@
 //! The validator's queries: the indexed lookup by digest, the change feed,
 //! and usage batches (rows plus per-credential counters).
 
-use std::collections::BTreeMap;
-
 use super::{scopes_from_stored, Driver, Row, SqlStore, Value};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{digest_hex, parse_digest_hex, Digest, Kind};
 use crate::model::{Credential, FeedEntry, UsageRecord};
-use crate::status::Status;
 use crate::store::{Backend, ValidationStore};
-
-/// Credentials per usage-count UPDATE (5 placeholders each, well under
-/// both engines' limits).
-const USAGE_UPDATE_CHUNK: usize = 500;
 
 /// Lengths of the `id IN (…)` lists `feed_rows` sends, ascending.
 const FEED_ROWS_SHAPES: [usize; 3] = [8, 64, 512];
@@ -121,79 +114,6 @@ impl<D: Driver> ValidationStore for SqlStore<D> {
     }
 
     fn write_usage(&self, batch: &[UsageRecord]) -> Result<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        // Per credential: accepted uses and the latest accepted use.
-        let mut accepted: BTreeMap<(Kind, i64), (i64, i64)> = BTreeMap::new();
-        for record in batch.iter().filter(|r| r.status == Status::Valid) {
-            if let Some(id) = record.credential_id {
-                let entry = accepted.entry((record.kind, id)).or_insert((0, record.at));
-                entry.0 += 1;
-                entry.1 = entry.1.max(record.at);
-            }
-        }
-        let mut insert = String::from(
-            "INSERT INTO usage_log (credential_kind, credential_id, client_id, created_at, ip, endpoint, status) VALUES ",
-        );
-        let mut params = Vec::with_capacity(batch.len() * 7);
-        for (i, record) in batch.iter().enumerate() {
-            insert.push_str(if i == 0 {
-                "(?, ?, ?, ?, ?, ?, ?)"
-            } else {
-                ", (?, ?, ?, ?, ?, ?, ?)"
-            });
-            params.extend([
-                i64::from(record.kind.code()).into(),
-                record.credential_id.into(),
-                record.client_id.into(),
-                record.at.into(),
-                record.ip.clone().into(),
-                record.endpoint.clone().into(),
-                i64::from(record.status.code()).into(),
-            ]);
-        }
-        // One UPDATE per kind and chunk rather than one per credential: a
-        // batch touching 1000 keys would otherwise cost 1000 round trips,
-        // which capped the sustainable usage rate on MySQL at ~20k/s.
-        let dialect = self.driver.dialect();
-        let mut updates: Vec<(String, Vec<Value>)> = Vec::new();
-        for kind in Kind::ALL {
-            let of_kind: Vec<(i64, i64, i64)> = accepted
-                .iter()
-                .filter(|((k, _), _)| *k == kind)
-                .map(|(&(_, id), &(count, last))| (id, count, last))
-                .collect();
-            for chunk in of_kind.chunks(USAGE_UPDATE_CHUNK) {
-                let cases = vec!["WHEN ? THEN ?"; chunk.len()].join(" ");
-                let ids = vec!["?"; chunk.len()].join(", ");
-                let last_used =
-                    dialect.greatest("COALESCE(last_used_at, 0)", &format!("CASE id {cases} END"));
-                let sql = format!(
-                    "UPDATE {} SET usage_count = usage_count + CASE id {cases} END, last_used_at = {last_used} WHERE id IN ({ids})",
-                    kind.table()
-                );
-                let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 5);
-                params.extend(
-                    chunk
-                        .iter()
-                        .flat_map(|&(id, count, _)| [id.into(), count.into()]),
-                );
-                params.extend(
-                    chunk
-                        .iter()
-                        .flat_map(|&(id, _, last)| [id.into(), last.into()]),
-                );
-                params.extend(chunk.iter().map(|&(id, _, _)| id.into()));
-                updates.push((sql, params));
-            }
-        }
-        self.transaction(|conn| {
-            conn.exec(&insert, &params)?;
-            for (sql, params) in &updates {
-                conn.exec(sql, params)?;
-            }
-            Ok(())
-        })
+        self.record_usage(batch)
     }
 }
