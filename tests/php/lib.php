@@ -142,9 +142,15 @@ final class Store
         return ['key' => $j['key'], 'id' => (int) $j['id']];
     }
 
+    /**
+     * Validations recorded: a usage_log row for each that matched a stored
+     * credential, a per-minute count in usage_rejected for the rest.
+     */
     public function usageRows(): int
     {
-        return (int) $this->pdo->query('SELECT COUNT(*) FROM usage_log')->fetchColumn();
+        return (int) $this->pdo->query(
+            'SELECT (SELECT COUNT(*) FROM usage_log) + (SELECT COALESCE(SUM(count), 0) FROM usage_rejected)'
+        )->fetchColumn();
     }
 }
 
