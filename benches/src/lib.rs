@@ -57,6 +57,8 @@ pub fn fill(store: &dyn KeyStore, n: usize) -> Vec<String> {
                     name: format!("bench-{i}"),
                     scopes: Scopes::parse(FIXTURE_SCOPES).expect("scopes"),
                     expires_at: None,
+                    rate_limit: None,
+                    metadata: None,
                 },
                 &actor,
             )

@@ -147,6 +147,70 @@ impl std::str::FromStr for Kind {
     }
 }
 
+/// The shape of a stored API key's plaintext: ours, or one of the two
+/// shapes AtoM Heratio issued before heratio-keys (imported by digest). The
+/// numbers are stored (`key_shape`); never reuse one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KeyShape {
+    /// `hk_api_…` / `hk_ai_…`, with a checksum.
+    Native = 0,
+    /// Heratio's `Str::random(48)`: 48 characters of `[A-Za-z0-9]`.
+    HeratioRandom = 1,
+    /// Heratio's research keys: `rk_` and 64 lowercase hex digits.
+    HeratioResearch = 2,
+}
+
+impl KeyShape {
+    /// Every shape, by number.
+    pub const ALL: [KeyShape; 3] = [
+        KeyShape::Native,
+        KeyShape::HeratioRandom,
+        KeyShape::HeratioResearch,
+    ];
+
+    /// The stored number.
+    #[must_use]
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The shape with that number.
+    #[must_use]
+    pub fn from_code(code: i64) -> Option<KeyShape> {
+        KeyShape::ALL
+            .into_iter()
+            .find(|s| i64::from(s.code()) == code)
+    }
+
+    /// A short name for lists and JSON (`native`, `heratio`, `research`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyShape::Native => "native",
+            KeyShape::HeratioRandom => "heratio",
+            KeyShape::HeratioResearch => "research",
+        }
+    }
+}
+
+/// The legacy shape of a presented API key, if it has one: Heratio's 48
+/// alphanumerics or `rk_` + 64 lowercase hex. Anything else (ours included)
+/// is `None`. Cheap: length first, then one pass over the bytes.
+#[must_use]
+pub fn legacy_shape(key: &[u8]) -> Option<KeyShape> {
+    match key.len() {
+        48 if key.iter().all(u8::is_ascii_alphanumeric) => Some(KeyShape::HeratioRandom),
+        67 if key.starts_with(b"rk_")
+            && key[3..]
+                .iter()
+                .all(|&c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)) =>
+        {
+            Some(KeyShape::HeratioResearch)
+        }
+        _ => None,
+    }
+}
+
 /// A freshly generated credential. The plaintext lives only here, is wiped
 /// from memory on drop and is redacted from `Debug`.
 pub struct SecretKey(Zeroizing<String>);
@@ -382,6 +446,33 @@ mod tests {
                 Status::Malformed,
                 "{input:?}"
             );
+        }
+    }
+
+    #[test]
+    fn legacy_shapes_are_exact() {
+        let random = "aB3".repeat(16);
+        assert_eq!(
+            legacy_shape(random.as_bytes()),
+            Some(KeyShape::HeratioRandom)
+        );
+        assert_eq!(legacy_shape(&random.as_bytes()[..47]), None);
+        assert_eq!(legacy_shape(format!("{random}x").as_bytes()), None);
+        assert_eq!(legacy_shape("aB3-".repeat(12).as_bytes()), None);
+        let research = format!("rk_{}", "0a".repeat(32));
+        assert_eq!(
+            legacy_shape(research.as_bytes()),
+            Some(KeyShape::HeratioResearch)
+        );
+        assert_eq!(legacy_shape(research.to_uppercase().as_bytes()), None);
+        assert_eq!(
+            legacy_shape(format!("rk_{}", "0g".repeat(32)).as_bytes()),
+            None
+        );
+        let ours = generate(Kind::ApiKey).unwrap();
+        assert_eq!(legacy_shape(ours.expose().as_bytes()), None);
+        for shape in KeyShape::ALL {
+            assert_eq!(KeyShape::from_code(i64::from(shape.code())), Some(shape));
         }
     }
 

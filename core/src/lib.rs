@@ -62,11 +62,13 @@ pub mod validator;
 pub mod view;
 
 pub use error::{Error, ErrorKind, Result};
-pub use format::{check_format, digest, digest_hex, generate, Digest, Kind, SecretKey};
+pub use format::{
+    check_format, digest, digest_hex, generate, legacy_shape, Digest, KeyShape, Kind, SecretKey,
+};
 pub use model::{
     Actor, AdminAccount, AdminCredentials, AuditEntry, Client, Credential, CredentialInfo,
-    CredentialState, Deactivation, InstallReport, NewClient, NewCredential, RejectedUsage, Scopes,
-    Source, UsageRecord, UsageStats,
+    CredentialState, Deactivation, InstallReport, Metadata, NewClient, NewCredential,
+    RejectedUsage, Scopes, Source, UsageRecord, UsageStats,
 };
 pub use stats::Stats;
 pub use status::Status;
@@ -80,7 +82,7 @@ pub use view::{CredentialView, ValidationView};
 /// The crate version, as in `Cargo.toml`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// What to issue: label, scopes and expiry.
+/// What to issue: label, scopes, expiry, rate limit and metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssueRequest {
     /// Owning client.
@@ -91,6 +93,10 @@ pub struct IssueRequest {
     pub scopes: Scopes,
     /// Expiry time (ms since the epoch), if any.
     pub expires_at: Option<i64>,
+    /// Most accepted validations per clock hour; `None`: unlimited.
+    pub rate_limit: Option<i64>,
+    /// The caller's JSON object.
+    pub metadata: Option<Metadata>,
 }
 
 /// A credential just issued: the plaintext (show it once) and what was stored.
@@ -129,6 +135,8 @@ pub fn issue(
             expires_at: request.expires_at,
             digest: key.digest(),
             display_prefix: key.display_prefix().to_owned(),
+            metadata: request.metadata.clone(),
+            rate_limit: request.rate_limit,
         },
         actor,
     )?;

@@ -44,6 +44,8 @@ fn issue_key(
             name: "production".to_owned(),
             scopes: Scopes::parse(scopes).expect("scopes"),
             expires_at,
+            rate_limit: None,
+            metadata: None,
         },
         &actor(),
     )
@@ -229,6 +231,8 @@ fn cascade_deactivation(db: &TestDb) {
             name: "late".into(),
             scopes: Scopes::all(),
             expires_at: None,
+            rate_limit: None,
+            metadata: None,
         },
         &actor(),
     )
@@ -274,6 +278,8 @@ fn expiry(db: &TestDb) {
             name: "past".into(),
             scopes: Scopes::all(),
             expires_at: Some(model::now_ms() - 1000),
+            rate_limit: None,
+            metadata: None,
         },
         &actor(),
     );
@@ -329,6 +335,8 @@ fn negative_cache_and_malformed(db: &TestDb) {
                 expires_at: None,
                 digest: unknown.digest(),
                 display_prefix: unknown.display_prefix().to_owned(),
+                metadata: None,
+                rate_limit: None,
             },
             &actor(),
         )
@@ -579,6 +587,8 @@ fn bad_input_is_rejected_cleanly(db: &TestDb) {
             name: "x".into(),
             scopes: Scopes::all(),
             expires_at: None,
+            rate_limit: None,
+            metadata: None,
         },
         &actor(),
     );

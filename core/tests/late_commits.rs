@@ -35,6 +35,8 @@ fn new_key(db: &TestDb, client_id: i64) -> (String, i64) {
             name: "production".into(),
             scopes: Scopes::all(),
             expires_at: None,
+            rate_limit: None,
+            metadata: None,
         },
         &actor(),
     )

@@ -33,6 +33,8 @@ fn new_key(db: &TestDb, kind: Kind) -> (String, i64, i64) {
             name: "production".into(),
             scopes: Scopes::all(),
             expires_at: None,
+            rate_limit: None,
+            metadata: None,
         },
         &actor(),
     )

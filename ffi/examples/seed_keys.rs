@@ -35,6 +35,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 name: format!("bench-{i}"),
                 scopes: Scopes::parse("read,write")?,
                 expires_at: None,
+                rate_limit: None,
+                metadata: None,
             },
             &actor,
         )?;

@@ -143,6 +143,8 @@ fn revocation(dsn: &str, n: &str) -> Res<()> {
                 name: format!("doomed-{i}"),
                 scopes: Scopes::parse(FIXTURE_SCOPES).map_err(|e| e.to_string())?,
                 expires_at: None,
+                rate_limit: None,
+                metadata: None,
             },
             &actor,
         )

@@ -31,6 +31,8 @@ pub(super) fn generate(
             name: a.name,
             scopes,
             expires_at,
+            rate_limit: None,
+            metadata: None,
         },
         &actor(),
     )?;

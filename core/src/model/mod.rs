@@ -1,12 +1,14 @@
 //! The data the library works with, and the rules on it that every binding
 //! shares: [`time`] (timestamps, durations, expiry bounds), [`scopes`]
-//! (scope names, held and required), [`records`] (clients, credentials,
-//! usage and audit rows).
+//! (scope names, held and required), [`metadata`] (a credential's JSON
+//! object), [`records`] (clients, credentials, usage and audit rows).
 
+pub mod metadata;
 pub mod records;
 pub mod scopes;
 pub mod time;
 
+pub use metadata::{Metadata, MAX_METADATA_LEN};
 pub use records::*;
 pub use scopes::{check_required, is_scope_name, Scopes, MAX_SCOPES, MAX_SCOPE_LEN};
 pub use time::{

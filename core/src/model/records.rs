@@ -1,10 +1,10 @@
 //! Plain data exchanged with the store: actors, clients, credentials, usage
 //! and audit rows, statistics.
 
-use crate::format::{Digest, Kind};
+use crate::format::{Digest, KeyShape, Kind};
 use crate::status::Status;
 
-use super::Scopes;
+use super::{Metadata, Scopes};
 
 /// Where a management action came from, for the audit log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +81,8 @@ pub struct Client {
     pub created_at: i64,
     /// Deactivation time (ms).
     pub deactivated_at: Option<i64>,
+    /// Where the client came from, when imported (`heratio:user:42`).
+    pub external_id: Option<String>,
 }
 
 /// What a client deactivation did.
@@ -109,6 +111,31 @@ pub struct NewCredential {
     pub digest: Digest,
     /// First characters of the plaintext, for identification.
     pub display_prefix: String,
+    /// The caller's JSON object, if any.
+    pub metadata: Option<Metadata>,
+    /// Most accepted validations per clock hour (UTC); `None`: unlimited.
+    pub rate_limit: Option<i64>,
+}
+
+/// Longest credential label.
+pub const MAX_LABEL_LEN: usize = 255;
+
+/// Largest hourly rate limit accepted (a billion: any larger is a typo).
+pub const MAX_RATE_LIMIT: i64 = 1_000_000_000;
+
+/// Checks an hourly rate limit: 0 (nothing accepted) to [`MAX_RATE_LIMIT`].
+///
+/// # Errors
+///
+/// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput).
+pub fn check_rate_limit(limit: i64) -> crate::Result<()> {
+    if (0..=MAX_RATE_LIMIT).contains(&limit) {
+        Ok(())
+    } else {
+        Err(crate::Error::invalid_input(format!(
+            "a rate limit is a number of requests per hour from 0 to {MAX_RATE_LIMIT}"
+        )))
+    }
 }
 
 /// Lifecycle state of a credential at a given time.
@@ -161,6 +188,12 @@ pub struct CredentialInfo {
     pub last_used_at: Option<i64>,
     /// Accepted uses.
     pub usage_count: i64,
+    /// The caller's JSON object, if any.
+    pub metadata: Option<Metadata>,
+    /// Most accepted validations per clock hour (UTC); `None`: unlimited.
+    pub rate_limit: Option<i64>,
+    /// Ours, or a shape imported from Heratio.
+    pub key_shape: KeyShape,
 }
 
 impl CredentialInfo {
@@ -196,6 +229,10 @@ pub struct Credential {
     pub active: bool,
     /// False once the client is deactivated.
     pub client_active: bool,
+    /// The caller's JSON object, if any.
+    pub metadata: Option<Metadata>,
+    /// Most accepted validations per clock hour (UTC); `None`: unlimited.
+    pub rate_limit: Option<i64>,
     pub(crate) digest: Digest,
 }
 

@@ -49,6 +49,27 @@ impl Scopes {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
+        let scopes = Scopes::held(scopes)?;
+        if scopes.0.is_empty() {
+            return Err(Error::invalid_input(
+                "a credential needs at least one scope (use `*` for all)",
+            ));
+        }
+        Ok(scopes)
+    }
+
+    /// Builds a scope list that may be empty: a credential imported from
+    /// Heratio with `NULL` or `[]` scopes holds none (it passes routes that
+    /// only authenticate, and no scoped route). Otherwise as [`Scopes::new`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Scopes::new`], except for an empty list.
+    pub fn held<I, S>(scopes: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
         let mut out: Vec<String> = Vec::new();
         for scope in scopes {
             let scope = scope.as_ref().trim();
@@ -61,17 +82,24 @@ impl Scopes {
                 out.push(scope.to_owned());
             }
         }
-        if out.is_empty() {
-            return Err(Error::invalid_input(
-                "a credential needs at least one scope (use `*` for all)",
-            ));
-        }
         if out.len() > MAX_SCOPES {
             return Err(Error::invalid_input(format!(
                 "at most {MAX_SCOPES} scopes per credential"
             )));
         }
         Ok(Scopes(out))
+    }
+
+    /// The list from its stored form (`""` for none).
+    ///
+    /// # Errors
+    ///
+    /// As [`Scopes::held`].
+    pub fn from_stored(stored: &str) -> Result<Self> {
+        if stored.is_empty() {
+            return Ok(Scopes(Vec::new()));
+        }
+        Scopes::held(stored.split(','))
     }
 
     /// Parses the comma-separated form (`read,write`).

@@ -6,7 +6,38 @@
 //! a key up by hand.
 
 /// The schema version this library writes and expects.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
+
+/// One step of a migration. MySQL commits DDL implicitly, so an
+/// interrupted install re-runs steps: each must be idempotent. Tables and
+/// indexes say `IF NOT EXISTS`; a column is added only if absent (neither
+/// MySQL 8 nor SQLite has `ADD COLUMN IF NOT EXISTS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Step {
+    Sql(String),
+    AddColumn {
+        table: &'static str,
+        column: &'static str,
+        definition: String,
+    },
+    /// `CREATE {definition}` unless an index of that name exists (MySQL 8
+    /// has no `CREATE INDEX IF NOT EXISTS`).
+    AddIndex {
+        table: &'static str,
+        name: &'static str,
+        definition: &'static str,
+    },
+}
+
+impl Step {
+    fn add_column(table: &'static str, column: &'static str, definition: String) -> Step {
+        Step::AddColumn {
+            table,
+            column,
+            definition,
+        }
+    }
+}
 
 /// SQL dialect of a back end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,12 +116,95 @@ impl Dialect {
     }
 
     /// Migrations in order: (version, description, statements).
-    pub(crate) fn migrations(self) -> Vec<(u32, &'static str, Vec<String>)> {
+    pub(crate) fn migrations(self) -> Vec<(u32, &'static str, Vec<Step>)> {
+        let sql = |statements: Vec<String>| statements.into_iter().map(Step::Sql).collect();
         vec![
-            (1, "initial schema", self.v1()),
-            (2, "admin accounts", self.v2()),
-            (3, "rejected validations counted per minute", self.v3()),
+            (1, "initial schema", sql(self.v1())),
+            (2, "admin accounts", sql(self.v2())),
+            (3, "rejected validations counted per minute", sql(self.v3())),
+            (
+                4,
+                "credential metadata, rate limits, key shapes; client external ids; rate counters",
+                self.v4(),
+            ),
         ]
+    }
+
+    /// Whether column `column` of `table` exists (a query returning one
+    /// count).
+    pub(crate) fn column_exists_query(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?",
+            Dialect::Mysql => {
+                "SELECT COUNT(*) FROM information_schema.columns \
+                 WHERE table_schema = DATABASE() AND table_name = ? AND column_name = ?"
+            }
+        }
+    }
+
+    /// Whether index `name` of `table` exists (a query returning one count).
+    pub(crate) fn index_exists_query(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "SELECT COUNT(*) FROM pragma_index_list(?) WHERE name = ?",
+            Dialect::Mysql => {
+                "SELECT COUNT(*) FROM information_schema.statistics \
+                 WHERE table_schema = DATABASE() AND table_name = ? AND index_name = ?"
+            }
+        }
+    }
+
+    /// Heratio-fit columns and the shared hourly rate counters.
+    fn v4(self) -> Vec<Step> {
+        let (text, int, tiny) = match self {
+            Dialect::Sqlite => ("TEXT", "INTEGER", "INTEGER"),
+            Dialect::Mysql => ("TEXT", "BIGINT", "TINYINT"),
+        };
+        let mut steps = Vec::new();
+        for table in ["api_key", "ai_token"] {
+            steps.push(Step::add_column(table, "metadata", format!("{text} NULL")));
+            steps.push(Step::add_column(table, "rate_limit", format!("{int} NULL")));
+            steps.push(Step::add_column(
+                table,
+                "key_shape",
+                format!("{tiny} NOT NULL DEFAULT 0"),
+            ));
+        }
+        steps.push(Step::add_column(
+            "client",
+            "external_id",
+            match self {
+                Dialect::Sqlite => "TEXT NULL".to_owned(),
+                Dialect::Mysql => "VARCHAR(64) CHARACTER SET ascii NULL".to_owned(),
+            },
+        ));
+        steps.push(Step::AddIndex {
+            table: "client",
+            name: "client_external_id",
+            definition: "UNIQUE INDEX client_external_id ON client(external_id)",
+        });
+        steps.push(Step::AddIndex {
+            table: "api_key",
+            name: "api_key_shape",
+            definition: "INDEX api_key_shape ON api_key(key_shape)",
+        });
+        steps.push(Step::Sql(match self {
+            Dialect::Sqlite => "CREATE TABLE IF NOT EXISTS rate_counter (
+                credential_kind INTEGER NOT NULL,
+                credential_id INTEGER NOT NULL,
+                window_start INTEGER NOT NULL,
+                count INTEGER NOT NULL,
+                PRIMARY KEY (credential_kind, credential_id, window_start))"
+                .to_owned(),
+            Dialect::Mysql => "CREATE TABLE IF NOT EXISTS rate_counter (
+                credential_kind TINYINT NOT NULL,
+                credential_id BIGINT NOT NULL,
+                window_start BIGINT NOT NULL,
+                count BIGINT NOT NULL,
+                PRIMARY KEY (credential_kind, credential_id, window_start)
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+                .to_owned(),
+        }));
+        steps
     }
 
     fn v1(self) -> Vec<String> {

@@ -7,7 +7,10 @@ use super::{
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{digest_hex, Kind};
-use crate::model::{now_ms, rfc3339, Actor, CredentialInfo, NewCredential};
+use crate::model::{
+    check_rate_limit, now_ms, rfc3339, Actor, CredentialInfo, Metadata, NewCredential,
+    MAX_LABEL_LEN,
+};
 use crate::store::CredentialStore;
 
 /// One change to an active credential, applied by
@@ -63,7 +66,10 @@ impl<D: Driver> CredentialStore for SqlStore<D> {
         credential: &NewCredential,
         actor: &Actor,
     ) -> Result<CredentialInfo> {
-        check_text("label", &credential.name, 255)?;
+        check_text("label", &credential.name, MAX_LABEL_LEN)?;
+        if let Some(limit) = credential.rate_limit {
+            check_rate_limit(limit)?;
+        }
         let hex = digest_hex(&credential.digest);
         let lock = self.driver.dialect().for_update();
         self.transaction(|conn| {
@@ -81,8 +87,8 @@ impl<D: Driver> CredentialStore for SqlStore<D> {
             let id = conn
                 .exec(
                     &format!(
-                        "INSERT INTO {} (client_id, name, key_hash, key_prefix, scopes, is_active, created_at, expires_at, usage_count) \
-                         VALUES (?, ?, ?, ?, ?, 1, ?, ?, 0)",
+                        "INSERT INTO {} (client_id, name, key_hash, key_prefix, scopes, is_active, created_at, expires_at, usage_count, metadata, rate_limit, key_shape) \
+                         VALUES (?, ?, ?, ?, ?, 1, ?, ?, 0, ?, ?, 0)",
                         kind.table()
                     ),
                     &[
@@ -93,6 +99,8 @@ impl<D: Driver> CredentialStore for SqlStore<D> {
                         credential.scopes.to_stored().into(),
                         now_ms().into(),
                         credential.expires_at.into(),
+                        credential.metadata.as_ref().map(Metadata::as_str).into(),
+                        credential.rate_limit.into(),
                     ],
                 )?
                 .last_id;

@@ -3,7 +3,7 @@
 use super::{Conn, Driver, SqlStore};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{now_ms, InstallReport};
-use crate::store::schema::SCHEMA_VERSION;
+use crate::store::schema::{Dialect, Step, SCHEMA_VERSION};
 use crate::store::KeyStore;
 
 pub(super) fn read_version(conn: &mut dyn Conn) -> Result<Option<u32>> {
@@ -12,6 +12,44 @@ pub(super) fn read_version(conn: &mut dyn Conn) -> Result<Option<u32>> {
         .map(|r| r.opt_int(0))
         .transpose()
         .map(|v| v.flatten().and_then(|v| u32::try_from(v).ok()))
+}
+
+/// Runs one migration step, skipping a column or index that exists.
+fn apply(conn: &mut dyn Conn, dialect: Dialect, step: &Step) -> Result<()> {
+    let exists = |conn: &mut dyn Conn, query: &str, table: &str, name: &str| -> Result<bool> {
+        Ok(conn
+            .query(query, &[table.into(), name.into()])?
+            .first()
+            .map(|r| r.int(0))
+            .transpose()?
+            .unwrap_or(0)
+            > 0)
+    };
+    match step {
+        Step::Sql(statement) => conn.batch(statement),
+        Step::AddColumn {
+            table,
+            column,
+            definition,
+        } => {
+            if exists(conn, dialect.column_exists_query(), table, column)? {
+                return Ok(());
+            }
+            conn.batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+            ))
+        }
+        Step::AddIndex {
+            table,
+            name,
+            definition,
+        } => {
+            if exists(conn, dialect.index_exists_query(), table, name)? {
+                return Ok(());
+            }
+            conn.batch(&format!("CREATE {definition}"))
+        }
+    }
 }
 
 impl<D: Driver> KeyStore for SqlStore<D> {
@@ -35,8 +73,8 @@ impl<D: Driver> KeyStore for SqlStore<D> {
                 // MySQL commits DDL implicitly, so every statement is written
                 // to be idempotent (IF NOT EXISTS) and the version row goes
                 // last: an interrupted install simply runs again.
-                for statement in &statements {
-                    conn.batch(statement)?;
+                for step in &statements {
+                    apply(conn, dialect, step)?;
                 }
                 conn.exec(
                     "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",

@@ -14,8 +14,8 @@ use std::fmt;
 use super::schema::Dialect;
 use super::Backend;
 use crate::error::{Error, Result};
-use crate::format::Kind;
-use crate::model::{now_ms, truncate, Actor, Client, CredentialInfo, Scopes, MAX_IP_LEN};
+use crate::format::{KeyShape, Kind};
+use crate::model::{now_ms, truncate, Actor, Client, CredentialInfo, Metadata, Scopes, MAX_IP_LEN};
 
 mod admins;
 mod clients;
@@ -157,10 +157,10 @@ impl<D: Driver> fmt::Debug for SqlStore<D> {
 }
 
 /// Columns of a credential row, in [`credential_info_from_row`]'s order.
-pub(super) const CREDENTIAL_COLUMNS: &str = "id, client_id, name, key_prefix, scopes, is_active, created_at, expires_at, revoked_at, last_used_at, usage_count";
+pub(super) const CREDENTIAL_COLUMNS: &str = "id, client_id, name, key_prefix, scopes, is_active, created_at, expires_at, revoked_at, last_used_at, usage_count, metadata, rate_limit, key_shape";
 /// Columns of a client row, in [`client_from_row`]'s order.
 pub(super) const CLIENT_COLUMNS: &str =
-    "id, name, email, organization, is_active, created_at, deactivated_at";
+    "id, name, email, organization, is_active, created_at, deactivated_at, external_id";
 
 pub(super) fn check_text(field: &str, value: &str, max: usize) -> Result<()> {
     if value.trim().is_empty() {
@@ -188,11 +188,22 @@ pub(super) fn client_from_row(row: &Row) -> Result<Client> {
         active: row.bool(4)?,
         created_at: row.int(5)?,
         deactivated_at: row.opt_int(6)?,
+        external_id: row.opt_text(7)?,
     })
 }
 
+pub(super) fn metadata_from_stored(stored: Option<String>) -> Result<Option<Metadata>> {
+    stored
+        .map(|m| {
+            Metadata::parse(&m)
+                .map_err(|e| Error::internal(format!("stored metadata unreadable: {e}")))
+        })
+        .transpose()
+}
+
 pub(super) fn scopes_from_stored(stored: &str) -> Result<Scopes> {
-    Scopes::parse(stored).map_err(|e| Error::internal(format!("stored scopes unreadable: {e}")))
+    Scopes::from_stored(stored)
+        .map_err(|e| Error::internal(format!("stored scopes unreadable: {e}")))
 }
 
 pub(super) fn credential_info_from_row(kind: Kind, row: &Row) -> Result<CredentialInfo> {
@@ -209,6 +220,10 @@ pub(super) fn credential_info_from_row(kind: Kind, row: &Row) -> Result<Credenti
         revoked_at: row.opt_int(8)?,
         last_used_at: row.opt_int(9)?,
         usage_count: row.int(10)?,
+        metadata: metadata_from_stored(row.opt_text(11)?)?,
+        rate_limit: row.opt_int(12)?,
+        key_shape: KeyShape::from_code(row.int(13)?)
+            .ok_or_else(|| Error::internal("unknown key_shape"))?,
     })
 }
 
