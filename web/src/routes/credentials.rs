@@ -82,6 +82,8 @@ async fn generate(
             name: form.name.trim().to_owned(),
             scopes,
             expires_at: expiry(&form, now_ms())?,
+            rate_limit: None,
+            metadata: None,
         })
     });
     let request = match request {
