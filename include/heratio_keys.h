@@ -84,7 +84,7 @@
  *             HK_STATUS_MALFORMED from hk_check_format and HK_ERR_INTERNAL
  *             from the int functions, with a message.
  * Stability:  enum values are explicit and never renumbered or reused; later
- *             statuses take numbers after 8, so keep a default: branch. The
+ *             statuses take numbers after 10, so keep a default: branch. The
  *             soname (libheratio_keys.so.0) changes on any incompatible ABI
  *             change, independently of the crate version. hk_options may
  *             only grow at its end, together with a soname change: always
@@ -116,7 +116,7 @@
 #define HK_SCOPES_MAX 4160
 
 // The outcome of a validation. Values are stable and never reused; later
-// statuses take new numbers after 8, so keep a `default:` branch.
+// statuses take new numbers after 10, so keep a `default:` branch.
 enum hk_status
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
@@ -141,6 +141,11 @@ enum hk_status
   // The store cannot be reached and no cached answer may be used; also a
   // NULL validator handle or an internal error (HTTP 503).
   HK_STATUS_UNAVAILABLE = 8,
+  // Over its per-hour request limit (HTTP 429).
+  HK_STATUS_RATE_LIMITED = 9,
+  // The key has an IP allowlist and the request's IP is outside it or
+  // unknown (HTTP 403).
+  HK_STATUS_IP_DENIED = 10,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -139,6 +139,9 @@ pub(crate) struct Poller {
     pub(crate) counters: Arc<Counters>,
     /// Evicts one digest from every cache this process keeps.
     pub(crate) evict: Box<dyn Fn(&Digest) + Send + Sync>,
+    /// Called after a poll that found changes (state derived from the
+    /// whole store, such as which legacy key shapes exist, is re-read).
+    pub(crate) changed: Box<dyn Fn() + Send + Sync>,
 }
 
 impl Poller {
@@ -205,6 +208,9 @@ impl Poller {
                 }
             }
             cursor.expire(now);
+        }
+        if evicted > 0 {
+            (self.changed)();
         }
         self.state.read_ok(started);
         bump(&self.counters.feed_polls);
@@ -313,6 +319,28 @@ mod tests {
         fn write_usage(&self, batch: &[crate::UsageRecord]) -> crate::Result<()> {
             self.inner.write_usage(batch)
         }
+        fn reserve_rate(
+            &self,
+            kind: crate::Kind,
+            id: i64,
+            window: i64,
+            limit: i64,
+            want: i64,
+        ) -> crate::Result<(i64, i64)> {
+            self.inner.reserve_rate(kind, id, window, limit, want)
+        }
+        fn release_rate(
+            &self,
+            kind: crate::Kind,
+            id: i64,
+            window: i64,
+            unused: i64,
+        ) -> crate::Result<()> {
+            self.inner.release_rate(kind, id, window, unused)
+        }
+        fn legacy_shapes(&self) -> crate::Result<Vec<crate::KeyShape>> {
+            self.inner.legacy_shapes()
+        }
     }
 
     fn feed_rows_sql(ids: impl Iterator<Item = i64>) -> String {
@@ -349,6 +377,7 @@ mod tests {
             state: Arc::new(FeedState::new()),
             counters: Arc::new(Counters::default()),
             evict: Box::new(move |d| sink.lock().expect("lock").push(*d)),
+            changed: Box::new(|| {}),
         };
         let mut cursor = Cursor::new(0);
         assert_eq!(poller.poll_once(&mut cursor).expect("poll"), 2500);
@@ -388,6 +417,7 @@ mod tests {
             state: Arc::new(FeedState::new()),
             counters: Arc::new(Counters::default()),
             evict: Box::new(move |d| sink.lock().expect("lock").push(*d)),
+            changed: Box::new(|| {}),
         };
         let mut cursor = poller.start().expect("started");
         assert_eq!(cursor.high, 10);

@@ -54,6 +54,7 @@ mod feed;
 mod fork;
 pub mod format;
 pub mod model;
+mod ratelimit;
 mod stats;
 pub mod status;
 pub mod store;
@@ -70,6 +71,7 @@ pub use model::{
     CredentialState, Deactivation, InstallReport, Metadata, NewClient, NewCredential,
     RejectedUsage, Scopes, Source, UsageRecord, UsageStats,
 };
+pub use ratelimit::RateInfo;
 pub use stats::Stats;
 pub use status::Status;
 pub use store::{

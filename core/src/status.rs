@@ -27,11 +27,16 @@ pub enum Status {
     Forbidden = 7,
     /// The store cannot be reached and no cached answer may be used.
     Unavailable = 8,
+    /// Over its per-hour request limit.
+    RateLimited = 9,
+    /// The key has an IP allowlist and the request's IP is outside it or
+    /// unknown.
+    IpDenied = 10,
 }
 
 impl Status {
     /// Every status, in numeric order.
-    pub const ALL: [Status; 9] = [
+    pub const ALL: [Status; 11] = [
         Status::Valid,
         Status::Malformed,
         Status::WrongKind,
@@ -41,6 +46,8 @@ impl Status {
         Status::ClientInactive,
         Status::Forbidden,
         Status::Unavailable,
+        Status::RateLimited,
+        Status::IpDenied,
     ];
 
     /// The stable numeric code.
@@ -70,6 +77,8 @@ impl Status {
             Status::ClientInactive => "client_inactive",
             Status::Forbidden => "forbidden",
             Status::Unavailable => "unavailable",
+            Status::RateLimited => "rate_limited",
+            Status::IpDenied => "ip_denied",
         }
     }
 
@@ -86,6 +95,8 @@ impl Status {
             Status::ClientInactive => c"client_inactive",
             Status::Forbidden => c"forbidden",
             Status::Unavailable => c"unavailable",
+            Status::RateLimited => c"rate_limited",
+            Status::IpDenied => c"ip_denied",
         }
     }
 
@@ -100,7 +111,8 @@ impl Status {
     pub fn http_status(self) -> u16 {
         match self {
             Status::Valid => 200,
-            Status::Forbidden => 403,
+            Status::Forbidden | Status::IpDenied => 403,
+            Status::RateLimited => 429,
             Status::Unavailable => 503,
             _ => 401,
         }
@@ -135,6 +147,8 @@ mod tests {
             (6, "client_inactive", 401),
             (7, "forbidden", 403),
             (8, "unavailable", 503),
+            (9, "rate_limited", 429),
+            (10, "ip_denied", 403),
         ];
         for (status, (code, name, http)) in Status::ALL.into_iter().zip(expected) {
             assert_eq!(status.code(), code);
@@ -144,6 +158,6 @@ mod tests {
             assert_eq!(Status::from_code(i64::from(code)), Some(status));
             assert_eq!(Status::from_name(name), Some(status));
         }
-        assert_eq!(Status::from_code(9), None);
+        assert_eq!(Status::from_code(11), None);
     }
 }

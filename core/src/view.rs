@@ -5,8 +5,9 @@
 //! a digest or a password.
 
 use serde::Serialize;
+use serde_json::{Map, Value};
 
-use crate::model::{rfc3339, CredentialInfo};
+use crate::model::{rfc3339, CredentialInfo, Metadata};
 use crate::validator::Validation;
 
 /// A validation answer.
@@ -36,6 +37,14 @@ pub struct ValidationView {
     pub expires_at: Option<String>,
     /// The first required scope it lacks (status `forbidden` only).
     pub missing_scope: Option<String>,
+    /// Its metadata object.
+    pub metadata: Option<Map<String, Value>>,
+    /// Its hourly rate limit (`null`: unlimited).
+    pub rate_limit: Option<i64>,
+    /// Requests left this hour, for a rate-limited credential.
+    pub rate_remaining: Option<i64>,
+    /// Seconds until the budget renews, when `rate_limited`.
+    pub retry_after: Option<i64>,
 }
 
 impl From<&Validation> for ValidationView {
@@ -54,6 +63,10 @@ impl From<&Validation> for ValidationView {
             scopes: c.map_or_else(Vec::new, |c| c.scopes.as_slice().to_vec()),
             expires_at: c.and_then(|c| c.expires_at).map(rfc3339),
             missing_scope: v.missing_scope.clone(),
+            metadata: c.and_then(|c| c.metadata.as_ref()).map(Metadata::to_object),
+            rate_limit: c.and_then(|c| c.rate_limit),
+            rate_remaining: v.rate.map(|r| r.remaining),
+            retry_after: v.rate.filter(|r| !r.admitted).map(|r| r.reset_after),
         }
     }
 }
@@ -85,6 +98,13 @@ pub struct CredentialView {
     pub last_used_at: Option<String>,
     /// Accepted uses.
     pub usage_count: i64,
+    /// Its metadata object.
+    pub metadata: Option<Map<String, Value>>,
+    /// Its hourly rate limit (`null`: unlimited).
+    pub rate_limit: Option<i64>,
+    /// `native`, or the Heratio shape it was imported with (`heratio`,
+    /// `research`).
+    pub shape: &'static str,
 }
 
 impl CredentialView {
@@ -104,6 +124,9 @@ impl CredentialView {
             revoked_at: c.revoked_at.map(rfc3339),
             last_used_at: c.last_used_at.map(rfc3339),
             usage_count: c.usage_count,
+            metadata: c.metadata.as_ref().map(Metadata::to_object),
+            rate_limit: c.rate_limit,
+            shape: c.key_shape.name(),
         }
     }
 }

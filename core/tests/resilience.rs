@@ -47,14 +47,14 @@ fn status(v: &Validator, key: &str) -> Status {
         .status
 }
 
+/// Validations recorded: `usage_log` rows plus `usage_rejected` counts.
 fn usage_rows(db: &TestDb) -> u64 {
-    db.store
-        .usage_log(&UsageQuery {
-            limit: 1,
-            ..UsageQuery::default()
-        })
-        .expect("usage log")
-        .1
+    let all = UsageQuery {
+        limit: 1,
+        ..UsageQuery::default()
+    };
+    db.store.usage_log(&all).expect("usage log").1
+        + db.store.rejected_usage(&all).expect("rejected").1
 }
 
 // ---------------------------------------------------------------------------

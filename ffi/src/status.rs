@@ -21,7 +21,7 @@ pub enum hk_kind {
 pub type hk_kind_raw = u32;
 
 /// The outcome of a validation. Values are stable and never reused; later
-/// statuses take new numbers after 8, so keep a `default:` branch.
+/// statuses take new numbers after 10, so keep a `default:` branch.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum hk_status {
@@ -44,6 +44,11 @@ pub enum hk_status {
     /// The store cannot be reached and no cached answer may be used; also a
     /// NULL validator handle or an internal error (HTTP 503).
     HK_STATUS_UNAVAILABLE = 8,
+    /// Over its per-hour request limit (HTTP 429).
+    HK_STATUS_RATE_LIMITED = 9,
+    /// The key has an IP allowlist and the request's IP is outside it or
+    /// unknown (HTTP 403).
+    HK_STATUS_IP_DENIED = 10,
 }
 
 /// `hk_status` as received from C: any 32-bit value, checked before use.
@@ -64,6 +69,8 @@ impl From<Status> for hk_status {
             Status::ClientInactive => hk_status::HK_STATUS_CLIENT_INACTIVE,
             Status::Forbidden => hk_status::HK_STATUS_FORBIDDEN,
             Status::Unavailable => hk_status::HK_STATUS_UNAVAILABLE,
+            Status::RateLimited => hk_status::HK_STATUS_RATE_LIMITED,
+            Status::IpDenied => hk_status::HK_STATUS_IP_DENIED,
         }
     }
 }

@@ -17,11 +17,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::format::{Digest, Kind};
+use crate::format::{Digest, KeyShape, Kind};
 use crate::model::{
     Actor, AdminAccount, AdminCredentials, AuditEntry, Client, Credential, CredentialInfo,
-    Deactivation, FeedEntry, InstallReport, NewClient, NewCredential, RejectedUsage, UsageRecord,
-    UsageStats,
+    Deactivation, FeedEntry, InstallReport, Metadata, NewClient, NewCredential, RejectedUsage,
+    UsageRecord, UsageStats,
 };
 
 mod dsn;
@@ -109,6 +109,39 @@ pub trait ValidationStore: Send + Sync + fmt::Debug {
     ///
     /// As [`ValidationStore::find_credential`]; nothing is written on error.
     fn write_usage(&self, batch: &[UsageRecord]) -> Result<()>;
+
+    /// Reserves up to `want` requests of a credential's budget for the
+    /// clock hour starting at `window` (ms), never taking the shared count
+    /// past `limit`. Returns how many were granted and the count after.
+    ///
+    /// # Errors
+    ///
+    /// As [`ValidationStore::find_credential`]; nothing is reserved on
+    /// error.
+    fn reserve_rate(
+        &self,
+        kind: Kind,
+        id: i64,
+        window: i64,
+        limit: i64,
+        want: i64,
+    ) -> Result<(i64, i64)>;
+
+    /// Returns `unused` reserved requests of the hour at `window`.
+    ///
+    /// # Errors
+    ///
+    /// As [`ValidationStore::find_credential`].
+    fn release_rate(&self, kind: Kind, id: i64, window: i64, unused: i64) -> Result<()>;
+
+    /// The legacy key shapes (Heratio's) that stored API keys have. A
+    /// presented key of such a shape is looked up by digest; one of a shape
+    /// no stored key has is `malformed` without a query.
+    ///
+    /// # Errors
+    ///
+    /// As [`ValidationStore::find_credential`].
+    fn legacy_shapes(&self) -> Result<Vec<KeyShape>>;
 }
 
 /// Clients: the organisations and services holding credentials.
@@ -197,6 +230,38 @@ pub trait CredentialStore {
         kind: Kind,
         id: i64,
         expires_at: Option<i64>,
+        actor: &Actor,
+    ) -> Result<CredentialInfo>;
+
+    /// Sets (or clears: unlimited) a credential's hourly rate limit; through
+    /// the change feed, since it changes what validations answer.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for a
+    /// limit outside [`check_rate_limit`](crate::model::check_rate_limit);
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound);
+    /// [`ErrorKind::Conflict`](crate::ErrorKind::Conflict) if revoked.
+    fn set_credential_rate_limit(
+        &self,
+        kind: Kind,
+        id: i64,
+        rate_limit: Option<i64>,
+        actor: &Actor,
+    ) -> Result<CredentialInfo>;
+
+    /// Replaces (or clears) a credential's metadata; through the change
+    /// feed, so every cache returns the new document.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound);
+    /// [`ErrorKind::Conflict`](crate::ErrorKind::Conflict) if revoked.
+    fn set_credential_metadata(
+        &self,
+        kind: Kind,
+        id: i64,
+        metadata: Option<&Metadata>,
         actor: &Actor,
     ) -> Result<CredentialInfo>;
 }

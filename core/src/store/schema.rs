@@ -80,6 +80,14 @@ impl Dialect {
         }
     }
 
+    /// `INSERT` that skips a row whose key exists.
+    pub(crate) fn insert_ignore(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "INSERT OR IGNORE",
+            Dialect::Mysql => "INSERT IGNORE",
+        }
+    }
+
     /// Integer division of a column by a constant.
     pub(crate) fn int_div(self, column: &str, divisor: i64) -> String {
         match self {

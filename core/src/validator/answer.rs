@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::error::Error;
 use crate::format::Kind;
 use crate::model::Credential;
+use crate::ratelimit::RateInfo;
 use crate::status::Status;
 
 /// One validation request.
@@ -85,6 +86,9 @@ pub struct Validation {
     pub missing_scope: Option<String>,
     /// Why the store could not answer (status `unavailable`).
     pub error: Option<Error>,
+    /// The hourly budget, when the matched credential has a rate limit and
+    /// was otherwise valid.
+    pub rate: Option<RateInfo>,
     kind: Kind,
     presented: bool,
 }
@@ -96,6 +100,7 @@ impl Validation {
             credential: None,
             missing_scope: None,
             error: None,
+            rate: None,
             kind,
             presented: true,
         }
@@ -156,6 +161,11 @@ impl Validation {
                 self.missing_scope.as_deref().unwrap_or("")
             ),
             Status::Unavailable => format!("{label} validation is temporarily unavailable."),
+            Status::RateLimited => format!(
+                "Rate limit of {} requests per hour exceeded.",
+                self.rate.map_or(0, |r| r.limit)
+            ),
+            Status::IpDenied => format!("{label} not allowed from this IP address."),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The per-process machinery behind a validator: store connections, cache,
 //! feed poller and usage flusher, started together and stopped together.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -10,6 +11,8 @@ use crate::cache::CredentialCache;
 use crate::error::{Error, Result};
 use crate::feed::{FeedState, Poller};
 use crate::fork;
+use crate::format::KeyShape;
+use crate::ratelimit::RateLimiter;
 use crate::stats::Counters;
 use crate::store::{self, Dsn, ValidationStore};
 use crate::usage::{self, UsageHealth, UsageQueue};
@@ -23,6 +26,8 @@ pub(super) struct Engine {
     pub(super) feed: Arc<FeedState>,
     pub(super) usage: Option<UsageQueue>,
     pub(super) usage_health: Arc<UsageHealth>,
+    pub(super) legacy: Arc<LegacyShapes>,
+    pub(super) rate: RateLimiter,
     stop_poller: Mutex<Option<SyncSender<()>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     shutdown_timeout: Duration,
@@ -41,11 +46,15 @@ impl Engine {
         let cache = Arc::new(CredentialCache::new(&options.cache_settings()));
         let feed = Arc::new(FeedState::new());
         let evicting = Arc::clone(&cache);
+        let legacy = Arc::new(LegacyShapes::default());
+        legacy.refresh(store.as_ref());
+        let (refreshing, shapes_store) = (Arc::clone(&legacy), Arc::clone(&store));
         let poller = Poller {
             store: Arc::clone(&store),
             state: Arc::clone(&feed),
             counters: Arc::clone(counters),
             evict: Box::new(move |digest| evicting.invalidate(digest)),
+            changed: Box::new(move || refreshing.refresh(shapes_store.as_ref())),
         };
         // If the store is down now, the poller keeps trying and the
         // validator answers uncached meanwhile.
@@ -93,6 +102,8 @@ impl Engine {
             feed,
             usage,
             usage_health,
+            legacy,
+            rate: RateLimiter::default(),
             stop_poller: Mutex::new(Some(stop_tx)),
             threads: Mutex::new(threads),
             shutdown_timeout: options.shutdown_flush_timeout() + Duration::from_secs(1),
@@ -100,6 +111,8 @@ impl Engine {
     }
 
     pub(super) fn shutdown(&self) {
+        self.rate
+            .release(self.store.as_ref(), crate::model::now_ms());
         if let Some(usage) = &self.usage {
             usage.shutdown(self.shutdown_timeout);
         }
@@ -109,6 +122,28 @@ impl Engine {
         for thread in lock(&self.threads).drain(..) {
             let _ = thread.join();
         }
+    }
+}
+
+/// Which legacy key shapes stored API keys have (a bit per shape): read at
+/// start and again after any feed change, so an import is noticed within a
+/// poll, and a process whose store holds none spends no query on a
+/// malformed key.
+#[derive(Debug, Default)]
+pub(super) struct LegacyShapes(AtomicU8);
+
+impl LegacyShapes {
+    fn refresh(&self, store: &dyn ValidationStore) {
+        // On error the last known set stays: a transient failure must not
+        // make imported keys malformed.
+        if let Ok(shapes) = store.legacy_shapes() {
+            let bits = shapes.iter().fold(0u8, |bits, s| bits | 1 << s.code());
+            self.0.store(bits, Ordering::Relaxed);
+        }
+    }
+
+    pub(super) fn contains(&self, shape: KeyShape) -> bool {
+        self.0.load(Ordering::Relaxed) & (1 << shape.code()) != 0
     }
 }
 

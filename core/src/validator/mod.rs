@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::fork;
-use crate::format;
+use crate::format::{self, Kind};
 use crate::model::{self, UsageRecord};
 use crate::stats::{bump, Counters, Stats};
 use crate::status::Status;
@@ -174,7 +174,15 @@ impl Validator {
         }
         let format_status = format::check_format(kind, request.key);
         if format_status != Status::Valid {
-            return Validation::new(kind, format_status);
+            // Heratio's own key shapes are looked up only when the store
+            // holds some: otherwise garbage still costs no query.
+            let legacy = (format_status == Status::Malformed && kind == Kind::ApiKey)
+                .then(|| format::legacy_shape(request.key))
+                .flatten()
+                .is_some_and(|shape| engine.legacy.contains(shape));
+            if !legacy {
+                return Validation::new(kind, format_status);
+            }
         }
         let digest = format::digest(request.key);
         let found = engine.cache.lookup(
@@ -195,13 +203,28 @@ impl Validator {
         if !bool::from(credential.digest.ct_eq(&digest)) {
             return Validation::new(kind, Status::NotFound);
         }
-        let status = credential.status_at(now, request.scopes);
+        let mut status = credential.status_at(now, request.scopes);
         let mut v = Validation::new(kind, status);
         if status == Status::Forbidden {
             v.missing_scope = credential
                 .scopes
                 .first_missing(request.scopes)
                 .map(str::to_owned);
+        }
+        if let (Status::Valid, Some(limit)) = (status, credential.rate_limit) {
+            let rate = engine.rate.admit(
+                engine.store.as_ref(),
+                &self.counters,
+                kind,
+                credential.id,
+                limit,
+                now,
+            );
+            if !rate.admitted {
+                status = Status::RateLimited;
+                v.status = status;
+            }
+            v.rate = Some(rate);
         }
         v.credential = Some(credential);
         v

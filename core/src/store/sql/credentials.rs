@@ -178,4 +178,59 @@ impl<D: Driver> CredentialStore for SqlStore<D> {
             },
         )
     }
+
+    fn set_credential_rate_limit(
+        &self,
+        kind: Kind,
+        id: i64,
+        rate_limit: Option<i64>,
+        actor: &Actor,
+    ) -> Result<CredentialInfo> {
+        if let Some(limit) = rate_limit {
+            check_rate_limit(limit)?;
+        }
+        self.change_active_credential(
+            kind,
+            id,
+            actor,
+            CredentialChange {
+                refused: "is revoked",
+                set: "rate_limit = ?",
+                value: rate_limit.into(),
+                reason: "rate_limit_changed",
+                action: "set_rate_limit",
+                detail: Some(rate_limit.map_or_else(
+                    || "rate_limit=none".to_owned(),
+                    |n| format!("rate_limit={n}"),
+                )),
+            },
+        )
+    }
+
+    fn set_credential_metadata(
+        &self,
+        kind: Kind,
+        id: i64,
+        metadata: Option<&Metadata>,
+        actor: &Actor,
+    ) -> Result<CredentialInfo> {
+        self.change_active_credential(
+            kind,
+            id,
+            actor,
+            CredentialChange {
+                refused: "is revoked",
+                set: "metadata = ?",
+                value: metadata.map(Metadata::as_str).into(),
+                reason: "metadata_changed",
+                action: "set_metadata",
+                // The document may be up to 4 KiB and is the caller's: the
+                // audit row says that it changed, not what it says.
+                detail: Some(metadata.map_or_else(
+                    || "metadata=none".to_owned(),
+                    |m| format!("metadata_bytes={}", m.as_str().len()),
+                )),
+            },
+        )
+    }
 }

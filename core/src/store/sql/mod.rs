@@ -1,6 +1,6 @@
 //! Every query, written once for both back ends, one file per concern:
 //! `validation` (the hot path's lookup, the feed, usage writes), `clients`,
-//! `credentials`, `usage` (writing usage), `reports` (statistics, usage
+//! `credentials`, `usage` (writing usage), `rates` (hourly budgets), `reports` (statistics, usage
 //! log, audit log), `admins`,
 //! `install` (migrations).
 //!
@@ -21,6 +21,7 @@ mod admins;
 mod clients;
 mod credentials;
 mod install;
+mod rates;
 mod reports;
 mod usage;
 mod validation;

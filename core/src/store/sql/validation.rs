@@ -3,7 +3,7 @@
 
 use super::{metadata_from_stored, scopes_from_stored, Driver, Row, SqlStore, Value};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{digest_hex, parse_digest_hex, Digest, Kind};
+use crate::format::{digest_hex, parse_digest_hex, Digest, KeyShape, Kind};
 use crate::model::{Credential, FeedEntry, UsageRecord};
 use crate::store::{Backend, ValidationStore};
 
@@ -117,5 +117,24 @@ impl<D: Driver> ValidationStore for SqlStore<D> {
 
     fn write_usage(&self, batch: &[UsageRecord]) -> Result<()> {
         self.record_usage(batch)
+    }
+
+    fn reserve_rate(
+        &self,
+        kind: Kind,
+        id: i64,
+        window: i64,
+        limit: i64,
+        want: i64,
+    ) -> Result<(i64, i64)> {
+        self.reserve(kind, id, window, limit, want)
+    }
+
+    fn release_rate(&self, kind: Kind, id: i64, window: i64, unused: i64) -> Result<()> {
+        self.release(kind, id, window, unused)
+    }
+
+    fn legacy_shapes(&self) -> Result<Vec<KeyShape>> {
+        self.shapes()
     }
 }
