@@ -1,4 +1,5 @@
-//! Plain OS threads for the core's blocking store calls.
+//! Plain OS threads for the core's blocking store calls (and for login
+//! password checks, see `password::Checks`).
 //!
 //! The core's MySQL driver refuses to run inside a tokio runtime context, and
 //! tokio's `spawn_blocking` threads carry that context, so store calls (and
@@ -22,13 +23,14 @@ pub(crate) struct Blocking {
 pub(crate) struct PoolError;
 
 impl Blocking {
-    pub(crate) fn new(threads: usize) -> std::io::Result<Blocking> {
+    /// `threads` threads named `hk-web-{name}-N`.
+    pub(crate) fn new(name: &str, threads: usize) -> std::io::Result<Blocking> {
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads.max(1) {
             let rx = Arc::clone(&rx);
             std::thread::Builder::new()
-                .name(format!("hk-web-store-{i}"))
+                .name(format!("hk-web-{name}-{i}"))
                 .spawn(move || loop {
                     let job = {
                         let Ok(guard) = rx.lock() else { return };

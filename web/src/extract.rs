@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{Extensions, HeaderMap};
+use axum::http::{header, Extensions, HeaderMap};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use heratio_keys_core::{Actor, Source};
 use maud::Markup;
@@ -14,14 +14,19 @@ use serde::Deserialize;
 
 use crate::config::Config;
 use crate::error::AppError;
-use crate::session::cookie::token_eq;
+use crate::session::cookie::{session_cookie, set_cookie, token_eq};
+use crate::source::SourceAddr;
 use crate::state::Shared;
 use crate::views::{self, Ctx, Nav};
 
 /// The client's address: the peer, or with `trust_proxy` and a loopback
 /// peer, the last `X-Forwarded-For` entry (the one the local proxy added;
 /// earlier entries are whatever the client claimed).
-pub(crate) fn client_ip(config: &Config, extensions: &Extensions, headers: &HeaderMap) -> String {
+pub(crate) fn client_addr(
+    config: &Config,
+    extensions: &Extensions,
+    headers: &HeaderMap,
+) -> Option<IpAddr> {
     let peer_ip = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(a)| a.ip());
@@ -34,22 +39,43 @@ pub(crate) fn client_ip(config: &Config, extensions: &Extensions, headers: &Head
             .map(str::trim)
             .rfind(|s| !s.is_empty())
             .and_then(|s| s.parse::<IpAddr>().ok());
-        if let Some(ip) = forwarded {
-            return ip.to_string();
+        if forwarded.is_some() {
+            return forwarded;
         }
     }
-    peer_ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+    peer_ip
 }
 
-/// The client's IP (see [`client_ip`]).
-#[derive(Debug)]
-pub(crate) struct ClientIp(pub String);
+/// [`client_addr`] as text for logs (`unknown` without one).
+pub(crate) fn client_ip(config: &Config, extensions: &Extensions, headers: &HeaderMap) -> String {
+    ip_text(client_addr(config, extensions, headers))
+}
+
+fn ip_text(addr: Option<IpAddr>) -> String {
+    addr.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+}
+
+/// The client's address (see [`client_addr`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientIp(pub Option<IpAddr>);
+
+impl ClientIp {
+    /// As text for logs (`unknown` without one).
+    pub(crate) fn text(self) -> String {
+        ip_text(self.0)
+    }
+
+    /// As a throttling source.
+    pub(crate) fn source(self) -> SourceAddr {
+        SourceAddr::of(self.0)
+    }
+}
 
 impl FromRequestParts<Shared> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, app: &Shared) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(client_ip(
+        Ok(ClientIp(client_addr(
             &app.config,
             &parts.extensions,
             &parts.headers,
@@ -72,15 +98,39 @@ impl FromRequestParts<Shared> for Admin {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, app: &Shared) -> Result<Self, Response> {
-        match app.sessions.current(&app.config, &parts.headers) {
-            Some(session) => Ok(Admin {
-                user: session.user,
-                csrf: session.csrf,
-                ip: client_ip(&app.config, &parts.extensions, &parts.headers),
-                session_id: session.id,
-            }),
-            None => Err(Redirect::to("/login").into_response()),
+        let Some(session) = app.sessions.current(&app.config, &parts.headers) else {
+            return Err(Redirect::to("/login").into_response());
+        };
+        // The account may have changed in another process (the CLI) since
+        // the login: one indexed query per request, which an admin
+        // interface can afford, ends the session at once when it did.
+        let id = session.account.id;
+        let now = app
+            .store(move |s| s.get_admin(id))
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let unchanged = now.is_some_and(|a| {
+            a.updated_at == session.account.updated_at && a.username == session.user
+        });
+        if !unchanged {
+            app.sessions.remove(&session.id);
+            eprintln!(
+                "keygen serve: session of {:?} ended: the account was changed or removed",
+                session.user
+            );
+            let mut resp = Redirect::to("/login").into_response();
+            resp.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(&app.config, session_cookie(&app.config), "", 0),
+            );
+            return Err(resp);
         }
+        Ok(Admin {
+            user: session.user,
+            csrf: session.csrf,
+            ip: client_ip(&app.config, &parts.extensions, &parts.headers),
+            session_id: session.id,
+        })
     }
 }
 

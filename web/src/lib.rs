@@ -28,14 +28,18 @@ mod extract;
 mod middleware;
 mod params;
 mod password;
+mod rate;
 mod routes;
 mod server;
 mod session;
+mod source;
 mod state;
 mod views;
 
 pub use accounts::{create_admin, AdminCreated};
-pub use config::{Config, DEFAULT_LISTEN};
+pub use config::{parse_trusted, Config, DEFAULT_LISTEN};
 pub use error::Error;
-pub use password::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
+/// The network type of [`Config::verify_trusted`].
+pub use ipnet::IpNet;
+pub use password::{peak_password_checks, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
 pub use server::{serve, serve_listener};

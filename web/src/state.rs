@@ -9,7 +9,8 @@ use crate::backend::Backends;
 use crate::blocking::Blocking;
 use crate::config::Config;
 use crate::error::{AppError, Error};
-use crate::password;
+use crate::password::{self, Checks};
+use crate::rate::SourceBuckets;
 use crate::session::{Sessions, Throttle};
 
 /// The server's state.
@@ -21,6 +22,10 @@ pub(crate) struct App {
     pub pool: Blocking,
     pub sessions: Sessions,
     pub throttle: Throttle,
+    /// Bounds the login password checks running at once.
+    pub checks: Checks,
+    /// `/v1/verify` requests per source.
+    pub verify_buckets: SourceBuckets,
     /// Verified against when a login names an unknown user (equal timing).
     pub dummy_hash: String,
 }
@@ -29,13 +34,14 @@ pub(crate) type Shared = Arc<App>;
 
 impl App {
     pub(crate) fn new(config: Config, backends: Backends) -> Result<Shared, Error> {
-        let pool = Blocking::new(config.store_threads).map_err(|e| {
-            Error::new(
-                ErrorKind::Internal,
-                format!("cannot start store threads: {e}"),
-            )
-        })?;
+        let threads_error = |e: std::io::Error| {
+            Error::new(ErrorKind::Internal, format!("cannot start threads: {e}"))
+        };
+        let pool = Blocking::new("store", config.store_threads).map_err(threads_error)?;
+        let checks = Checks::new(config.login_concurrency).map_err(threads_error)?;
         Ok(Arc::new(App {
+            checks,
+            verify_buckets: SourceBuckets::new(config.verify_rate, config.verify_burst),
             config,
             store: backends.store,
             validator: backends.validator,

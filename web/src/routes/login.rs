@@ -1,9 +1,13 @@
 //! `/login` and `/logout`: checking a password against the core's
 //! `admin_user` row, starting and ending sessions, throttling guessers, and
 //! writing each login, failure, lock-out and logout to the audit log.
+//! Password checks are bounded (see `password::Checks`); a login over that
+//! bound is answered 503 at once.
 //!
 //! The login form has no session to hold its CSRF token, so it
 //! double-submits one: a cookie and a hidden field that must match.
+
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -16,10 +20,10 @@ use serde::Deserialize;
 
 use crate::error::{AppError, Page};
 use crate::extract::{Admin, ClientIp, CsrfForm};
-use crate::password;
 use crate::session::cookie::{
     cookie, login_cookie, random_token, session_cookie, set_cookie, token_eq,
 };
+use crate::session::{Account, Begin};
 use crate::state::Shared;
 use crate::views::standalone;
 
@@ -126,13 +130,40 @@ async fn audit_auth(app: &Shared, username: &str, ip: &str, action: &'static str
     }
 }
 
+/// The login page refusing an attempt without checking its password:
+/// `status` 429 (locked out) or 503 (busy), with `Retry-After`.
+fn refused(
+    app: &Shared,
+    status: StatusCode,
+    wait: Duration,
+    message: &str,
+    username: &str,
+) -> Response {
+    let mut resp = login_response(app, status, Some(message), username);
+    if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+fn busy(app: &Shared, username: &str) -> Response {
+    refused(
+        app,
+        StatusCode::SERVICE_UNAVAILABLE,
+        Duration::from_secs(1),
+        "The server is busy checking other logins. Try again in a moment.",
+        username,
+    )
+}
+
 async fn login_submit(
     State(app): State<Shared>,
-    ClientIp(ip): ClientIp,
+    client: ClientIp,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let username = form.username.trim().to_owned();
+    let ip = client.text();
     let expected = cookie(&headers, login_cookie(&app.config)).unwrap_or_default();
     if !token_eq(&form.csrf, &expected) {
         return login_response(
@@ -142,29 +173,47 @@ async fn login_submit(
             &username,
         );
     }
-    let keys = [format!("ip:{ip}"), format!("user:{username}")];
-    if let Some(wait) = app.throttle.locked(&keys) {
-        let minutes = wait.as_secs().div_ceil(60).max(1);
-        eprintln!("keygen serve: login refused (locked out) for {username:?} from {ip}");
-        audit_auth(&app, &username, &ip, "admin.login_locked_out").await;
-        let mut resp = login_response(
-            &app,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(&format!(
+    // Counted before the password is checked, so parallel guesses cannot
+    // all pass the limit while their checks run.
+    let attempt = match app.throttle.begin(&app.config, &username, client.source()) {
+        Begin::Go(attempt) => attempt,
+        Begin::Locked { wait, report } => {
+            eprintln!("keygen serve: login refused (locked out) for {username:?} from {ip}");
+            // Once per lock-out: a locked-out source retrying cannot grow
+            // the audit log (standard error still has every refusal).
+            if report {
+                audit_auth(&app, &username, &ip, "admin.login_locked_out").await;
+            }
+            let minutes = wait.as_secs().div_ceil(60).max(1);
+            let message = format!(
                 "Too many failed logins. Try again in {minutes} minute{}.",
                 if minutes == 1 { "" } else { "s" }
-            )),
-            &username,
-        );
-        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
+            );
+            return refused(
+                &app,
+                StatusCode::TOO_MANY_REQUESTS,
+                wait,
+                &message,
+                &username,
+            );
         }
-        return resp;
-    }
+        Begin::Full => {
+            eprintln!(
+                "keygen serve: login refused (throttle table full) for {username:?} from {ip}"
+            );
+            return busy(&app, &username);
+        }
+    };
+    let Some(permit) = app.checks.try_start() else {
+        app.throttle.cancel(&app.config, attempt);
+        eprintln!("keygen serve: login refused (password checks busy) for {username:?} from {ip}");
+        return busy(&app, &username);
+    };
     let name = username.clone();
     let found = match app.store(move |s| s.find_admin(&name)).await {
         Ok(found) => found,
         Err(e) => {
+            app.throttle.cancel(&app.config, attempt);
             eprintln!("keygen serve: login: {e}");
             return login_response(
                 &app,
@@ -179,19 +228,10 @@ async fn login_submit(
     let hash = found
         .as_ref()
         .map_or_else(|| app.dummy_hash.clone(), |a| a.password_hash.clone());
-    let given = form.password;
-    let matched = tokio::task::spawn_blocking(move || password::verify(&given, &hash))
-        .await
-        .unwrap_or(false);
+    let matched = app.checks.verify(permit, form.password, hash).await;
     let account = match found {
         Some(found) if matched => found.account,
         _ => {
-            app.throttle.fail(
-                &keys,
-                app.config.login_max_failures.max(1),
-                app.config.login_window,
-                app.config.login_lockout,
-            );
             eprintln!("keygen serve: failed login for {username:?} from {ip}");
             audit_auth(&app, &username, &ip, "admin.login_failed").await;
             return login_response(
@@ -202,11 +242,13 @@ async fn login_submit(
             );
         }
     };
-    for key in &keys {
-        app.throttle.clear(key);
-    }
+    app.throttle.succeeded(&app.config, attempt);
     let Some(session) = app.sessions.create(
         &account.username,
+        Account {
+            id: account.id,
+            updated_at: account.updated_at,
+        },
         app.config.session_lifetime,
         app.config.session_idle,
     ) else {

@@ -1,13 +1,18 @@
 //! `POST /v1/verify` (key verification for services that cannot link the
 //! library) and `GET /healthz`.
 //!
+//! A valid answer is the core's whole view; any other says only what
+//! happened. Each source has a token bucket (`Config::verify_rate`), and
+//! only trusted callers (`Config::verify_trusted`) may name the end user's
+//! address and endpoint for the usage log.
+//!
 //! The request body is read as bytes under a size limit and parsed here, so
-//! every malformed request gets a small JSON error with a 4xx status. The
-//! answer is the core's [`ValidationView`]; kinds and required scopes are
-//! checked by the core's rules. The key is never logged or echoed: error
-//! messages never quote the request.
+//! every malformed request gets a small JSON error with a 4xx status. Kinds
+//! and required scopes are checked by the core's rules. The key is never
+//! logged or echoed: error messages never quote the request.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -17,11 +22,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use heratio_keys_core::model::{check_required, is_scope_name};
 use heratio_keys_core::{Kind, Request, ValidationView};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::error::AppError;
 use crate::extract::ClientIp;
+use crate::source;
 use crate::state::Shared;
 
 /// The endpoint recorded in `usage_log` unless the caller names one.
@@ -41,10 +47,11 @@ struct VerifyRequest {
     kind: Option<String>,
     #[serde(default)]
     scopes: Vec<String>,
-    /// The end user's IP as seen by the calling service (recorded as given).
+    /// The end user's IP as seen by the calling service (recorded as given
+    /// from a trusted caller, ignored from anyone else).
     #[serde(default)]
     ip: Option<String>,
-    /// The endpoint the end user called (recorded as given).
+    /// The endpoint the end user called (likewise).
     #[serde(default)]
     endpoint: Option<String>,
 }
@@ -102,20 +109,63 @@ fn required_scopes(scopes: &[String]) -> Result<(), AppError> {
     })
 }
 
+/// The answer when the credential is not accepted: what happened, and
+/// nothing about the credential (no ids, name, scopes or expiry: a revoked
+/// or expired key must not tell whoever holds it whose it was).
+#[derive(Debug, Serialize)]
+struct Refusal {
+    valid: bool,
+    status: &'static str,
+    code: u8,
+    http_status: u16,
+    message: String,
+}
+
+impl From<ValidationView> for Refusal {
+    fn from(v: ValidationView) -> Self {
+        Refusal {
+            valid: false,
+            status: v.status,
+            code: v.code,
+            http_status: v.http_status,
+            message: v.message,
+        }
+    }
+}
+
+/// 429 for a source over its rate, before anything else is done.
+fn too_many(wait: Duration) -> Response {
+    let secs = wait.as_secs_f64().ceil().max(1.0);
+    let mut resp = AppError::api(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many verification requests from this address",
+    )
+    .into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("{secs:.0}")) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
 async fn verify(
     State(app): State<Shared>,
-    ClientIp(peer_ip): ClientIp,
+    client: ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
+    if let Err(wait) = app.verify_buckets.take(client.source()) {
+        return Ok(too_many(wait));
+    }
     let req = parse(&headers, &body)?;
     let kind = kind(req.kind.as_deref())?;
     required_scopes(&req.scopes)?;
-    let ip = req.ip.filter(|s| !s.trim().is_empty()).unwrap_or(peer_ip);
-    let endpoint = req
-        .endpoint
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| VERIFY_ENDPOINT.to_owned());
+    // What a caller says about its end user is recorded only when the
+    // operator trusts that caller; anyone else could write any address
+    // into the usage log.
+    let trusted = source::trusted(client.0, &app.config.verify_trusted);
+    let given = |field: Option<String>| field.filter(|s| trusted && !s.trim().is_empty());
+    let ip = given(req.ip).unwrap_or_else(|| client.text());
+    let endpoint = given(req.endpoint).unwrap_or_else(|| VERIFY_ENDPOINT.to_owned());
     let validator = Arc::clone(&app.validator);
     let key = req.key;
     let scopes = req.scopes;
@@ -139,7 +189,11 @@ async fn verify(
     let view = ValidationView::from(&v);
     let status =
         StatusCode::from_u16(view.http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut resp = (status, Json(view)).into_response();
+    let mut resp = if view.valid {
+        (status, Json(view)).into_response()
+    } else {
+        (status, Json(Refusal::from(view))).into_response()
+    };
     // RFC 9110: a 401 carries the scheme the client should use.
     if status == StatusCode::UNAUTHORIZED {
         resp.headers_mut().insert(

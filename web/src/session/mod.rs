@@ -18,7 +18,7 @@ use crate::config::Config;
 pub(crate) mod cookie;
 mod throttle;
 
-pub(crate) use throttle::Throttle;
+pub(crate) use throttle::{Begin, Throttle};
 
 /// Bounds the memory taken by sessions nobody logs out of.
 const MAX_SESSIONS: usize = 10_000;
@@ -34,10 +34,21 @@ pub(crate) struct Flash {
 #[derive(Debug)]
 struct Session {
     user: String,
+    account: Account,
     csrf: String,
     created: Instant,
     last_seen: Instant,
     flash: Vec<Flash>,
+}
+
+/// The `admin_user` row a session was started for, as it was then. Every
+/// authenticated request compares it with the row as it is now: a password
+/// reset (`keygen admin:create --reset-password`, in another process) or any
+/// other change moves `updated_at`, and ends the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Account {
+    pub id: i64,
+    pub updated_at: i64,
 }
 
 /// A live session as a request sees it.
@@ -45,6 +56,7 @@ struct Session {
 pub(crate) struct Current {
     pub id: String,
     pub user: String,
+    pub account: Account,
     pub csrf: String,
 }
 
@@ -64,7 +76,13 @@ impl Sessions {
     }
 
     /// Starts a session for `user`; returns its id.
-    pub(crate) fn create(&self, user: &str, lifetime: Duration, idle: Duration) -> Option<String> {
+    pub(crate) fn create(
+        &self,
+        user: &str,
+        account: Account,
+        lifetime: Duration,
+        idle: Duration,
+    ) -> Option<String> {
         let id = cookie::random_token()?;
         let csrf = cookie::random_token()?;
         let now = Instant::now();
@@ -85,6 +103,7 @@ impl Sessions {
             id.clone(),
             Session {
                 user: user.to_owned(),
+                account,
                 csrf,
                 created: now,
                 last_seen: now,
@@ -108,6 +127,7 @@ impl Sessions {
         session.last_seen = now;
         Some(Current {
             user: session.user.clone(),
+            account: session.account,
             csrf: session.csrf.clone(),
             id,
         })

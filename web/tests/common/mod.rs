@@ -177,6 +177,9 @@ pub struct Browser {
     agent: ureq::Agent,
     base: String,
     pub cookies: Vec<(String, String)>,
+    /// Sent as `X-Forwarded-For`: the client address a server with
+    /// `trust_proxy` sees (every test connection comes from loopback).
+    pub forwarded_for: Option<String>,
 }
 
 impl Browser {
@@ -192,7 +195,25 @@ impl Browser {
             agent,
             base: server.base.clone(),
             cookies: Vec::new(),
+            forwarded_for: None,
         }
+    }
+
+    /// A client that a server with `trust_proxy` sees at `ip`.
+    pub fn from_ip(server: &Server, ip: &str) -> Browser {
+        let mut b = Browser::new(server);
+        b.forwarded_for = Some(ip.to_owned());
+        b
+    }
+
+    fn headers<B>(&self, mut req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        if !self.cookies.is_empty() {
+            req = req.header("Cookie", self.cookie_header());
+        }
+        if let Some(ip) = &self.forwarded_for {
+            req = req.header("X-Forwarded-For", ip);
+        }
+        req
     }
 
     fn cookie_header(&self) -> String {
@@ -232,28 +253,23 @@ impl Browser {
     }
 
     pub fn get(&mut self, path: &str) -> Resp {
-        let mut req = self.agent.get(format!("{}{path}", self.base));
-        if !self.cookies.is_empty() {
-            req = req.header("Cookie", self.cookie_header());
-        }
+        let req = self.headers(self.agent.get(format!("{}{path}", self.base)));
         let r = req.call();
         self.finish(r)
     }
 
     pub fn post_form(&mut self, path: &str, body: &str) -> Resp {
-        let mut req = self
-            .agent
-            .post(format!("{}{path}", self.base))
-            .header("Content-Type", "application/x-www-form-urlencoded");
-        if !self.cookies.is_empty() {
-            req = req.header("Cookie", self.cookie_header());
-        }
+        let req = self.headers(
+            self.agent
+                .post(format!("{}{path}", self.base))
+                .header("Content-Type", "application/x-www-form-urlencoded"),
+        );
         let r = req.send(body);
         self.finish(r)
     }
 
     pub fn post_raw(&mut self, path: &str, content_type: Option<&str>, body: &[u8]) -> Resp {
-        let mut req = self.agent.post(format!("{}{path}", self.base));
+        let mut req = self.headers(self.agent.post(format!("{}{path}", self.base)));
         if let Some(ct) = content_type {
             req = req.header("Content-Type", ct);
         }
@@ -286,4 +302,51 @@ impl Browser {
         assert_eq!(r.status, 303, "login failed: {}", r.body);
         assert_eq!(r.location(), Some("/"));
     }
+}
+
+/// How many audit rows have `action`.
+pub fn audit_count(db: &TestDb, action: &str) -> usize {
+    db.store
+        .audit_log(1_000_000)
+        .expect("audit log")
+        .iter()
+        .filter(|e| e.action == action)
+        .count()
+}
+
+/// `n` wrong-password logins at once, all released together; login `i`
+/// names `user(i)` and comes from `ip(i)` (see [`Browser::from_ip`]).
+/// Returns the status of each.
+pub fn parallel_logins(
+    server: &Server,
+    n: usize,
+    user: impl Fn(usize) -> String,
+    ip: impl Fn(usize) -> Option<String>,
+) -> Vec<u16> {
+    // One login form, double-submitted by every attempt.
+    let mut first = Browser::new(server);
+    let csrf = first.get("/login").expect(200).csrf();
+    let cookies = first.cookies.clone();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(n));
+    let threads: Vec<_> = (0..n)
+        .map(|i| {
+            let mut b = Browser::new(server);
+            b.cookies = cookies.clone();
+            b.forwarded_for = ip(i);
+            let body = form(&[
+                ("csrf", &csrf),
+                ("username", &user(i)),
+                ("password", "not the password, guessing"),
+            ]);
+            let barrier = std::sync::Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                b.post_form("/login", &body).status
+            })
+        })
+        .collect();
+    threads
+        .into_iter()
+        .map(|t| t.join().expect("login thread"))
+        .collect()
 }
