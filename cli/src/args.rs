@@ -239,6 +239,34 @@ pub struct ServeArgs {
     /// Take the client IP from X-Forwarded-For when the peer is a loopback proxy
     #[arg(long)]
     pub trust_proxy: bool,
+    /// Callers of /v1/verify whose "ip" and "endpoint" are recorded (default:
+    /// none; anyone else is recorded with their own address)
+    #[arg(long, value_name = "CIDR[,CIDR…]", value_parser = trusted_parser)]
+    pub verify_trust: Option<Vec<heratio_keys_web::IpNet>>,
+    /// /v1/verify requests per second from one source, 0 for no limit
+    #[arg(long, value_name = "N", default_value_t = web_default().verify_rate)]
+    pub verify_rate: u32,
+    /// /v1/verify requests one source may make at once before the rate applies
+    #[arg(long, value_name = "N", default_value_t = web_default().verify_burst,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub verify_burst: u32,
+    /// Failed logins from one source, any user names, before it is locked out
+    #[arg(long, value_name = "N", default_value_t = web_default().login_source_max_failures,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub login_source_max_failures: u32,
+    /// Login password checks (19 MiB each) run at once; more are answered 503
+    #[arg(long, value_name = "N", default_value_t = web_default().login_concurrency,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=256))]
+    pub login_concurrency: usize,
+}
+
+/// The server's own defaults, so `--help` shows them and they live in one place.
+fn web_default() -> heratio_keys_web::Config {
+    heratio_keys_web::Config::new(String::new())
+}
+
+fn trusted_parser(list: &str) -> Result<Vec<heratio_keys_web::IpNet>, String> {
+    heratio_keys_web::parse_trusted(list).map_err(|e| e.message().to_owned())
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,13 @@ pub(super) fn serve(dsn: String, a: ServeArgs) -> Result<Outcome, Failure> {
     config.listen = a.listen;
     config.secure_cookies = a.secure_cookies;
     config.trust_proxy = a.trust_proxy;
+    if let Some(nets) = a.verify_trust {
+        config.verify_trusted = nets;
+    }
+    config.verify_rate = a.verify_rate;
+    config.verify_burst = a.verify_burst;
+    config.login_source_max_failures = a.login_source_max_failures;
+    config.login_concurrency = a.login_concurrency;
     heratio_keys_web::serve(&config)?;
     ok(String::new())
 }
