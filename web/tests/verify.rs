@@ -465,3 +465,50 @@ fn verify_throttles_each_source() {
             .expect(200);
     }
 }
+
+#[test]
+fn verify_rate_limited_answers_say_when_to_retry_and_nothing_else() {
+    for db in common::all() {
+        let label = db.label();
+        let actor = Actor::new("test", Source::Library);
+        let client = db
+            .store
+            .create_client(
+                &NewClient {
+                    name: "Limited".into(),
+                    email: "l@example.org".into(),
+                    organization: None,
+                },
+                &actor,
+            )
+            .unwrap();
+        let limited = heratio_keys_core::issue(
+            db.store.as_ref(),
+            Kind::ApiKey,
+            &IssueRequest {
+                client_id: client.id,
+                name: "limited".into(),
+                scopes: Scopes::parse("*").unwrap(),
+                expires_at: None,
+                rate_limit: Some(2),
+                metadata: None,
+            },
+            &actor,
+        )
+        .unwrap();
+        let server = Server::start(&db);
+        let mut b = Browser::new(&server);
+        let doc = json!({"key": limited.key.expose()});
+        for _ in 0..2 {
+            b.verify(&doc).expect(200);
+        }
+        let r = b.verify(&doc);
+        assert_eq!(r.status, 429, "{label}: {}", r.body);
+        let v = r.json();
+        assert_eq!(v["status"], "rate_limited", "{label}");
+        let fields: BTreeSet<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(fields, BTreeSet::from(REFUSAL_FIELDS), "{label}");
+        let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+        assert!((1..=3600).contains(&wait), "{label}: Retry-After {wait}");
+    }
+}

@@ -189,11 +189,18 @@ async fn verify(
     let view = ValidationView::from(&v);
     let status =
         StatusCode::from_u16(view.http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let retry_after = view.retry_after;
     let mut resp = if view.valid {
         (status, Json(view)).into_response()
     } else {
         (status, Json(Refusal::from(view))).into_response()
     };
+    // `rate_limited`: when the key's hourly budget renews, as HTTP says it.
+    if let Some(secs) = retry_after {
+        if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
     // RFC 9110: a 401 carries the scheme the client should use.
     if status == StatusCode::UNAUTHORIZED {
         resp.headers_mut().insert(
