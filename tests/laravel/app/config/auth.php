@@ -1,0 +1,11 @@
+<?php
+
+return [
+    'defaults' => ['guard' => 'web', 'passwords' => 'users'],
+    'guards' => [
+        'web' => ['driver' => 'session', 'provider' => 'users'],
+    ],
+    'providers' => [
+        'users' => ['driver' => 'static'], // App\Auth\StaticUsers
+    ],
+];
