@@ -1,18 +1,22 @@
-//! The per-process credential cache: digest → answer (found or not found),
-//! bounded (moka), with per-entry lifetimes, fills guarded against racing
-//! revocations, and the fail-closed rule for positive answers.
+//! The credential cache: digest → answer (found or not found), with
+//! per-entry lifetimes, fills guarded against racing revocations, and the
+//! fail-closed rule for positive answers. Either this process's own
+//! (bounded moka) or the host's (the shared region's table): one set of
+//! rules for both.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use moka::sync::Cache;
+use moka::sync::Cache as Moka;
 use moka::Expiry;
 
 use crate::error::Result;
 use crate::feed::FeedState;
 use crate::format::{Digest, Kind};
 use crate::model::Credential;
+use crate::shared::table::{self, Cached};
+use crate::shared::Shared;
 use crate::stats::{bump, Counters};
 use crate::store::ValidationStore;
 
@@ -71,9 +75,140 @@ pub(crate) struct CacheSettings {
     pub(crate) fill_delay: Duration,
 }
 
-/// The cache and the state that keeps its fills honest.
+/// The cache a validator uses.
+pub(crate) enum Cache {
+    /// This process's own.
+    Private(CredentialCache),
+    /// The host region's, shared by every process of the host.
+    Host(HostCache),
+}
+
+impl Cache {
+    pub(crate) fn invalidate(&self, digest: &Digest) {
+        match self {
+            Cache::Private(c) => c.invalidate(digest),
+            Cache::Host(c) => table::invalidate(&c.shared.region(), digest),
+        }
+    }
+
+    /// Entries cached now (a count for statistics).
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Cache::Private(c) => c.len(),
+            Cache::Host(c) => table::occupied(&c.shared.region()),
+        }
+    }
+
+    /// The credential with this digest: from the cache, or from one store
+    /// query whose answer is then cached (unless the feed's head is not yet
+    /// known, or an invalidation raced the query).
+    pub(crate) fn lookup(
+        &self,
+        store: &dyn ValidationStore,
+        feed: &FeedState,
+        counters: &Counters,
+        kind: Kind,
+        digest: &Digest,
+    ) -> Result<Option<Arc<Credential>>> {
+        match self {
+            Cache::Private(c) => c.lookup(store, feed, counters, kind, digest),
+            Cache::Host(c) => c.lookup(store, feed, counters, kind, digest),
+        }
+    }
+}
+
+/// Whether a positive answer filled at `filled_at` may still be served:
+/// the newer of its fill and the last good feed read is within the bound.
+fn fresh_enough(feed: &FeedState, stale_bound_ms: u64, filled_at: u64, now: u64) -> bool {
+    let known_good_at = filled_at.max(feed.read_ok_at());
+    now.saturating_sub(known_good_at) <= stale_bound_ms
+}
+
+/// The host region's table, with this process's settings for reading it.
+pub(crate) struct HostCache {
+    pub(crate) shared: Arc<Shared>,
+    positive_ttl_ms: u64,
+    negative_ttl_ms: u64,
+    stale_bound_ms: u64,
+    fill_delay: Duration,
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl HostCache {
+    pub(crate) fn new(shared: Arc<Shared>, settings: &CacheSettings) -> Self {
+        HostCache {
+            shared,
+            positive_ttl_ms: ms(settings.positive_ttl),
+            negative_ttl_ms: ms(settings.negative_ttl),
+            stale_bound_ms: ms(settings.stale_bound),
+            fill_delay: settings.fill_delay,
+        }
+    }
+
+    fn lookup(
+        &self,
+        store: &dyn ValidationStore,
+        feed: &FeedState,
+        counters: &Counters,
+        kind: Kind,
+        digest: &Digest,
+    ) -> Result<Option<Arc<Credential>>> {
+        let region = self.shared.region();
+        let header = region.header();
+        let now = feed.clock_ms();
+        match table::lookup(
+            &region,
+            digest,
+            now,
+            self.positive_ttl_ms,
+            self.negative_ttl_ms,
+        ) {
+            Some(Cached::Found {
+                credential,
+                filled_at,
+            }) if credential.kind == kind
+                && fresh_enough(feed, self.stale_bound_ms, filled_at, now) =>
+            {
+                bump(&counters.cache_hits);
+                bump(&header.hits);
+                return Ok(Some(credential));
+            }
+            Some(Cached::Missing) => {
+                bump(&counters.cache_hits);
+                bump(&header.hits);
+                return Ok(None);
+            }
+            _ => {}
+        }
+        bump(&counters.cache_misses);
+        bump(&header.misses);
+        let stripe = table::stripe(&region, digest);
+        let generation = stripe.load(Ordering::SeqCst);
+        bump(&counters.store_queries);
+        let found = store
+            .find_credential(kind, digest)
+            .inspect_err(|_| bump(&counters.store_errors))?
+            .map(Arc::new);
+        if !self.fill_delay.is_zero() {
+            std::thread::sleep(self.fill_delay);
+        }
+        if feed.is_ready() && table::insert(&region, digest, found.as_deref(), now) {
+            bump(&header.fills);
+            if stripe.load(Ordering::SeqCst) != generation {
+                // An invalidation raced this fill: withdraw it.
+                table::invalidate(&region, digest);
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// This process's own cache and the state that keeps its fills honest.
 pub(crate) struct CredentialCache {
-    entries: Cache<Digest, Arc<Entry>>,
+    entries: Moka<Digest, Arc<Entry>>,
     stripes: Box<[AtomicU64; STRIPES]>,
     stale_bound_ms: u64,
     fill_delay: Duration,
@@ -82,7 +217,7 @@ pub(crate) struct CredentialCache {
 impl CredentialCache {
     pub(crate) fn new(settings: &CacheSettings) -> Self {
         CredentialCache {
-            entries: Cache::builder()
+            entries: Moka::builder()
                 .max_capacity(settings.capacity)
                 .expire_after(EntryExpiry {
                     positive: settings.positive_ttl,
@@ -113,17 +248,7 @@ impl CredentialCache {
         self.entries.invalidate(digest);
     }
 
-    /// Whether a positive entry filled at `filled_at` may still be served:
-    /// the newer of its fill and the last good feed read is within the bound.
-    fn fresh_enough(&self, feed: &FeedState, filled_at: u64, now: u64) -> bool {
-        let known_good_at = filled_at.max(feed.read_ok_at());
-        now.saturating_sub(known_good_at) <= self.stale_bound_ms
-    }
-
-    /// The credential with this digest: from the cache, or from one store
-    /// query whose answer is then cached (unless the feed's head is not yet
-    /// known, or an invalidation raced the query).
-    pub(crate) fn lookup(
+    fn lookup(
         &self,
         store: &dyn ValidationStore,
         feed: &FeedState,
@@ -137,7 +262,9 @@ impl CredentialCache {
                 Entry::Found {
                     credential,
                     filled_at,
-                } if credential.kind == kind && self.fresh_enough(feed, *filled_at, now) => {
+                } if credential.kind == kind
+                    && fresh_enough(feed, self.stale_bound_ms, *filled_at, now) =>
+                {
                     bump(&counters.cache_hits);
                     return Ok(Some(Arc::clone(credential)));
                 }

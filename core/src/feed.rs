@@ -22,6 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::format::Digest;
+use crate::shared::region::shared_clock_ms;
+use crate::shared::Shared;
 use crate::stats::{bump, Counters};
 use crate::store::ValidationStore;
 
@@ -38,38 +40,56 @@ const MAX_HOLES: usize = 10_000;
 const PAGE: u32 = 1000;
 
 /// What the feed vouches for: whether its head is known (before that,
-/// nothing may be cached) and when it was last read successfully.
+/// nothing may be cached) and when it was last read successfully. Kept in
+/// this process, or in the host region where every process of the host
+/// sees what the leader read.
 #[derive(Debug)]
-pub(crate) struct FeedState {
-    epoch: Instant,
-    /// Clock time (ms since `epoch`) at which the last successful poll
-    /// started: every change committed before it has been evicted.
-    ok_at: AtomicU64,
-    ready: AtomicBool,
+pub(crate) struct FeedState(Place);
+
+#[derive(Debug)]
+enum Place {
+    Local {
+        /// Monotonic ms at which the last successful poll started: every
+        /// change committed before it has been evicted.
+        ok_at: AtomicU64,
+        ready: AtomicBool,
+    },
+    Host(Arc<Shared>),
 }
 
 impl FeedState {
-    pub(crate) fn new() -> Self {
-        FeedState {
-            epoch: Instant::now(),
+    /// State of this process only.
+    pub(crate) fn local() -> Self {
+        FeedState(Place::Local {
             ok_at: AtomicU64::new(0),
             ready: AtomicBool::new(false),
-        }
+        })
     }
 
-    /// Milliseconds on this process's monotonic clock.
+    /// State shared through the host region.
+    pub(crate) fn host(shared: Arc<Shared>) -> Self {
+        FeedState(Place::Host(shared))
+    }
+
+    /// Milliseconds on the monotonic clock every process of the host shares.
     pub(crate) fn clock_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+        shared_clock_ms()
     }
 
     /// Whether the feed's head is known, so fills may be cached.
     pub(crate) fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
+        match &self.0 {
+            Place::Local { ready, .. } => ready.load(Ordering::SeqCst),
+            Place::Host(shared) => shared.region().header().feed_ready.load(Ordering::SeqCst) != 0,
+        }
     }
 
     /// Clock time of the start of the last successful poll.
     pub(crate) fn read_ok_at(&self) -> u64 {
-        self.ok_at.load(Ordering::SeqCst)
+        match &self.0 {
+            Place::Local { ok_at, .. } => ok_at.load(Ordering::SeqCst),
+            Place::Host(shared) => shared.region().header().feed_ok_at.load(Ordering::SeqCst),
+        }
     }
 
     /// Milliseconds since the last successful read; `None` before the head
@@ -79,9 +99,34 @@ impl FeedState {
             .then(|| self.clock_ms().saturating_sub(self.read_ok_at()))
     }
 
-    fn read_ok(&self, started: u64) {
-        self.ok_at.fetch_max(started, Ordering::SeqCst);
-        self.ready.store(true, Ordering::SeqCst);
+    fn read_ok(&self, started: u64, high: i64) {
+        match &self.0 {
+            Place::Local { ok_at, ready } => {
+                ok_at.fetch_max(started, Ordering::SeqCst);
+                ready.store(true, Ordering::SeqCst);
+            }
+            Place::Host(shared) => {
+                let region = shared.region();
+                let h = region.header();
+                h.feed_high.store(high, Ordering::SeqCst);
+                h.feed_ok_at.fetch_max(started, Ordering::SeqCst);
+                h.feed_ready.store(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Where a new leader continues: the highest id the host has read, so
+    /// nothing committed while leadership changed hands is skipped.
+    fn resume_from(&self) -> Option<i64> {
+        match &self.0 {
+            Place::Local { .. } => None,
+            Place::Host(shared) => {
+                let region = shared.region();
+                let h = region.header();
+                (h.feed_ready.load(Ordering::SeqCst) != 0)
+                    .then(|| h.feed_high.load(Ordering::SeqCst))
+            }
+        }
     }
 }
 
@@ -152,7 +197,7 @@ impl Poller {
         let started = self.state.clock_ms();
         match self.open_cursor() {
             Ok(cursor) => {
-                self.state.read_ok(started);
+                self.state.read_ok(started, cursor.high);
                 Some(cursor)
             }
             Err(_) => {
@@ -167,7 +212,10 @@ impl Poller {
     /// present were committed before anything was cached, so they need no
     /// eviction.
     fn open_cursor(&self) -> crate::Result<Cursor> {
-        let head = self.store.feed_head()?;
+        let head = match self.state.resume_from() {
+            Some(high) => high,
+            None => self.store.feed_head()?,
+        };
         let floor = (head - i64::from(PAGE)).max(0);
         let present = self.store.feed_since(floor, PAGE)?;
         let mut cursor = Cursor::new(floor);
@@ -212,7 +260,7 @@ impl Poller {
         if evicted > 0 {
             (self.changed)();
         }
-        self.state.read_ok(started);
+        self.state.read_ok(started, cursor.high);
         bump(&self.counters.feed_polls);
         self.counters
             .feed_evictions
@@ -341,6 +389,17 @@ mod tests {
         fn legacy_shapes(&self) -> crate::Result<Vec<crate::KeyShape>> {
             self.inner.legacy_shapes()
         }
+        fn write_usage_through(
+            &self,
+            batch: &[crate::UsageRecord],
+            queue: &str,
+            last: i64,
+        ) -> crate::Result<()> {
+            self.inner.write_usage_through(batch, queue, last)
+        }
+        fn usage_written_through(&self, queue: &str) -> crate::Result<Option<i64>> {
+            self.inner.usage_written_through(queue)
+        }
     }
 
     fn feed_rows_sql(ids: impl Iterator<Item = i64>) -> String {
@@ -374,7 +433,7 @@ mod tests {
         let sink = Arc::clone(&evicted);
         let poller = Poller {
             store: counting.clone(),
-            state: Arc::new(FeedState::new()),
+            state: Arc::new(FeedState::local()),
             counters: Arc::new(Counters::default()),
             evict: Box::new(move |d| sink.lock().expect("lock").push(*d)),
             changed: Box::new(|| {}),
@@ -414,7 +473,7 @@ mod tests {
         let sink = Arc::clone(&evicted);
         let poller = Poller {
             store,
-            state: Arc::new(FeedState::new()),
+            state: Arc::new(FeedState::local()),
             counters: Arc::new(Counters::default()),
             evict: Box::new(move |d| sink.lock().expect("lock").push(*d)),
             changed: Box::new(|| {}),

@@ -53,8 +53,10 @@ pub mod error;
 mod feed;
 mod fork;
 pub mod format;
+pub mod import;
 pub mod model;
 mod ratelimit;
+mod shared;
 mod stats;
 pub mod status;
 pub mod store;
@@ -66,13 +68,14 @@ pub use error::{Error, ErrorKind, Result};
 pub use format::{
     check_format, digest, digest_hex, generate, legacy_shape, Digest, KeyShape, Kind, SecretKey,
 };
+pub use import::{import_heratio, ImportReport};
 pub use model::{
     Actor, AdminAccount, AdminCredentials, AuditEntry, Client, Credential, CredentialInfo,
     CredentialState, Deactivation, InstallReport, Metadata, NewClient, NewCredential,
     RejectedUsage, Scopes, Source, UsageRecord, UsageStats,
 };
 pub use ratelimit::RateInfo;
-pub use stats::Stats;
+pub use stats::{HostStats, Stats};
 pub use status::Status;
 pub use store::{
     AdminStore, AuditStore, Backend, ClientStore, CredentialStore, Dsn, KeyStore, ReportStore,

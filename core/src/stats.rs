@@ -27,8 +27,14 @@ pub(crate) fn bump(counter: &AtomicU64) {
 }
 
 impl Counters {
-    /// A snapshot; `cache_entries` and `feed_lag_ms` come from the engine.
-    pub(crate) fn snapshot(&self, cache_entries: u64, feed_lag_ms: Option<u64>) -> Stats {
+    /// A snapshot; `cache_entries`, `feed_lag_ms` and `host` come from the
+    /// engine.
+    pub(crate) fn snapshot(
+        &self,
+        cache_entries: u64,
+        feed_lag_ms: Option<u64>,
+        host: Option<HostStats>,
+    ) -> Stats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Stats {
             validations: get(&self.validations),
@@ -45,6 +51,7 @@ impl Counters {
             usage_written: get(&self.usage_written),
             usage_dropped: get(&self.usage_dropped),
             usage_write_errors: get(&self.usage_write_errors),
+            host,
         }
     }
 }
@@ -81,6 +88,56 @@ pub struct Stats {
     pub usage_dropped: u64,
     /// Failed usage batch writes (retried).
     pub usage_write_errors: u64,
+    /// The host region, when this process uses one (shared mode).
+    pub host: Option<HostStats>,
+}
+
+/// The host region as one process sees it: its role and the host-wide
+/// counters every process of the host shares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct HostStats {
+    /// Whether this process leads the host now (polls the feed, writes
+    /// the usage queue).
+    pub leader: bool,
+    /// The leading process, as the region last recorded it.
+    pub leader_pid: u32,
+    /// Validations answered from the host cache, all processes.
+    pub hits: u64,
+    /// Validations that needed a store query, all processes.
+    pub misses: u64,
+    /// Answers stored in the host cache.
+    pub fills: u64,
+    /// Occupied cache slots now.
+    pub entries: u64,
+    /// Slots found damaged (read as misses).
+    pub corrupt: u64,
+    /// Usage records queued host-wide and not yet written.
+    pub queued: u64,
+    /// Usage records the host queue could not take (full) or lost (a
+    /// process died while writing one).
+    pub dropped: u64,
+    /// Usage records written from the host queue.
+    pub written: u64,
+}
+
+impl HostStats {
+    /// Every field as `(stable snake_case name, value)`, for bindings.
+    #[must_use]
+    pub fn fields(&self) -> [(&'static str, u64); 10] {
+        [
+            ("host_leader", u64::from(self.leader)),
+            ("host_leader_pid", u64::from(self.leader_pid)),
+            ("host_hits", self.hits),
+            ("host_misses", self.misses),
+            ("host_fills", self.fills),
+            ("host_entries", self.entries),
+            ("host_corrupt", self.corrupt),
+            ("host_queued", self.queued),
+            ("host_dropped", self.dropped),
+            ("host_written", self.written),
+        ]
+    }
 }
 
 impl Stats {

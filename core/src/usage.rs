@@ -130,7 +130,7 @@ impl UsageHealth {
             .clone()
     }
 
-    fn record(&self, error: Option<&crate::Error>) {
+    pub(crate) fn record(&self, error: Option<&crate::Error>) {
         if let Some(e) = error {
             *self
                 .last_error

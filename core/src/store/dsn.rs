@@ -68,6 +68,19 @@ impl Dsn {
         ))
     }
 
+    /// The full text that names this store, password included (for keying
+    /// shared state by store and credentials; never for display): the
+    /// absolute path of a SQLite file, or the MySQL URL.
+    pub(crate) fn identity(&self) -> String {
+        match self {
+            Dsn::Sqlite { path } => {
+                let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+                format!("sqlite:{}", absolute.display())
+            }
+            Dsn::Mysql { url } => url.clone(),
+        }
+    }
+
     /// The back end this DSN selects.
     #[must_use]
     pub fn backend(&self) -> Backend {

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::format::{Digest, KeyShape, Kind};
+use crate::import::{HeratioSource, ImportPlan, ImportReport};
 use crate::model::{
     Actor, AdminAccount, AdminCredentials, AuditEntry, Client, Credential, CredentialInfo,
     Deactivation, FeedEntry, InstallReport, Metadata, NewClient, NewCredential, RejectedUsage,
@@ -109,6 +110,22 @@ pub trait ValidationStore: Send + Sync + fmt::Debug {
     ///
     /// As [`ValidationStore::find_credential`]; nothing is written on error.
     fn write_usage(&self, batch: &[UsageRecord]) -> Result<()>;
+
+    /// As [`ValidationStore::write_usage`], and records in the same
+    /// transaction that the host queue `queue` has been written up to
+    /// position `last` (so a later writer never writes those records again).
+    ///
+    /// # Errors
+    ///
+    /// As [`ValidationStore::write_usage`].
+    fn write_usage_through(&self, batch: &[UsageRecord], queue: &str, last: i64) -> Result<()>;
+
+    /// The position up to which the host queue `queue` has been written.
+    ///
+    /// # Errors
+    ///
+    /// As [`ValidationStore::find_credential`].
+    fn usage_written_through(&self, queue: &str) -> Result<Option<i64>>;
 
     /// Reserves up to `want` requests of a credential's budget for the
     /// clock hour starting at `window` (ms), never taking the shared count
@@ -396,4 +413,32 @@ pub trait KeyStore:
     /// [`ErrorKind::SchemaTooNew`](crate::ErrorKind::SchemaTooNew) if a newer
     /// version installed it.
     fn install(&self) -> Result<InstallReport>;
+
+    /// Reads this database as the source of a Heratio import: every row of
+    /// AtoM Heratio's `ahg_api_key`, by id, and its `user` table if it has
+    /// one. Reads only; the database need not hold our schema.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Store`](crate::ErrorKind::Store) when there is no
+    /// `ahg_api_key` table; store errors.
+    fn read_heratio_source(&self) -> Result<HeratioSource>;
+
+    /// Applies an import plan (see [`crate::import`]) in one transaction:
+    /// creates the clients it needs, stores new keys, updates changed ones,
+    /// each with its change-feed and audit rows, plus one `import.heratio`
+    /// audit row. With `dry_run`, reads only and reports what it would do.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound) or
+    /// [`ErrorKind::Conflict`](crate::ErrorKind::Conflict) for a target
+    /// client that does not exist or is deactivated; store errors. Nothing
+    /// is written on error.
+    fn apply_heratio_import(
+        &self,
+        plan: &ImportPlan,
+        dry_run: bool,
+        actor: &Actor,
+    ) -> Result<ImportReport>;
 }

@@ -6,7 +6,7 @@
 //! a key up by hand.
 
 /// The schema version this library writes and expects.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// One step of a migration. MySQL commits DDL implicitly, so an
 /// interrupted install re-runs steps: each must be idempotent. Tables and
@@ -134,6 +134,11 @@ impl Dialect {
                 4,
                 "credential metadata, rate limits, key shapes; client external ids; rate counters",
                 self.v4(),
+            ),
+            (
+                5,
+                "positions written from host usage queues",
+                vec![Step::Sql(self.v5())],
             ),
         ]
     }
@@ -412,5 +417,21 @@ impl Dialect {
             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
                 .to_owned(),
         }]
+    }
+
+    /// Where each host's shared usage queue has been written up to, so a
+    /// new leader never writes a record twice.
+    fn v5(self) -> String {
+        match self {
+            Dialect::Sqlite => "CREATE TABLE IF NOT EXISTS usage_cursor (
+                queue TEXT NOT NULL PRIMARY KEY,
+                position INTEGER NOT NULL)"
+                .to_owned(),
+            Dialect::Mysql => "CREATE TABLE IF NOT EXISTS usage_cursor (
+                queue VARCHAR(64) CHARACTER SET ascii NOT NULL PRIMARY KEY,
+                position BIGINT NOT NULL
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+                .to_owned(),
+        }
     }
 }

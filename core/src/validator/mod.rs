@@ -16,12 +16,13 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::fork;
 use crate::format::{self, Kind};
 use crate::model::{self, UsageRecord};
-use crate::stats::{bump, Counters, Stats};
+use crate::stats::{bump, Counters, HostStats, Stats};
 use crate::status::Status;
 use crate::store::{Dsn, SCHEMA_VERSION};
 
 pub mod answer;
 mod engine;
+mod host;
 pub mod options;
 
 pub use answer::{Request, Validation};
@@ -149,8 +150,8 @@ impl Validator {
         };
         let now = model::now_ms();
         let validation = self.decide(engine, request, now);
-        if let Some(usage) = &engine.usage {
-            usage.push(UsageRecord {
+        {
+            engine.usage.push(UsageRecord {
                 kind: request.kind,
                 credential_id: validation.credential.as_ref().map(|c| c.id),
                 client_id: validation.credential.as_ref().map(|c| c.client_id),
@@ -235,10 +236,7 @@ impl Validator {
     #[must_use]
     pub fn flush(&self, timeout: Duration) -> bool {
         match self.engine() {
-            Ok(guard) => guard
-                .as_ref()
-                .and_then(|e| e.usage.as_ref())
-                .is_none_or(|u| u.flush(timeout)),
+            Ok(guard) => guard.as_ref().is_none_or(|e| e.flush(timeout)),
             Err(_) => false,
         }
     }
@@ -270,10 +268,55 @@ impl Validator {
     #[must_use]
     pub fn stats(&self) -> Stats {
         let guard = self.engine.load();
-        let (entries, lag) = guard
-            .as_ref()
-            .map_or((0, None), |e| (e.cache.len(), e.feed.lag_ms()));
-        self.counters.snapshot(entries, lag)
+        let Some(engine) = guard.as_ref() else {
+            return self.counters.snapshot(0, None, None);
+        };
+        let host = engine.host.as_ref().map(|shared| {
+            let region = shared.region();
+            let h = region.header();
+            let get =
+                |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+            HostStats {
+                leader: shared.leading(),
+                leader_pid: h.leader_pid.load(std::sync::atomic::Ordering::Relaxed),
+                hits: get(&h.hits),
+                misses: get(&h.misses),
+                fills: get(&h.fills),
+                entries: engine.cache.len(),
+                corrupt: get(&h.corrupt),
+                queued: engine.queued().unwrap_or(0),
+                dropped: get(&h.ring_dropped),
+                written: get(&h.ring_written),
+            }
+        });
+        let entries = if host.is_some() {
+            0
+        } else {
+            engine.cache.len()
+        };
+        self.counters.snapshot(entries, engine.feed.lag_ms(), host)
+    }
+
+    /// The host region file this validator shares, if it runs in shared
+    /// mode (for operators: its size and owner; for tests).
+    #[must_use]
+    pub fn shared_region_path(&self) -> Option<std::path::PathBuf> {
+        Some(
+            self.engine
+                .load()
+                .as_ref()?
+                .host
+                .as_ref()?
+                .region_path()
+                .to_owned(),
+        )
+    }
+
+    /// Why this validator runs with a private cache although the shared
+    /// host cache was asked for (`None` when shared, or not asked for).
+    #[must_use]
+    pub fn shared_cache_error(&self) -> Option<String> {
+        self.engine.load().as_ref()?.host_error.clone()
     }
 }
 

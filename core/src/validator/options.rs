@@ -29,6 +29,9 @@ pub struct Options {
     usage_batch_size: usize,
     usage_flush_interval: Duration,
     shutdown_flush_timeout: Duration,
+    shared_cache: bool,
+    shared_cache_slots: u64,
+    shared_queue_records: u64,
     fill_delay: Duration,
 }
 
@@ -45,6 +48,9 @@ impl Default for Options {
             usage_batch_size: 1000,
             usage_flush_interval: Duration::from_secs(1),
             shutdown_flush_timeout: Duration::from_secs(5),
+            shared_cache: false,
+            shared_cache_slots: 131_072,
+            shared_queue_records: 16_384,
             fill_delay: Duration::ZERO,
         }
     }
@@ -124,6 +130,29 @@ impl Options {
     #[must_use]
     pub fn shutdown_flush_timeout(&self) -> Duration {
         self.shutdown_flush_timeout
+    }
+
+    /// Whether this process shares the host's cache, feed poller and usage
+    /// writer with every other process of the same OS user on the same DSN
+    /// (default off for the library; the PHP extension turns it on). If the
+    /// host region cannot be used, the validator runs with its own cache
+    /// and its stats say why.
+    #[must_use]
+    pub fn shared_cache(&self) -> bool {
+        self.shared_cache
+    }
+
+    /// Slots of the host cache (default 131 072, 512 bytes each: 64 MiB of
+    /// shared memory at most, touched only as filled).
+    #[must_use]
+    pub fn shared_cache_slots(&self) -> u64 {
+        self.shared_cache_slots
+    }
+
+    /// Records the host usage queue holds (default 16 384, 352 bytes each).
+    #[must_use]
+    pub fn shared_queue_records(&self) -> u64 {
+        self.shared_queue_records
     }
 
     pub(crate) fn cache_settings(&self) -> CacheSettings {
@@ -210,6 +239,24 @@ impl OptionsBuilder {
     /// See [`Options::shutdown_flush_timeout`].
     pub fn shutdown_flush_timeout(mut self, timeout: Duration) -> Self {
         self.0.shutdown_flush_timeout = timeout;
+        self
+    }
+
+    /// See [`Options::shared_cache`].
+    pub fn shared_cache(mut self, enabled: bool) -> Self {
+        self.0.shared_cache = enabled;
+        self
+    }
+
+    /// See [`Options::shared_cache_slots`] (at least 16).
+    pub fn shared_cache_slots(mut self, slots: u64) -> Self {
+        self.0.shared_cache_slots = slots.max(16);
+        self
+    }
+
+    /// See [`Options::shared_queue_records`] (at least 16).
+    pub fn shared_queue_records(mut self, records: u64) -> Self {
+        self.0.shared_queue_records = records.max(16);
         self
     }
 

@@ -89,4 +89,17 @@ impl<D: Driver> KeyStore for SqlStore<D> {
             })
         })
     }
+
+    fn read_heratio_source(&self) -> Result<crate::import::HeratioSource> {
+        self.heratio_source()
+    }
+
+    fn apply_heratio_import(
+        &self,
+        plan: &crate::import::ImportPlan,
+        dry_run: bool,
+        actor: &crate::model::Actor,
+    ) -> Result<crate::import::ImportReport> {
+        self.heratio_import(plan, dry_run, actor)
+    }
 }

@@ -2,7 +2,8 @@
 //! `validation` (the hot path's lookup, the feed, usage writes), `clients`,
 //! `credentials`, `usage` (writing usage), `rates` (hourly budgets), `reports` (statistics, usage
 //! log, audit log), `admins`,
-//! `install` (migrations).
+//! `install` (migrations), `heratio` (reading a Heratio database and
+//! applying an import to ours).
 //!
 //! A [`Driver`] hands out connections that run parameterised statements
 //! (`?` placeholders work in both SQLite and MySQL); [`SqlStore`] implements
@@ -20,6 +21,7 @@ use crate::model::{now_ms, truncate, Actor, Client, CredentialInfo, Metadata, Sc
 mod admins;
 mod clients;
 mod credentials;
+mod heratio;
 mod install;
 mod rates;
 mod reports;

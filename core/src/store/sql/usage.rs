@@ -21,14 +21,33 @@ const USAGE_UPDATE_CHUNK: usize = 500;
 type Rejections = BTreeMap<(i64, Kind, String, Status), i64>;
 
 impl<D: Driver> SqlStore<D> {
-    /// Writes one batch in one transaction; nothing is written on error.
-    pub(super) fn record_usage(&self, batch: &[UsageRecord]) -> Result<()> {
+    /// Writes one batch in one transaction (with the queue position it
+    /// reaches, if from a host queue); nothing is written on error.
+    pub(super) fn record_usage(
+        &self,
+        batch: &[UsageRecord],
+        through: Option<(&str, i64)>,
+    ) -> Result<()> {
         let (logged, rejected): (Vec<&UsageRecord>, Vec<&UsageRecord>) =
             batch.iter().partition(|r| r.credential_id.is_some());
         let mut statements = Vec::new();
         statements.extend(log_rows(&logged));
         statements.extend(self.counter_updates(&logged));
         statements.extend(self.rejection_upsert(&rejected));
+        if let Some((queue, last)) = through {
+            let dialect = self.driver.dialect();
+            statements.push((
+                format!(
+                    "{} INTO usage_cursor (queue, position) VALUES (?, ?)",
+                    dialect.insert_ignore()
+                ),
+                vec![queue.into(), (-1i64).into()],
+            ));
+            statements.push((
+                "UPDATE usage_cursor SET position = ? WHERE queue = ?".to_owned(),
+                vec![last.into(), queue.into()],
+            ));
+        }
         if statements.is_empty() {
             return Ok(());
         }

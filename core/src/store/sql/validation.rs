@@ -116,7 +116,21 @@ impl<D: Driver> ValidationStore for SqlStore<D> {
     }
 
     fn write_usage(&self, batch: &[UsageRecord]) -> Result<()> {
-        self.record_usage(batch)
+        self.record_usage(batch, None)
+    }
+
+    fn write_usage_through(&self, batch: &[UsageRecord], queue: &str, last: i64) -> Result<()> {
+        self.record_usage(batch, Some((queue, last)))
+    }
+
+    fn usage_written_through(&self, queue: &str) -> Result<Option<i64>> {
+        let rows = self.with_conn(|conn| {
+            conn.query(
+                "SELECT position FROM usage_cursor WHERE queue = ?",
+                &[queue.into()],
+            )
+        })?;
+        rows.first().map(|r| r.int(0)).transpose()
     }
 
     fn reserve_rate(

@@ -1,0 +1,281 @@
+//! The host's usage queue: a bounded ring of fixed-size records in the
+//! region. Every process pushes (lock-free, never blocking a validation);
+//! only the leader drains, writes to the store, and then frees the records.
+//!
+//! Each record carries its position, a number that only grows. The leader
+//! writes a batch and the position of its last record (`usage_cursor`) in
+//! one transaction, so a leader killed between the commit and freeing the
+//! records does not make its successor write them twice: the successor
+//! skips what the cursor says is written. A process killed after claiming a
+//! slot but before filling it leaves a hole the leader skips after a
+//! second, counting it as dropped.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::region::{Header, Region, HEADER_BYTES};
+use super::table::SLOT_BYTES;
+use crate::format::Kind;
+use crate::model::{truncate, UsageRecord, MAX_ENDPOINT_LEN, MAX_IP_LEN};
+use crate::status::Status;
+
+const IP_WORDS: usize = MAX_IP_LEN.div_ceil(8);
+const ENDPOINT_WORDS: usize = MAX_ENDPOINT_LEN.div_ceil(8);
+/// Payload words: flags and lengths, credential id, client id, time, text.
+const WORDS: usize = 4 + IP_WORDS + ENDPOINT_WORDS;
+pub(crate) const RECORD_BYTES: usize = (WORDS + 1) * 8;
+
+const HAS_CREDENTIAL: u64 = 1 << 40;
+const HAS_CLIENT: u64 = 1 << 41;
+const HAS_IP: u64 = 1 << 42;
+const HAS_ENDPOINT: u64 = 1 << 43;
+
+/// One record slot: `seq` says whose turn it is (Vyukov's bounded queue):
+/// `pos` free for the producer of `pos`, `pos + 1` filled, `pos + n` free
+/// for the next lap.
+#[repr(C)]
+pub(crate) struct Record {
+    seq: AtomicU64,
+    words: [AtomicU64; WORDS],
+}
+
+fn records(region: &Region) -> &[Record] {
+    let h = region.header();
+    let table = usize::try_from(h.table_slots.load(Ordering::Relaxed)).unwrap_or(0);
+    let n = usize::try_from(h.ring_slots.load(Ordering::Relaxed)).unwrap_or(0);
+    // SAFETY: Record is all atomics; the ring follows the table, 8-byte
+    // aligned, and fits (checked when the region opened).
+    unsafe { region.slice::<Record>(HEADER_BYTES + table * SLOT_BYTES, n) }
+}
+
+/// Gives every slot its first-lap sequence (a new region is all zeros).
+pub(crate) fn initialise(region: &Region) {
+    for (i, r) in records(region).iter().enumerate() {
+        r.seq.store(i as u64, Ordering::Relaxed);
+    }
+}
+
+fn pack(bytes: &[u8], out: &mut [u64]) {
+    for (slot, chunk) in out.iter_mut().zip(bytes.chunks(8)) {
+        let mut b = [0u8; 8];
+        b[..chunk.len()].copy_from_slice(chunk);
+        *slot = u64::from_le_bytes(b);
+    }
+}
+
+fn unpack(words: &[u64], len: usize) -> String {
+    let bytes: Vec<u8> = words
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .take(len)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn encode(r: &UsageRecord) -> [u64; WORDS] {
+    let mut w = [0u64; WORDS];
+    let ip = r.ip.as_deref().map(|s| truncate(s.to_owned(), MAX_IP_LEN));
+    let endpoint = r
+        .endpoint
+        .as_deref()
+        .map(|s| truncate(s.to_owned(), MAX_ENDPOINT_LEN));
+    let ip_len = ip.as_ref().map_or(0, String::len) as u64;
+    let endpoint_len = endpoint.as_ref().map_or(0, String::len) as u64;
+    w[0] = u64::from(r.kind.code())
+        | u64::from(r.status.code()) << 8
+        | ip_len << 16
+        | endpoint_len << 24
+        | if r.credential_id.is_some() {
+            HAS_CREDENTIAL
+        } else {
+            0
+        }
+        | if r.client_id.is_some() { HAS_CLIENT } else { 0 }
+        | if ip.is_some() { HAS_IP } else { 0 }
+        | if endpoint.is_some() { HAS_ENDPOINT } else { 0 };
+    w[1] = r.credential_id.unwrap_or(0).cast_unsigned();
+    w[2] = r.client_id.unwrap_or(0).cast_unsigned();
+    w[3] = r.at.cast_unsigned();
+    pack(
+        ip.as_deref().unwrap_or("").as_bytes(),
+        &mut w[4..4 + IP_WORDS],
+    );
+    pack(
+        endpoint.as_deref().unwrap_or("").as_bytes(),
+        &mut w[4 + IP_WORDS..],
+    );
+    w
+}
+
+fn decode(w: &[u64; WORDS]) -> Option<UsageRecord> {
+    let flag = |f: u64| w[0] & f != 0;
+    let field = |shift: u32, bits: u32| usize::try_from(w[0] >> shift & ((1 << bits) - 1)).ok();
+    Some(UsageRecord {
+        kind: Kind::from_code(i64::try_from(w[0] & 0xff).ok()?)?,
+        status: Status::from_code(i64::try_from(w[0] >> 8 & 0xff).ok()?)?,
+        credential_id: flag(HAS_CREDENTIAL).then(|| w[1].cast_signed()),
+        client_id: flag(HAS_CLIENT).then(|| w[2].cast_signed()),
+        at: w[3].cast_signed(),
+        ip: flag(HAS_IP).then(|| {
+            unpack(
+                &w[4..4 + IP_WORDS],
+                field(16, 8).unwrap_or(0).min(MAX_IP_LEN),
+            )
+        }),
+        endpoint: flag(HAS_ENDPOINT).then(|| {
+            unpack(
+                &w[4 + IP_WORDS..],
+                field(24, 16).unwrap_or(0).min(MAX_ENDPOINT_LEN),
+            )
+        }),
+    })
+}
+
+/// Queues a record; false if the ring is full (the caller counts a drop).
+pub(crate) fn push(region: &Region, record: &UsageRecord) -> bool {
+    let ring = records(region);
+    let h = region.header();
+    let n = ring.len() as u64;
+    if n == 0 {
+        return false;
+    }
+    let words = encode(record);
+    loop {
+        let pos = h.ring_tail.load(Ordering::Relaxed);
+        let slot = &ring[usize::try_from(pos % n).unwrap_or(0)];
+        let seq = slot.seq.load(Ordering::Acquire);
+        match seq.cast_signed().wrapping_sub(pos.cast_signed()) {
+            0 => {
+                if h.ring_tail
+                    .compare_exchange_weak(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    for (s, w) in slot.words.iter().zip(words) {
+                        s.store(w, Ordering::Relaxed);
+                    }
+                    slot.seq.store(pos + 1, Ordering::Release);
+                    return true;
+                }
+            }
+            d if d < 0 => {
+                h.ring_dropped.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+            _ => std::hint::spin_loop(),
+        }
+    }
+}
+
+/// The leader's view of the ring.
+#[derive(Debug, Default)]
+pub(crate) struct Drain {
+    /// When the record at the head was first seen claimed but not filled.
+    stuck_since: Option<(u64, std::time::Instant)>,
+}
+
+/// Records ready at the head, with their positions, at most `max`. A slot
+/// claimed but left unfilled for over a second (its producer died) is
+/// skipped and counted as dropped.
+pub(crate) fn peek(region: &Region, drain: &mut Drain, max: usize) -> Vec<(u64, UsageRecord)> {
+    let ring = records(region);
+    let h = region.header();
+    let n = ring.len() as u64;
+    let mut out = Vec::new();
+    if n == 0 {
+        return out;
+    }
+    let mut pos = h.ring_head.load(Ordering::Acquire);
+    while out.len() < max {
+        let slot = &ring[usize::try_from(pos % n).unwrap_or(0)];
+        let seq = slot.seq.load(Ordering::Acquire);
+        if seq == pos + 1 {
+            let words: [u64; WORDS] =
+                std::array::from_fn(|i| slot.words[i].load(Ordering::Relaxed));
+            match decode(&words) {
+                Some(record) => out.push((pos, record)),
+                None => {
+                    // Unreadable (corrupted): free it, count it dropped.
+                    release_one(h, slot, pos, n);
+                    h.ring_dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            pos += 1;
+            drain.stuck_since = None;
+            continue;
+        }
+        let tail = h.ring_tail.load(Ordering::Acquire);
+        if seq == pos && tail > pos && out.is_empty() {
+            // Claimed, not filled. Skip only at the head, after a second.
+            match drain.stuck_since {
+                Some((at, since)) if at == pos && since.elapsed().as_secs() >= 1 => {
+                    release_one(h, slot, pos, n);
+                    h.ring_dropped.fetch_add(1, Ordering::Relaxed);
+                    drain.stuck_since = None;
+                    pos += 1;
+                    continue;
+                }
+                Some((at, _)) if at == pos => {}
+                _ => drain.stuck_since = Some((pos, std::time::Instant::now())),
+            }
+        }
+        break;
+    }
+    out
+}
+
+fn release_one(h: &Header, slot: &Record, pos: u64, n: u64) {
+    slot.seq.store(pos + n, Ordering::Release);
+    h.ring_head.store(pos + 1, Ordering::Release);
+}
+
+/// Frees every record up to and including position `last` (written, or
+/// known written by an earlier leader).
+pub(crate) fn release(region: &Region, last: u64) {
+    let ring = records(region);
+    let h = region.header();
+    let n = ring.len() as u64;
+    let mut pos = h.ring_head.load(Ordering::Acquire);
+    while pos <= last && n > 0 {
+        let slot = &ring[usize::try_from(pos % n).unwrap_or(0)];
+        if slot.seq.load(Ordering::Acquire) != pos + 1 {
+            break;
+        }
+        release_one(h, slot, pos, n);
+        pos += 1;
+    }
+}
+
+/// Records waiting.
+pub(crate) fn queued(region: &Region) -> u64 {
+    let h = region.header();
+    h.ring_tail
+        .load(Ordering::Relaxed)
+        .saturating_sub(h.ring_head.load(Ordering::Relaxed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_through_words() {
+        let r = UsageRecord {
+            kind: Kind::AiToken,
+            credential_id: Some(7),
+            client_id: None,
+            at: 1_800_000_000_123,
+            ip: Some("2001:db8::1".into()),
+            endpoint: Some("/api/v2/é".repeat(40)),
+            status: Status::RateLimited,
+        };
+        let back = decode(&encode(&r)).expect("decodes");
+        assert_eq!(back.kind, r.kind);
+        assert_eq!(back.status, r.status);
+        assert_eq!(back.credential_id, Some(7));
+        assert_eq!(back.client_id, None);
+        assert_eq!(back.at, r.at);
+        assert_eq!(back.ip, r.ip);
+        let endpoint = back.endpoint.expect("endpoint");
+        assert!(endpoint.len() <= MAX_ENDPOINT_LEN);
+        assert!(r.endpoint.as_deref().unwrap_or("").starts_with(&endpoint));
+    }
+}

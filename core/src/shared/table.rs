@@ -1,0 +1,458 @@
+//! The host's credential cache: a fixed table of 512-byte slots in the
+//! region, read without locks by every process (a seqlock per slot) and
+//! written by whichever process filled an answer.
+//!
+//! A slot holds one answer for one digest: found (the credential's fields
+//! and up to 416 bytes of name, scopes and metadata) or not found. An
+//! answer too large for a slot is simply not shared. Each slot carries a
+//! CRC32 of its contents: bytes scribbled into the region (a bug, a stray
+//! write) read as a miss, never as a credential. A digest lives in one of
+//! eight slots after its hash; a fill takes an empty, expired or the
+//! oldest of them.
+
+use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::region::{Region, HEADER_BYTES, STRIPES};
+use crate::format::{Digest, Kind};
+use crate::model::{Credential, Metadata, Scopes};
+
+/// Words per slot: the sequence word and 63 of payload.
+const WORDS: usize = 64;
+pub(crate) const SLOT_BYTES: usize = WORDS * 8;
+/// Slots a digest may live in.
+const PROBE: usize = 8;
+/// Payload words before the variable bytes.
+const FIXED: usize = 11;
+/// Bytes of name, scopes and metadata a slot can hold.
+const DATA_BYTES: usize = (WORDS - 1 - FIXED) * 8;
+
+const OCCUPIED: u64 = 1;
+const NEGATIVE: u64 = 2;
+const ACTIVE: u64 = 4;
+const CLIENT_ACTIVE: u64 = 8;
+
+/// One slot: `seq` is even when stable, odd while a writer owns it.
+#[repr(C)]
+pub(crate) struct Slot {
+    seq: AtomicU64,
+    words: [AtomicU64; WORDS - 1],
+}
+
+/// What the table answers for a digest.
+#[derive(Debug, Clone)]
+pub(crate) enum Cached {
+    Found {
+        credential: Arc<Credential>,
+        filled_at: u64,
+    },
+    Missing,
+}
+
+/// A slot's payload copied out of shared memory.
+struct Copy([u64; WORDS - 1]);
+
+fn slots(region: &Region) -> &[Slot] {
+    let n = usize::try_from(region.header().table_slots.load(Ordering::Relaxed)).unwrap_or(0);
+    // SAFETY: Slot is all atomics; the table starts right after the header
+    // (64-byte aligned) and `n` slots fit (checked when the region opened).
+    unsafe { region.slice::<Slot>(HEADER_BYTES, n) }
+}
+
+fn home(digest: &Digest, n: usize) -> usize {
+    let h = u64::from_le_bytes([
+        digest[24], digest[25], digest[26], digest[27], digest[28], digest[29], digest[30],
+        digest[31],
+    ]);
+    usize::try_from(h % n as u64).unwrap_or(0)
+}
+
+fn digest_words(d: &Digest) -> [u64; 4] {
+    std::array::from_fn(|i| u64::from_le_bytes(d[i * 8..i * 8 + 8].try_into().unwrap_or_default()))
+}
+
+fn checksum(words: &[u64]) -> u64 {
+    let mut crc = crc32fast::Hasher::new();
+    for w in words {
+        crc.update(&w.to_le_bytes());
+    }
+    u64::from(crc.finalize()) | 1 << 32
+}
+
+impl Slot {
+    /// A consistent copy, or `None` if a writer owns the slot or wrote
+    /// while it was read.
+    fn read(&self) -> Option<Copy> {
+        let before = self.seq.load(Ordering::Acquire);
+        if before & 1 == 1 {
+            return None;
+        }
+        let copy = Copy(std::array::from_fn(|i| {
+            self.words[i].load(Ordering::Relaxed)
+        }));
+        fence(Ordering::Acquire);
+        (self.seq.load(Ordering::Relaxed) == before).then_some(copy)
+    }
+
+    /// Takes the slot for writing; `None` if another writer has it.
+    fn lock(&self) -> Option<u64> {
+        let seq = self.seq.load(Ordering::Relaxed);
+        if seq & 1 == 1 {
+            return None;
+        }
+        self.seq
+            .compare_exchange(seq, seq + 1, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| seq + 1)
+    }
+
+    /// Whether the (locked) slot holds an answer now.
+    fn occupied_while_locked(&self) -> bool {
+        self.words[4].load(Ordering::Relaxed) & OCCUPIED != 0
+    }
+
+    fn write(&self, locked: u64, words: &[u64; WORDS - 1]) {
+        for (slot, w) in self.words.iter().zip(words) {
+            slot.store(*w, Ordering::Relaxed);
+        }
+        self.seq.store(locked + 1, Ordering::Release);
+    }
+
+    fn clear(&self, locked: u64) {
+        self.words[4].store(0, Ordering::Relaxed);
+        self.seq.store(locked + 1, Ordering::Release);
+    }
+}
+
+impl Copy {
+    fn flags(&self) -> u64 {
+        self.0[4] & 0xff
+    }
+
+    fn holds(&self, digest: &[u64; 4]) -> bool {
+        self.flags() & OCCUPIED != 0 && self.0[..4] == digest[..]
+    }
+
+    fn filled_at(&self) -> u64 {
+        self.0[9]
+    }
+
+    /// The answer, if the checksum holds and the fields decode.
+    fn decode(&self, digest: &Digest) -> Option<Cached> {
+        let meta = self.0[4];
+        let (name_len, scopes_len, meta_len) = (
+            usize::try_from(meta >> 16 & 0xffff).ok()?,
+            usize::try_from(meta >> 32 & 0xffff).ok()?,
+            usize::try_from(meta >> 48 & 0xffff).ok()?,
+        );
+        let total = name_len + scopes_len + meta_len;
+        if total > DATA_BYTES {
+            return None;
+        }
+        let data_words = total.div_ceil(8);
+        let mut covered = self.0[..FIXED].to_vec();
+        covered[10] = 0;
+        covered.extend_from_slice(&self.0[FIXED..FIXED + data_words]);
+        if checksum(&covered) != self.0[10] {
+            return None;
+        }
+        let filled_at = self.filled_at();
+        if self.flags() & NEGATIVE != 0 {
+            return Some(Cached::Missing);
+        }
+        let bytes: Vec<u8> = self.0[FIXED..FIXED + data_words]
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .take(total)
+            .collect();
+        let text = |range: std::ops::Range<usize>| std::str::from_utf8(&bytes[range]).ok();
+        let name = text(0..name_len)?.to_owned();
+        let scopes = Scopes::from_stored(text(name_len..name_len + scopes_len)?).ok()?;
+        let metadata = match meta_len {
+            0 => None,
+            _ => Some(Metadata::parse(text(name_len + scopes_len..total)?).ok()?),
+        };
+        let kind = Kind::from_code(i64::try_from(meta >> 8 & 0xff).ok()?)?;
+        let opt = |w: u64| (w != u64::MAX).then(|| w.cast_signed());
+        Some(Cached::Found {
+            credential: Arc::new(Credential {
+                kind,
+                id: self.0[5].cast_signed(),
+                client_id: self.0[6].cast_signed(),
+                name,
+                scopes,
+                expires_at: opt(self.0[7]),
+                active: self.flags() & ACTIVE != 0,
+                client_active: self.flags() & CLIENT_ACTIVE != 0,
+                metadata,
+                rate_limit: opt(self.0[8]),
+                digest: *digest,
+            }),
+            filled_at,
+        })
+    }
+}
+
+/// The payload for an answer, or `None` if it does not fit a slot.
+fn encode(
+    digest: &Digest,
+    answer: Option<&Credential>,
+    filled_at: u64,
+) -> Option<[u64; WORDS - 1]> {
+    let mut w = [0u64; WORDS - 1];
+    w[..4].copy_from_slice(&digest_words(digest));
+    w[9] = filled_at;
+    let mut data = Vec::new();
+    match answer {
+        None => w[4] = OCCUPIED | NEGATIVE,
+        Some(c) => {
+            let scopes = c.scopes.to_stored();
+            let metadata = c.metadata.as_ref().map_or("", Metadata::as_str);
+            if c.name.len() + scopes.len() + metadata.len() > DATA_BYTES {
+                return None;
+            }
+            let mut flags = OCCUPIED;
+            if c.active {
+                flags |= ACTIVE;
+            }
+            if c.client_active {
+                flags |= CLIENT_ACTIVE;
+            }
+            w[4] = flags
+                | u64::from(c.kind.code()) << 8
+                | (c.name.len() as u64) << 16
+                | (scopes.len() as u64) << 32
+                | (metadata.len() as u64) << 48;
+            w[5] = c.id.cast_unsigned();
+            w[6] = c.client_id.cast_unsigned();
+            w[7] = c.expires_at.map_or(u64::MAX, i64::cast_unsigned);
+            w[8] = c.rate_limit.map_or(u64::MAX, i64::cast_unsigned);
+            data.extend_from_slice(c.name.as_bytes());
+            data.extend_from_slice(scopes.as_bytes());
+            data.extend_from_slice(metadata.as_bytes());
+        }
+    }
+    for (i, chunk) in data.chunks(8).enumerate() {
+        let mut b = [0u8; 8];
+        b[..chunk.len()].copy_from_slice(chunk);
+        w[FIXED + i] = u64::from_le_bytes(b);
+    }
+    let mut covered = w[..FIXED].to_vec();
+    covered.extend_from_slice(&w[FIXED..FIXED + data.len().div_ceil(8)]);
+    w[10] = checksum(&covered);
+    Some(w)
+}
+
+/// The fill generation of a digest's stripe.
+pub(crate) fn stripe<'r>(region: &'r Region, digest: &Digest) -> &'r AtomicU64 {
+    &region.header().stripes[usize::from(digest[0]) % STRIPES]
+}
+
+/// The answer cached for `digest`, if any and not older than its TTL
+/// (`ttl_ms` for found, `negative_ttl_ms` for not found).
+pub(crate) fn lookup(
+    region: &Region,
+    digest: &Digest,
+    now: u64,
+    ttl_ms: u64,
+    negative_ttl_ms: u64,
+) -> Option<Cached> {
+    let slots = slots(region);
+    if slots.is_empty() {
+        return None;
+    }
+    let want = digest_words(digest);
+    let start = home(digest, slots.len());
+    for i in 0..PROBE {
+        let Some(copy) = slots[(start + i) % slots.len()].read() else {
+            continue;
+        };
+        if !copy.holds(&want) {
+            continue;
+        }
+        let Some(answer) = copy.decode(digest) else {
+            region.header().corrupt.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
+        let ttl = match answer {
+            Cached::Found { .. } => ttl_ms,
+            Cached::Missing => negative_ttl_ms,
+        };
+        return (now.saturating_sub(copy.filled_at()) <= ttl).then_some(answer);
+    }
+    None
+}
+
+/// Caches an answer (`None`: not found) filled at `filled_at`. Returns
+/// false if it was not stored (too large, or every candidate slot busy).
+pub(crate) fn insert(
+    region: &Region,
+    digest: &Digest,
+    answer: Option<&Credential>,
+    filled_at: u64,
+) -> bool {
+    let slots = slots(region);
+    let Some(words) = (!slots.is_empty())
+        .then(|| encode(digest, answer, filled_at))
+        .flatten()
+    else {
+        return false;
+    };
+    let want = digest_words(digest);
+    let start = home(digest, slots.len());
+    // Same digest first, then an empty slot, then the oldest.
+    let mut best: Option<(usize, u64)> = None;
+    for i in 0..PROBE {
+        let index = (start + i) % slots.len();
+        let Some(copy) = slots[index].read() else {
+            continue;
+        };
+        let rank = if copy.holds(&want) {
+            0
+        } else if copy.flags() & OCCUPIED == 0 {
+            1
+        } else {
+            2 + copy.filled_at()
+        };
+        if best.is_none_or(|(_, r)| rank < r) {
+            best = Some((index, rank));
+        }
+        if rank == 0 {
+            break;
+        }
+    }
+    let Some((index, _)) = best else {
+        return false;
+    };
+    let Some(locked) = slots[index].lock() else {
+        return false;
+    };
+    if !slots[index].occupied_while_locked() {
+        region.header().entries.fetch_add(1, Ordering::Relaxed);
+    }
+    slots[index].write(locked, &words);
+    true
+}
+
+/// Drops every cached answer for `digest`. The stripe is bumped first, so a
+/// fill racing this either lands before (and is dropped here) or sees the
+/// bump and withdraws itself.
+pub(crate) fn invalidate(region: &Region, digest: &Digest) {
+    stripe(region, digest).fetch_add(1, Ordering::SeqCst);
+    let slots = slots(region);
+    if slots.is_empty() {
+        return;
+    }
+    let want = digest_words(digest);
+    let start = home(digest, slots.len());
+    for i in 0..PROBE {
+        let slot = &slots[(start + i) % slots.len()];
+        // A slot being written may be getting this digest: wait for it.
+        for _ in 0..1000 {
+            if let Some(copy) = slot.read() {
+                if copy.holds(&want) {
+                    if let Some(locked) = slot.lock() {
+                        if slot.occupied_while_locked() {
+                            region.header().entries.fetch_sub(1, Ordering::Relaxed);
+                        }
+                        slot.clear(locked);
+                    }
+                }
+                break;
+            }
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// Frees slots left locked by a process that died while writing: a slot
+/// odd at two sweeps in a row with the same sequence is cleared. `seen`
+/// carries the odd sequences from the previous sweep.
+pub(crate) fn sweep_stuck(
+    region: &Region,
+    seen: &mut std::collections::HashMap<usize, u64>,
+) -> usize {
+    let mut freed = 0;
+    let mut still = std::collections::HashMap::new();
+    for (index, slot) in slots(region).iter().enumerate() {
+        let seq = slot.seq.load(Ordering::Acquire);
+        if seq & 1 == 0 {
+            continue;
+        }
+        if seen.get(&index) == Some(&seq) {
+            if slot.occupied_while_locked() {
+                region.header().entries.fetch_sub(1, Ordering::Relaxed);
+            }
+            slot.words[4].store(0, Ordering::Relaxed);
+            if slot
+                .seq
+                .compare_exchange(seq, seq + 1, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
+            {
+                freed += 1;
+            }
+        } else {
+            still.insert(index, seq);
+        }
+    }
+    *seen = still;
+    freed
+}
+
+/// Occupied slots now.
+pub(crate) fn occupied(region: &Region) -> u64 {
+    region.header().entries.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credential(name: &str, metadata: Option<&str>) -> Credential {
+        Credential {
+            kind: Kind::ApiKey,
+            id: 7,
+            client_id: 3,
+            name: name.into(),
+            scopes: Scopes::parse("read,publish:write").unwrap(),
+            expires_at: Some(1_800_000_000_000),
+            active: true,
+            client_active: true,
+            metadata: metadata.map(|m| Metadata::parse(m).unwrap()),
+            rate_limit: None,
+            digest: [9; 32],
+        }
+    }
+
+    #[test]
+    fn encode_decode_round_trip_and_checksum() {
+        let c = credential("production", Some(r#"{"heratio_key_id":1}"#));
+        let w = encode(&c.digest, Some(&c), 42).expect("fits");
+        let copy = Copy(w);
+        match copy.decode(&c.digest) {
+            Some(Cached::Found {
+                credential,
+                filled_at,
+            }) => {
+                assert_eq!(*credential, c);
+                assert_eq!(filled_at, 42);
+            }
+            other => panic!("{other:?}"),
+        }
+        for i in 4..WORDS - 1 {
+            let mut bad = w;
+            bad[i] ^= 1 << (i % 64);
+            if i >= FIXED + 4 {
+                break; // beyond the data: not covered, not read
+            }
+            assert!(Copy(bad).decode(&c.digest).is_none(), "word {i}");
+        }
+        let negative = encode(&c.digest, None, 5).expect("fits");
+        assert!(matches!(
+            Copy(negative).decode(&c.digest),
+            Some(Cached::Missing)
+        ));
+        let huge = credential(&"x".repeat(DATA_BYTES), None);
+        assert!(encode(&huge.digest, Some(&huge), 0).is_none());
+    }
+}

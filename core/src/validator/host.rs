@@ -1,0 +1,219 @@
+//! The host duties of a validator in shared mode: on one thread per
+//! process, compete for the host's leadership and, while leading, poll the
+//! change feed for the whole host, write the host's usage queue, and free
+//! cache slots a dead process left locked. Every process also re-maps the
+//! region when another one rebuilt it.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::feed::{Cursor, Poller};
+use crate::model::UsageRecord;
+use crate::shared::ring::{self, Drain};
+use crate::shared::{table, Shared};
+use crate::stats::{bump, Counters};
+use crate::store::ValidationStore;
+use crate::usage::{UsageHealth, UsageSettings};
+
+/// Requests to the host thread.
+pub(super) enum HostCommand {
+    /// Write the host queue now if leading; answered when done.
+    Flush(SyncSender<()>),
+    /// Write what is queued (if leading or able to lead), resign, stop.
+    Stop,
+}
+
+/// Queues usage records into the host ring.
+pub(super) struct HostQueue {
+    pub(super) shared: Arc<Shared>,
+    pub(super) counters: Arc<Counters>,
+}
+
+impl HostQueue {
+    pub(super) fn push(&self, record: &UsageRecord) {
+        if !ring::push(&self.shared.region(), record) {
+            bump(&self.counters.usage_dropped);
+        }
+    }
+
+    /// Records waiting host-wide.
+    pub(super) fn queued(&self) -> u64 {
+        ring::queued(&self.shared.region())
+    }
+}
+
+/// The state of the host thread.
+pub(super) struct HostDuties {
+    pub(super) shared: Arc<Shared>,
+    pub(super) store: Arc<dyn ValidationStore>,
+    pub(super) poller: Poller,
+    pub(super) counters: Arc<Counters>,
+    pub(super) health: Arc<UsageHealth>,
+    pub(super) usage: Option<UsageSettings>,
+    pub(super) interval: Duration,
+    pub(super) cursor: Option<Cursor>,
+    drain: Drain,
+    written_through: Option<i64>,
+    last_write: Instant,
+    stuck: HashMap<usize, u64>,
+    ticks: u64,
+}
+
+impl HostDuties {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        store: Arc<dyn ValidationStore>,
+        poller: Poller,
+        counters: Arc<Counters>,
+        health: Arc<UsageHealth>,
+        usage: Option<UsageSettings>,
+        interval: Duration,
+        cursor: Option<Cursor>,
+    ) -> Self {
+        HostDuties {
+            shared,
+            store,
+            poller,
+            counters,
+            health,
+            usage,
+            interval,
+            cursor,
+            drain: Drain::default(),
+            written_through: None,
+            last_write: Instant::now(),
+            stuck: HashMap::new(),
+            ticks: 0,
+        }
+    }
+
+    /// The thread's body.
+    pub(super) fn run(mut self, commands: &Receiver<HostCommand>) {
+        loop {
+            self.tick();
+            match commands.recv_timeout(self.interval) {
+                Err(RecvTimeoutError::Timeout) => {}
+                Ok(HostCommand::Flush(done)) => {
+                    if self.shared.try_lead() {
+                        self.write_usage();
+                    }
+                    let _ = done.send(());
+                }
+                Ok(HostCommand::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                    self.finish();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn tick(&mut self) {
+        // Another process may have rebuilt the region (corrupted, or of an
+        // older layout): follow it to the new file.
+        let _ = self.shared.refresh();
+        if !self.shared.try_lead() {
+            return;
+        }
+        match self.cursor.as_mut() {
+            Some(cursor) => {
+                if self.poller.poll_once(cursor).is_err() {
+                    bump(&self.counters.feed_errors);
+                }
+            }
+            // Just elected (or the store was down): continue from where the
+            // host's last leader got to.
+            None => self.cursor = self.poller.start(),
+        }
+        if let Some(settings) = self.usage {
+            let due = self.last_write.elapsed() >= settings.flush_interval
+                || ring::queued(&self.shared.region()) >= settings.batch_size as u64;
+            if due {
+                self.write_usage();
+            }
+        }
+        self.ticks += 1;
+        if self.ticks.is_multiple_of(10) {
+            table::sweep_stuck(&self.shared.region(), &mut self.stuck);
+        }
+    }
+
+    /// Writes the host queue in batches; each batch commits the queue
+    /// position it reaches with it. Stops at the first failure (retried at
+    /// the next tick; the records stay queued).
+    fn write_usage(&mut self) -> bool {
+        let Some(settings) = self.usage else {
+            return true;
+        };
+        self.last_write = Instant::now();
+        let region = self.shared.region();
+        let queue = format!(
+            "{:016x}",
+            region
+                .header()
+                .region_id
+                .load(std::sync::atomic::Ordering::Relaxed)
+        );
+        if self.written_through.is_none() {
+            match self.store.usage_written_through(&queue) {
+                Ok(position) => self.written_through = Some(position.unwrap_or(-1)),
+                Err(e) => {
+                    self.health.record(Some(&e));
+                    bump(&self.counters.usage_write_errors);
+                    return false;
+                }
+            }
+        }
+        loop {
+            let batch = ring::peek(&region, &mut self.drain, settings.batch_size);
+            let Some(&(last, _)) = batch.last() else {
+                return true;
+            };
+            let done = self.written_through.unwrap_or(-1);
+            let fresh: Vec<UsageRecord> = batch
+                .into_iter()
+                .filter(|(pos, _)| (*pos).cast_signed() > done)
+                .map(|(_, r)| r)
+                .collect();
+            if !fresh.is_empty() {
+                match self
+                    .store
+                    .write_usage_through(&fresh, &queue, last.cast_signed())
+                {
+                    Ok(()) => {
+                        self.health.record(None);
+                        self.counters
+                            .usage_written
+                            .fetch_add(fresh.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                        region
+                            .header()
+                            .ring_written
+                            .fetch_add(fresh.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        self.health.record(Some(&e));
+                        bump(&self.counters.usage_write_errors);
+                        return false;
+                    }
+                }
+            }
+            self.written_through = Some(last.cast_signed());
+            ring::release(&region, last);
+        }
+    }
+
+    /// At shutdown: if no other process leads, write what is queued
+    /// (retrying for a while if the store is down), then resign.
+    fn finish(&mut self) {
+        if self.shared.try_lead() {
+            let deadline =
+                Instant::now() + self.usage.map_or(Duration::ZERO, |u| u.shutdown_timeout);
+            while !self.write_usage() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        self.shared.resign();
+    }
+}

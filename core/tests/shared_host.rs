@@ -1,0 +1,271 @@
+//! One keygen client per host: validators sharing the host region see each
+//! other's fills, one of them leads (polls the feed, writes the usage
+//! queue), leadership passes on when the leader is killed, and a region
+//! that is corrupted, foreign or unusable never makes a refused key pass.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use heratio_keys_core::{
+    issue, IssueRequest, Kind, NewClient, Options, Request, Scopes, Status, UsageQuery, Validator,
+};
+use heratio_keys_testkit::{actor, eventually, TestDb};
+
+/// Every test of this binary keeps its regions in one private directory.
+fn region_dir() -> PathBuf {
+    static SET: Once = Once::new();
+    if let Some(inherited) = std::env::var_os("HERATIO_KEYS_REGION_DIR") {
+        return inherited.into();
+    }
+    let dir = std::env::temp_dir().join(format!("hk-regions-{}", std::process::id()));
+    SET.call_once(|| {
+        std::fs::create_dir_all(&dir).expect("region dir");
+        // SAFETY: set once, before any validator of this process reads it.
+        unsafe { std::env::set_var("HERATIO_KEYS_REGION_DIR", &dir) };
+    });
+    dir
+}
+
+fn shared() -> Options {
+    region_dir();
+    Options::builder()
+        .shared_cache(true)
+        .poll_interval(Duration::from_millis(100))
+        .usage_flush_interval(Duration::from_millis(200))
+        .build()
+}
+
+fn new_key(db: &TestDb) -> (String, i64) {
+    let client = db
+        .store
+        .create_client(
+            &NewClient {
+                name: "host".into(),
+                email: "ops@example.org".into(),
+                organization: None,
+            },
+            &actor(),
+        )
+        .expect("client");
+    let issued = issue(
+        db.store.as_ref(),
+        Kind::ApiKey,
+        &IssueRequest {
+            client_id: client.id,
+            name: "production".into(),
+            scopes: Scopes::all(),
+            expires_at: None,
+            rate_limit: None,
+            metadata: None,
+        },
+        &actor(),
+    )
+    .expect("issue");
+    (issued.key.expose().to_owned(), issued.info.id)
+}
+
+fn status(v: &Validator, key: &str) -> Status {
+    v.validate(&Request::new(Kind::ApiKey, key.as_bytes()).ip(Some("192.0.2.1")))
+        .status
+}
+
+fn recorded(db: &TestDb) -> u64 {
+    let all = UsageQuery {
+        limit: 1,
+        ..UsageQuery::default()
+    };
+    db.store.usage_log(&all).expect("log").1 + db.store.rejected_usage(&all).expect("rejected").1
+}
+
+fn processes_share_fills_revocations_and_usage(db: &TestDb) {
+    let (key, id) = new_key(db);
+    let a = Validator::open(&db.dsn, shared()).expect("a");
+    let b = Validator::open(&db.dsn, shared()).expect("b");
+    let (sa, sb) = (a.stats(), b.stats());
+    let (ha, hb) = (sa.host.expect("a shares"), sb.host.expect("b shares"));
+    assert!(ha.leader != hb.leader, "exactly one leads: {ha:?} {hb:?}");
+    assert_eq!(status(&a, &key), Status::Valid);
+    let before = b.stats().store_queries;
+    assert_eq!(status(&b, &key), Status::Valid);
+    assert_eq!(
+        b.stats().store_queries,
+        before,
+        "b found a's fill in the host cache"
+    );
+    let mut validations = 2u64;
+    for _ in 0..50 {
+        assert_eq!(status(&a, &key), Status::Valid);
+        assert_eq!(status(&b, &key), Status::Valid);
+        validations += 2;
+    }
+    db.store
+        .revoke_credential(Kind::ApiKey, id, &actor())
+        .expect("revoke");
+    let refused = Instant::now();
+    for v in [&a, &b] {
+        assert!(eventually(Duration::from_secs(5), || {
+            validations += 1;
+            status(v, &key) == Status::Revoked
+        })
+        .is_some());
+    }
+    eprintln!(
+        "{}: revocation refused by both after {:?}",
+        db.label(),
+        refused.elapsed()
+    );
+    assert!(a.flush(Duration::from_secs(10)) && b.flush(Duration::from_secs(10)));
+    drop((a, b));
+    assert_eq!(
+        recorded(db),
+        validations,
+        "every validation recorded exactly once"
+    );
+}
+
+fn a_killed_leader_is_replaced(db: &TestDb) {
+    let (key, id) = new_key(db);
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "child_leads_until_killed", "--nocapture"])
+        .env("HK_T_CHILD_DSN", &db.dsn)
+        .env("HK_T_CHILD_KEY", &key)
+        .env("HERATIO_KEYS_REGION_DIR", region_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("child");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let ready = lines.find(|l| l.as_deref().is_ok_and(|l| l.starts_with("leading")));
+    assert!(ready.is_some(), "the child became the leader");
+    let v = Validator::open(&db.dsn, shared()).expect("follower");
+    assert!(!v.stats().host.expect("shares").leader, "the child leads");
+    assert_eq!(status(&v, &key), Status::Valid);
+    // SAFETY: kill(2) of our own child.
+    unsafe { libc::kill(i32::try_from(child.id()).expect("pid"), libc::SIGKILL) };
+    let _ = child.wait();
+    let killed = Instant::now();
+    let took_over = eventually(Duration::from_secs(5), || {
+        v.stats().host.is_some_and(|h| h.leader)
+    });
+    eprintln!(
+        "{}: leadership taken over {:?} after SIGKILL",
+        db.label(),
+        took_over
+    );
+    assert!(took_over.is_some(), "nobody took over");
+    db.store
+        .revoke_credential(Kind::ApiKey, id, &actor())
+        .expect("revoke");
+    assert!(
+        eventually(Duration::from_secs(5), || status(&v, &key)
+            == Status::Revoked)
+        .is_some(),
+        "the new leader polls the feed"
+    );
+    assert!(killed.elapsed() < Duration::from_secs(30));
+    assert!(v.flush(Duration::from_secs(10)));
+}
+
+/// Run by `a_killed_leader_is_replaced` in a child process.
+#[test]
+fn child_leads_until_killed() {
+    let (Ok(dsn), Ok(key)) = (
+        std::env::var("HK_T_CHILD_DSN"),
+        std::env::var("HK_T_CHILD_KEY"),
+    ) else {
+        return;
+    };
+    let v = Validator::open(&dsn, shared()).expect("child validator");
+    assert_eq!(status(&v, &key), Status::Valid);
+    assert!(v.stats().host.expect("shares").leader);
+    println!("leading");
+    loop {
+        let _ = status(&v, &key);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Scribbles over every cache slot of the region (not the header): a
+/// revoked key must never come back valid, whatever the bytes say.
+fn scribbled_slots_never_accept_a_refused_key(db: &TestDb) {
+    let (key, id) = new_key(db);
+    let v = Validator::open(&db.dsn, shared()).expect("validator");
+    assert_eq!(status(&v, &key), Status::Valid);
+    db.store
+        .revoke_credential(Kind::ApiKey, id, &actor())
+        .expect("revoke");
+    assert!(eventually(Duration::from_secs(5), || status(&v, &key)
+        == Status::Revoked)
+    .is_some());
+    {
+        let path = v.shared_region_path().expect("shared");
+        {
+            // In place: truncating a mapped file would be another test.
+            use std::io::{Seek, SeekFrom, Write};
+            let len = std::fs::metadata(&path).expect("stat").len();
+            let mut bytes = vec![0u8; usize::try_from(len).expect("size") - 4096];
+            let mut state = 0x9e37_79b9_7f4a_7c15u64;
+            for b in &mut bytes {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *b = state as u8;
+            }
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .expect("open region");
+            file.seek(SeekFrom::Start(4096)).expect("seek");
+            file.write_all(&bytes).expect("scribble");
+        }
+    }
+    for _ in 0..200 {
+        assert_ne!(status(&v, &key), Status::Valid, "a revoked key passed");
+    }
+}
+
+/// A region file of another user (or open to others) is refused: the
+/// validator runs with its own cache and says why.
+fn a_foreign_region_is_refused(db: &TestDb) {
+    let probe = Validator::open(&db.dsn, shared()).expect("probe");
+    let region = probe.shared_region_path().expect("shared");
+    drop(probe);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&region, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+    let v = Validator::open(&db.dsn, shared()).expect("validator");
+    assert!(
+        v.stats().host.is_none(),
+        "a region others can read is not used"
+    );
+    let why = v.shared_cache_error().expect("the reason is kept");
+    assert!(why.contains("private"), "{why}");
+    let (key, _) = new_key(db);
+    assert_eq!(status(&v, &key), Status::Valid, "validation still works");
+}
+
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(&super::TestDb::sqlite()); } )*
+        }
+        mod mysql {
+            $( #[test] fn $name() { if let Some(db) = super::TestDb::mysql() { super::$name(&db); } } )*
+        }
+    };
+}
+
+on_both_stores!(
+    processes_share_fills_revocations_and_usage,
+    a_killed_leader_is_replaced,
+    scribbled_slots_never_accept_a_refused_key,
+);
+
+#[test]
+fn sqlite_foreign_region() {
+    a_foreign_region_is_refused(&TestDb::sqlite());
+}
