@@ -78,8 +78,8 @@ pub use ratelimit::RateInfo;
 pub use stats::{HostStats, Stats};
 pub use status::Status;
 pub use store::{
-    AdminStore, AuditStore, Backend, ClientStore, CredentialStore, Dsn, KeyStore, ReportStore,
-    StatsQuery, UsageQuery, ValidationStore,
+    AdminStore, AuditStore, Backend, ClientStore, Connections, CredentialStore, Dsn, KeyStore,
+    ReportStore, StatsQuery, UsageQuery, ValidationStore,
 };
 pub use validator::{Options, OptionsBuilder, Request, Validation, Validator};
 pub use view::{CredentialView, ValidationView};

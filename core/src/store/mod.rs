@@ -47,9 +47,41 @@ pub use schema::SCHEMA_VERSION;
 /// [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable) when the MySQL
 /// I/O thread cannot start.
 pub fn open(dsn: &Dsn) -> Result<Arc<dyn KeyStore>> {
+    open_with(dsn, &Connections::default())
+}
+
+/// How many server connections one process may hold, and for how long an
+/// idle one is kept (MySQL/MariaDB; SQLite keeps a few file handles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connections {
+    /// Most connections at once (default 16).
+    pub max: usize,
+    /// An idle connection is closed after this long (default 60 s).
+    pub idle: std::time::Duration,
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        Connections {
+            max: 16,
+            idle: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
+/// As [`open`], with a connection budget (validators in many worker
+/// processes want few connections each, closed soon when idle).
+///
+/// # Errors
+///
+/// As [`open`].
+pub fn open_with(dsn: &Dsn, connections: &Connections) -> Result<Arc<dyn KeyStore>> {
     Ok(match dsn {
         Dsn::Sqlite { path } => Arc::new(sql::SqlStore::new(sqlite::SqliteDriver::open(path)?)),
-        Dsn::Mysql { url } => Arc::new(sql::SqlStore::new(mysql::MysqlDriver::open(url)?)),
+        Dsn::Mysql { url } => Arc::new(sql::SqlStore::new(mysql::MysqlDriver::open(
+            url,
+            connections,
+        )?)),
     })
 }
 

@@ -21,8 +21,6 @@ use crate::error::{Error, ErrorKind, Result};
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long discarding a connection may take before it is simply dropped.
 const DISCARD_TIMEOUT: Duration = Duration::from_secs(2);
-/// Most connections one process opens.
-const MAX_CONNECTIONS: usize = 16;
 
 pub(crate) fn validate_url(url: &str) -> Result<Opts> {
     let opts = Opts::from_url(url).map_err(|e| {
@@ -79,10 +77,10 @@ pub(crate) struct MysqlDriver {
 }
 
 impl MysqlDriver {
-    pub(crate) fn open(url: &str) -> Result<Self> {
+    pub(crate) fn open(url: &str, connections: &super::Connections) -> Result<Self> {
         let opts = validate_url(url)?;
         let address = format!("{}:{}", opts.ip_or_hostname(), opts.tcp_port());
-        let constraints = PoolConstraints::new(0, MAX_CONNECTIONS)
+        let constraints = PoolConstraints::new(0, connections.max.max(1))
             .ok_or_else(|| Error::internal("invalid MySQL pool constraints"))?;
         let builder = OptsBuilder::from_opts(opts)
             // Keep the DSN's TCP address even for a local server: the socket
@@ -91,7 +89,14 @@ impl MysqlDriver {
             .pool_opts(
                 PoolOpts::default()
                     .with_constraints(constraints)
-                    .with_inactive_connection_ttl(Duration::from_secs(60))
+                    .with_inactive_connection_ttl(connections.idle)
+                    // Idle connections are looked for this often: at least
+                    // as often as they may idle, so the budget holds.
+                    .with_ttl_check_interval(
+                        connections
+                            .idle
+                            .clamp(Duration::from_secs(1), Duration::from_secs(30)),
+                    )
                     // Resetting on every return to the pool costs a round
                     // trip and discards the server-side prepared statements,
                     // tripling the cost of a cache miss. Session state never

@@ -75,7 +75,7 @@ fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> Result<JoinHandle<
 
 impl Engine {
     pub(super) fn start(dsn: &Dsn, options: &Options, counters: &Arc<Counters>) -> Result<Engine> {
-        let store: Arc<dyn ValidationStore> = store::open(dsn)?;
+        let store: Arc<dyn ValidationStore> = store::open_with(dsn, &options.store_connections())?;
         let (host, host_error) = if options.shared_cache() {
             let settings = SharedSettings {
                 table_slots: options.shared_cache_slots(),

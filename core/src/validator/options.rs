@@ -32,6 +32,8 @@ pub struct Options {
     shared_cache: bool,
     shared_cache_slots: u64,
     shared_queue_records: u64,
+    connections: usize,
+    connection_idle: Duration,
     fill_delay: Duration,
 }
 
@@ -51,6 +53,8 @@ impl Default for Options {
             shared_cache: false,
             shared_cache_slots: 131_072,
             shared_queue_records: 16_384,
+            connections: 4,
+            connection_idle: Duration::from_secs(10),
             fill_delay: Duration::ZERO,
         }
     }
@@ -155,6 +159,27 @@ impl Options {
         self.shared_queue_records
     }
 
+    /// Most MySQL connections this validator holds at once (default 4: a
+    /// PHP worker validates one request at a time, and a host of 50
+    /// workers must not exhaust the server's `max_connections`).
+    #[must_use]
+    pub fn connections(&self) -> usize {
+        self.connections
+    }
+
+    /// How long an idle MySQL connection is kept (default 10 s).
+    #[must_use]
+    pub fn connection_idle(&self) -> Duration {
+        self.connection_idle
+    }
+
+    pub(crate) fn store_connections(&self) -> crate::store::Connections {
+        crate::store::Connections {
+            max: self.connections,
+            idle: self.connection_idle,
+        }
+    }
+
     pub(crate) fn cache_settings(&self) -> CacheSettings {
         CacheSettings {
             capacity: self.cache_capacity,
@@ -257,6 +282,18 @@ impl OptionsBuilder {
     /// See [`Options::shared_queue_records`] (at least 16).
     pub fn shared_queue_records(mut self, records: u64) -> Self {
         self.0.shared_queue_records = records.max(16);
+        self
+    }
+
+    /// See [`Options::connections`] (at least 1).
+    pub fn connections(mut self, max: usize) -> Self {
+        self.0.connections = max.max(1);
+        self
+    }
+
+    /// See [`Options::connection_idle`].
+    pub fn connection_idle(mut self, idle: Duration) -> Self {
+        self.0.connection_idle = idle;
         self
     }
 
