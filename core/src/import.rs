@@ -1,0 +1,945 @@
+//! Importing AtoM Heratio's API keys (`keygen import:heratio`).
+//!
+//! Heratio keeps its keys in its own `ahg_api_key` table: the SHA-256 hex
+//! digest of each raw key (never the key), the key's first 8 characters,
+//! JSON scopes, an hourly `rate_limit`, naive-UTC `DATETIME`s and an
+//! `is_active` flag. An import copies each row into `api_key` digest and
+//! all, so every key Heratio issued keeps working here without anyone
+//! holding a plaintext.
+//!
+//! The work is split in three: the store reads the source's rows as they
+//! are ([`HeratioSource`], `KeyStore::read_heratio_source`); [`plan`]
+//! maps each row or rejects it with a reason (pure, tested here); the
+//! target store applies the [`ImportPlan`] in one transaction, where every
+//! new or changed key gets its change-feed row and audit row, or, for a dry
+//! run, only reports what it would do (`KeyStore::apply_heratio_import`).
+//! [`import_heratio`] does all three.
+//!
+//! The mapping, row by row:
+//!
+//! | Heratio | here |
+//! |---|---|
+//! | `api_key` (64 hex) | `key_hash` (lowercase), so the raw key validates |
+//! | `api_key_prefix` | display prefix; `rk_…` → shape `research`, 8 of `[A-Za-z0-9]` → shape `heratio` |
+//! | `name` | label (trimmed; blank → `Heratio key <id>`) |
+//! | `scopes` | scopes exactly, in order; `NULL`, JSON `null` or `[]` → none |
+//! | `rate_limit` | hourly rate limit; `NULL` → 1000, as Heratio's middleware reads it |
+//! | `expires_at` | expiry at the end of that second (Heratio accepts a key during it) |
+//! | `is_active` ≠ 1 | revoked (Heratio's lookup requires `is_active = 1`) |
+//! | `created_at`, `last_used_at` | the same instants, in ms |
+//! | `id`, `user_id` | metadata `{"heratio_key_id": id, "heratio_user_id": user_id}` |
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::format::{parse_digest_hex, Digest, KeyShape};
+use crate::model::{
+    check_rate_limit, is_scope_name, Actor, CredentialInfo, Metadata, NewClient, Scopes,
+    MAX_LABEL_LEN,
+};
+use crate::store::KeyStore;
+
+/// Heratio's default when a key's `rate_limit` is `NULL`
+/// (`ApiRateLimit`: `$apiKey->rate_limit ?? 1000`).
+pub const HERATIO_DEFAULT_RATE_LIMIT: i64 = 1000;
+
+/// The domain of the e-mail address given to a client made for a Heratio
+/// user whose `user` row has none (or that has no `user` table):
+/// `heratio-user-<id>@heratio.invalid`. `.invalid` is reserved (RFC 2606),
+/// so the address can never reach anyone.
+pub const PLACEHOLDER_EMAIL_DOMAIN: &str = "heratio.invalid";
+
+/// One `ahg_api_key` row, as stored (dates as the database's text).
+/// `Debug` leaves the digest out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SourceKey {
+    /// `id`.
+    pub id: i64,
+    /// `user_id`.
+    pub user_id: i64,
+    /// `name`.
+    pub name: String,
+    /// `api_key`: the SHA-256 hex digest of the raw key.
+    pub api_key: String,
+    /// `api_key_prefix`: the raw key's first 8 characters.
+    pub api_key_prefix: String,
+    /// `scopes`: JSON text, if not `NULL`.
+    pub scopes: Option<String>,
+    /// `rate_limit`.
+    pub rate_limit: Option<i64>,
+    /// `expires_at` (`YYYY-MM-DD HH:MM:SS`, UTC).
+    pub expires_at: Option<String>,
+    /// `last_used_at`.
+    pub last_used_at: Option<String>,
+    /// `is_active`.
+    pub is_active: Option<i64>,
+    /// `created_at`.
+    pub created_at: Option<String>,
+}
+
+impl fmt::Debug for SourceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourceKey")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("name", &self.name)
+            .field("api_key_prefix", &self.api_key_prefix)
+            .field("scopes", &self.scopes)
+            .field("rate_limit", &self.rate_limit)
+            .field("expires_at", &self.expires_at)
+            .field("is_active", &self.is_active)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One row of AtoM's `user` table (the columns an import reads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceUser {
+    /// `id`.
+    pub id: i64,
+    /// `username`.
+    pub username: Option<String>,
+    /// `email`.
+    pub email: Option<String>,
+}
+
+/// What a Heratio database holds for an import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeratioSource {
+    /// Where it was read, password masked.
+    pub describe: String,
+    /// `ahg_api_key`, by id.
+    pub keys: Vec<SourceKey>,
+    /// `user`, or `None` when the database has no such table.
+    pub users: Option<Vec<SourceUser>>,
+}
+
+/// A source row mapped to what is stored here.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ImportedKey {
+    /// Heratio's `id`.
+    pub heratio_key_id: i64,
+    /// Heratio's `user_id`.
+    pub heratio_user_id: i64,
+    /// The label.
+    pub name: String,
+    /// The digest, as Heratio stored it.
+    pub digest: Digest,
+    /// The display prefix (Heratio's `api_key_prefix`).
+    pub display_prefix: String,
+    /// The key's shape, from its prefix.
+    pub shape: KeyShape,
+    /// The scopes held (possibly none).
+    pub scopes: Scopes,
+    /// Hourly rate limit.
+    pub rate_limit: Option<i64>,
+    /// Expiry (ms).
+    pub expires_at: Option<i64>,
+    /// False when Heratio has it inactive.
+    pub active: bool,
+    /// Creation (ms), `None` when Heratio has none (the import's time is
+    /// used).
+    pub created_at: Option<i64>,
+    /// Last use (ms).
+    pub last_used_at: Option<i64>,
+}
+
+impl fmt::Debug for ImportedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImportedKey")
+            .field("heratio_key_id", &self.heratio_key_id)
+            .field("heratio_user_id", &self.heratio_user_id)
+            .field("name", &self.name)
+            .field("display_prefix", &self.display_prefix)
+            .field("shape", &self.shape)
+            .field("scopes", &self.scopes)
+            .field("rate_limit", &self.rate_limit)
+            .field("expires_at", &self.expires_at)
+            .field("active", &self.active)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ImportedKey {
+    /// The external id of the client this key's Heratio user maps to.
+    #[must_use]
+    pub fn external_id(&self) -> String {
+        user_external_id(self.heratio_user_id)
+    }
+
+    /// `existing`'s metadata with Heratio's two ids set (other members an
+    /// operator added are kept).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) if the
+    /// result exceeds 4 KiB.
+    pub fn metadata(&self, existing: Option<&Metadata>) -> Result<Metadata> {
+        let mut object = existing.map(Metadata::to_object).unwrap_or_default();
+        object.insert("heratio_key_id".into(), Value::from(self.heratio_key_id));
+        object.insert("heratio_user_id".into(), Value::from(self.heratio_user_id));
+        Metadata::from_object(object)
+    }
+
+    /// The fields of `existing` (the same digest, already imported) that
+    /// this mapping would change, given the client the key belongs to now.
+    /// `last_used_at` only moves forward: uses recorded here are kept.
+    #[must_use]
+    pub fn changes(&self, existing: &CredentialInfo, client_id: Option<i64>) -> Vec<&'static str> {
+        let mut changed = Vec::new();
+        if client_id != Some(existing.client_id) {
+            changed.push("client");
+        }
+        if self.name != existing.name {
+            changed.push("name");
+        }
+        if self.scopes != existing.scopes {
+            changed.push("scopes");
+        }
+        if self.rate_limit != existing.rate_limit {
+            changed.push("rate_limit");
+        }
+        if self.expires_at != existing.expires_at {
+            changed.push("expires_at");
+        }
+        if self.last_used_at > existing.last_used_at {
+            changed.push("last_used_at");
+        }
+        let metadata = self.metadata(existing.metadata.as_ref()).ok();
+        if metadata.as_ref() != existing.metadata.as_ref() {
+            changed.push("metadata");
+        }
+        if !self.active && existing.active {
+            changed.push("revoked");
+        }
+        changed
+    }
+}
+
+/// `heratio:user:<id>`: the `client.external_id` of the client made for a
+/// Heratio user, by which later imports find it again.
+#[must_use]
+pub fn user_external_id(user_id: i64) -> String {
+    format!("heratio:user:{user_id}")
+}
+
+/// A source row left out, and why. Never holds a digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// Heratio's `id`.
+    pub heratio_key_id: i64,
+    /// Why.
+    pub reason: String,
+}
+
+/// Where imported keys go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportTarget {
+    /// All to this client.
+    Client(i64),
+    /// One client per Heratio user, found by its external id or created
+    /// as given here.
+    PerUser(BTreeMap<i64, NewClient>),
+}
+
+/// What an import will try to write: the mapped rows, the clients they go
+/// to, and the rows rejected while mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportPlan {
+    /// Where the source was read (for the report and the audit log).
+    pub source: String,
+    /// Rows read.
+    pub rows: u64,
+    /// Rows mapped, in source order.
+    pub keys: Vec<ImportedKey>,
+    /// Where they go.
+    pub target: ImportTarget,
+    /// Rows rejected while mapping.
+    pub skipped: Vec<Skipped>,
+    /// Every digest the source holds, skipped rows' included: an imported
+    /// key whose digest is not here was deleted in Heratio.
+    pub present: DigestSet,
+}
+
+/// A set of digests whose `Debug` shows only how many it holds.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct DigestSet(pub HashSet<Digest>);
+
+impl fmt::Debug for DigestSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DigestSet({} digests)", self.0.len())
+    }
+}
+
+/// A client an import created (or, in a dry run, would create).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CreatedClient {
+    /// Its id (`null` in a dry run).
+    pub client_id: Option<i64>,
+    /// The Heratio user it stands for.
+    pub heratio_user_id: i64,
+    /// Its name.
+    pub name: String,
+    /// Its e-mail address.
+    pub email: String,
+}
+
+/// A key an import changed (or would change).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyChange {
+    /// Heratio's `id`.
+    pub heratio_key_id: i64,
+    /// The API key's id here.
+    pub key_id: i64,
+    /// What changed: `client`, `name`, `scopes`, `rate_limit`,
+    /// `expires_at`, `last_used_at`, `metadata`, `revoked`.
+    pub changed: Vec<&'static str>,
+}
+
+/// A key here matched to a Heratio row (or to none).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyRef {
+    /// The API key's id here.
+    pub key_id: i64,
+    /// Heratio's `id`, from the key's metadata.
+    pub heratio_key_id: Option<i64>,
+}
+
+/// What an import did (or, in a dry run, would do). Serialised as
+/// `keygen import:heratio --json` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportReport {
+    /// Where the source was read, password masked.
+    pub source: String,
+    /// True when nothing was written.
+    pub dry_run: bool,
+    /// Rows in the source's `ahg_api_key`.
+    pub rows: u64,
+    /// Keys stored for the first time.
+    pub imported: u64,
+    /// Keys already here whose mapped fields changed.
+    pub updated: u64,
+    /// Keys already here with nothing to change.
+    pub unchanged: u64,
+    /// Of the imported and updated keys, how many were stored or became
+    /// revoked because Heratio has them inactive.
+    pub revoked: u64,
+    /// Clients created (one per Heratio user without one yet).
+    pub clients_created: u64,
+    /// Rows left out, with the reason.
+    pub skipped: Vec<Skipped>,
+    /// The clients created.
+    pub clients: Vec<CreatedClient>,
+    /// The updated keys and what changed in each.
+    pub updates: Vec<KeyChange>,
+    /// Keys active in Heratio but revoked here: a revocation here is
+    /// final, an import never undoes it (counted as unchanged).
+    pub kept_revoked: Vec<KeyRef>,
+    /// Imported keys, still active here, whose digest the source no longer
+    /// has (deleted in Heratio): listed for the operator to revoke, never
+    /// revoked by the import, which cannot tell another source's keys from
+    /// deleted ones.
+    pub not_in_source: Vec<KeyRef>,
+}
+
+impl ImportReport {
+    /// An empty report for a plan.
+    #[must_use]
+    pub fn new(plan: &ImportPlan, dry_run: bool) -> Self {
+        ImportReport {
+            source: plan.source.clone(),
+            dry_run,
+            rows: plan.rows,
+            imported: 0,
+            updated: 0,
+            unchanged: 0,
+            revoked: 0,
+            clients_created: 0,
+            skipped: plan.skipped.clone(),
+            clients: Vec::new(),
+            updates: Vec::new(),
+            kept_revoked: Vec::new(),
+            not_in_source: Vec::new(),
+        }
+    }
+
+    /// The one-line summary written to the audit log.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        format!(
+            "source={} rows={} imported={} updated={} unchanged={} revoked={} clients_created={} skipped={}",
+            self.source,
+            self.rows,
+            self.imported,
+            self.updated,
+            self.unchanged,
+            self.revoked,
+            self.clients_created,
+            self.skipped.len()
+        )
+    }
+}
+
+/// Parses a MySQL `DATETIME` as text (`YYYY-MM-DD HH:MM:SS`, a `T` also
+/// accepted, optional fraction), naive UTC, to ms. `Ok(None)` for MySQL's
+/// zero date.
+///
+/// # Errors
+///
+/// A message naming the column.
+fn parse_datetime(column: &str, text: &str) -> std::result::Result<Option<(i64, i64)>, String> {
+    let bad = || format!("{column} {text:?} is not a date and time (YYYY-MM-DD HH:MM:SS)");
+    let text = text.trim();
+    if text.starts_with("0000-00-00") {
+        return Ok(None);
+    }
+    let (date, time) = text.split_once([' ', 'T']).ok_or_else(bad)?;
+    let (time, fraction) = time.split_once('.').unwrap_or((time, ""));
+    let numbers = |part: &str, sep: char| -> Option<Vec<i64>> {
+        part.split(sep).map(|n| n.parse::<i64>().ok()).collect()
+    };
+    let (Some(d), Some(t)) = (numbers(date, '-'), numbers(time, ':')) else {
+        return Err(bad());
+    };
+    let (&[year, month, day], &[hour, minute, second]) = (d.as_slice(), t.as_slice()) else {
+        return Err(bad());
+    };
+    let month = u8::try_from(month)
+        .ok()
+        .and_then(|m| time::Month::try_from(m).ok())
+        .ok_or_else(bad)?;
+    let date = time::Date::from_calendar_date(
+        i32::try_from(year).map_err(|_| bad())?,
+        month,
+        u8::try_from(day).map_err(|_| bad())?,
+    )
+    .map_err(|_| bad())?;
+    let time = time::Time::from_hms(
+        u8::try_from(hour).map_err(|_| bad())?,
+        u8::try_from(minute).map_err(|_| bad())?,
+        u8::try_from(second).map_err(|_| bad())?,
+    )
+    .map_err(|_| bad())?;
+    let millis = if fraction.is_empty() {
+        0
+    } else if fraction.bytes().all(|c| c.is_ascii_digit()) {
+        format!("{fraction:0<3}")[..3]
+            .parse::<i64>()
+            .map_err(|_| bad())?
+    } else {
+        return Err(bad());
+    };
+    let seconds = time::PrimitiveDateTime::new(date, time)
+        .assume_utc()
+        .unix_timestamp();
+    Ok(Some((seconds * 1000, millis)))
+}
+
+fn instant(column: &str, text: Option<&str>) -> std::result::Result<Option<i64>, String> {
+    Ok(match text {
+        None => None,
+        Some(t) => parse_datetime(column, t)?.map(|(s, ms)| s + ms),
+    })
+}
+
+/// Heratio's scopes, exactly: a JSON array of scope names, or none.
+fn map_scopes(text: Option<&str>) -> std::result::Result<Scopes, String> {
+    let none = Scopes::held(Vec::<String>::new()).map_err(|e| e.message().to_owned());
+    let Some(text) = text else {
+        return none;
+    };
+    let value: Value = serde_json::from_str(text)
+        .map_err(|_| "scopes is not JSON (expected an array of strings)".to_owned())?;
+    let items = match value {
+        Value::Null => return none,
+        Value::Array(items) => items,
+        _ => return Err("scopes is not a JSON array of strings".to_owned()),
+    };
+    let mut names = Vec::with_capacity(items.len());
+    for item in items {
+        let Value::String(name) = item else {
+            return Err("scopes is not a JSON array of strings".to_owned());
+        };
+        if name == "*" {
+            // Heratio's middleware has no wildcard: `*` there matches only a
+            // route requiring the scope `*`; here it would grant every scope.
+            return Err(
+                "scope \"*\" is a plain name in Heratio but grants every scope here".to_owned(),
+            );
+        }
+        if !is_scope_name(&name) {
+            return Err(format!(
+                "scope {name:?} is not a valid scope name (1-64 of A-Z a-z 0-9 _ . : -)"
+            ));
+        }
+        names.push(name);
+    }
+    Scopes::held(names).map_err(|e| e.message().to_owned())
+}
+
+/// The shape a Heratio key has, told from its first 8 characters: research
+/// keys are `rk_` and 64 lowercase hex digits, `Str::random(48)` keys have
+/// only `[A-Za-z0-9]` (no `_`), so the two never share a prefix.
+fn map_shape(prefix: &str) -> std::result::Result<KeyShape, String> {
+    let hex = |s: &str| {
+        s.bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+    };
+    if prefix.len() == 8 {
+        if let Some(rest) = prefix.strip_prefix("rk_") {
+            if hex(rest) {
+                return Ok(KeyShape::HeratioResearch);
+            }
+        } else if prefix.bytes().all(|c| c.is_ascii_alphanumeric()) {
+            return Ok(KeyShape::HeratioRandom);
+        }
+    }
+    Err(format!(
+        "api_key_prefix {prefix:?} is neither a Str::random(48) key's nor a research key's (rk_ and hex), so the key could never be presented here"
+    ))
+}
+
+fn map_name(id: i64, name: &str) -> std::result::Result<String, String> {
+    let cleaned: String = name
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let cleaned = cleaned.trim();
+    if cleaned.is_empty() {
+        return Ok(format!("Heratio key {id}"));
+    }
+    if cleaned.chars().count() > MAX_LABEL_LEN {
+        return Err(format!("name is longer than {MAX_LABEL_LEN} characters"));
+    }
+    Ok(cleaned.to_owned())
+}
+
+/// Maps one row, or says why it cannot be imported.
+///
+/// # Errors
+///
+/// The reason, which never contains the digest.
+pub fn map_key(row: &SourceKey) -> std::result::Result<ImportedKey, String> {
+    let digest = parse_digest_hex(&row.api_key).ok_or_else(|| {
+        format!(
+            "api_key is not a SHA-256 digest (64 hex digits; it has {} characters)",
+            row.api_key.chars().count()
+        )
+    })?;
+    let shape = map_shape(&row.api_key_prefix)?;
+    let scopes = map_scopes(row.scopes.as_deref())?;
+    let rate_limit = row.rate_limit.unwrap_or(HERATIO_DEFAULT_RATE_LIMIT);
+    check_rate_limit(rate_limit)
+        .map_err(|e| format!("rate_limit {rate_limit}: {}", e.message()))?;
+    // Heratio expires a key when `expires_at < now` at second precision:
+    // it is still accepted during the second `expires_at` names. Here a key
+    // expires at the instant stored, so that instant is the second's end.
+    let expires_at = match row.expires_at.as_deref() {
+        None => None,
+        Some(text) => Some(match parse_datetime("expires_at", text)? {
+            Some((seconds, _)) => seconds + 1000,
+            // The zero date compares below any time in Heratio: expired.
+            None => 0,
+        }),
+    };
+    Ok(ImportedKey {
+        heratio_key_id: row.id,
+        heratio_user_id: row.user_id,
+        name: map_name(row.id, &row.name)?,
+        digest,
+        display_prefix: row.api_key_prefix.clone(),
+        shape,
+        scopes,
+        rate_limit: Some(rate_limit),
+        expires_at,
+        active: row.is_active == Some(1),
+        created_at: instant("created_at", row.created_at.as_deref())?,
+        last_used_at: instant("last_used_at", row.last_used_at.as_deref())?,
+    })
+}
+
+fn clean(text: Option<&str>) -> Option<&str> {
+    text.map(str::trim)
+        .filter(|t| !t.is_empty() && t.chars().count() <= 255 && !t.chars().any(char::is_control))
+}
+
+/// The client made for a Heratio user: named and addressed from AtoM's
+/// `user` row where it has a usable `username` and `email`, else
+/// `Heratio user <id>` and `heratio-user-<id>@heratio.invalid`.
+#[must_use]
+pub fn client_for_user(user_id: i64, user: Option<&SourceUser>) -> NewClient {
+    let name = clean(user.and_then(|u| u.username.as_deref()))
+        .map_or_else(|| format!("Heratio user {user_id}"), str::to_owned);
+    let email = clean(user.and_then(|u| u.email.as_deref()))
+        .filter(|e| e.contains('@'))
+        .map_or_else(
+            || format!("heratio-user-{user_id}@{PLACEHOLDER_EMAIL_DOMAIN}"),
+            str::to_owned,
+        );
+    NewClient {
+        name,
+        email,
+        organization: None,
+    }
+}
+
+/// Maps a source: every row mapped or skipped with its reason. `client`
+/// sends every key to that client; without it each Heratio user gets one.
+#[must_use]
+pub fn plan(source: &HeratioSource, client: Option<i64>) -> ImportPlan {
+    let users: Option<HashMap<i64, &SourceUser>> = source
+        .users
+        .as_ref()
+        .map(|list| list.iter().map(|u| (u.id, u)).collect());
+    let mut seen: HashMap<Digest, i64> = HashMap::new();
+    let mut keys = Vec::new();
+    let mut skipped = Vec::new();
+    let mut present = DigestSet::default();
+    for row in &source.keys {
+        present.0.extend(parse_digest_hex(&row.api_key));
+        let mapped = map_key(row).and_then(|key| {
+            if let Some(users) = &users {
+                if !users.contains_key(&row.user_id) {
+                    return Err(format!(
+                        "unknown user: user_id {} is not in the source's user table",
+                        row.user_id
+                    ));
+                }
+            }
+            if let Some(first) = seen.insert(key.digest, row.id) {
+                seen.insert(key.digest, first);
+                return Err(format!("the same api_key as Heratio key {first}"));
+            }
+            Ok(key)
+        });
+        match mapped {
+            Ok(key) => keys.push(key),
+            Err(reason) => skipped.push(Skipped {
+                heratio_key_id: row.id,
+                reason,
+            }),
+        }
+    }
+    let target = match client {
+        Some(id) => ImportTarget::Client(id),
+        None => {
+            let user_ids: HashSet<i64> = keys.iter().map(|k| k.heratio_user_id).collect();
+            ImportTarget::PerUser(
+                user_ids
+                    .into_iter()
+                    .map(|id| {
+                        let user = users.as_ref().and_then(|u| u.get(&id).copied());
+                        (id, client_for_user(id, user))
+                    })
+                    .collect(),
+            )
+        }
+    };
+    ImportPlan {
+        source: source.describe.clone(),
+        rows: source.keys.len() as u64,
+        keys,
+        target,
+        skipped,
+        present,
+    }
+}
+
+/// Imports the Heratio database `source` into `store`: reads it, maps it
+/// ([`plan`]) and applies the plan in one transaction (or, with `dry_run`,
+/// reports what it would do and writes nothing).
+///
+/// # Errors
+///
+/// The source's store errors (message prefixed with `source: `), a source
+/// without `ahg_api_key` ([`ErrorKind::Store`](crate::ErrorKind::Store)),
+/// an unknown `client` ([`ErrorKind::NotFound`](crate::ErrorKind::NotFound))
+/// or a deactivated one ([`ErrorKind::Conflict`](crate::ErrorKind::Conflict)),
+/// the target's store errors; nothing is written on error.
+pub fn import_heratio(
+    store: &dyn KeyStore,
+    source: &dyn KeyStore,
+    client: Option<i64>,
+    dry_run: bool,
+    actor: &Actor,
+) -> Result<ImportReport> {
+    let read = source
+        .read_heratio_source()
+        .map_err(|e| Error::new(e.kind(), format!("source: {}", e.message())))?;
+    store.apply_heratio_import(&plan(&read, client), dry_run, actor)
+}
+
+/// The Heratio key id in a key's metadata, if any.
+#[must_use]
+pub fn heratio_key_id(metadata: Option<&Metadata>) -> Option<i64> {
+    metadata
+        .map(Metadata::to_object)
+        .and_then(|o: Map<String, Value>| o.get("heratio_key_id").and_then(Value::as_i64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64) -> SourceKey {
+        SourceKey {
+            id,
+            user_id: 3,
+            name: "harvester".into(),
+            api_key: "ab".repeat(32),
+            api_key_prefix: "Ab3dEfGh".into(),
+            scopes: Some(r#"["read","write"]"#.into()),
+            rate_limit: Some(500),
+            expires_at: Some("2027-01-31 12:00:00".into()),
+            last_used_at: None,
+            is_active: Some(1),
+            created_at: Some("2026-01-02 03:04:05".into()),
+        }
+    }
+
+    #[test]
+    fn a_row_maps_field_by_field() {
+        let k = map_key(&row(7)).unwrap();
+        assert_eq!(k.name, "harvester");
+        assert_eq!(k.shape, KeyShape::HeratioRandom);
+        assert_eq!(k.scopes.as_slice(), ["read", "write"]);
+        assert_eq!(k.rate_limit, Some(500));
+        // 2027-01-31T12:00:00Z is 1 801 396 800 s; accepted through its second.
+        assert_eq!(k.expires_at, Some(1_801_396_801_000));
+        assert_eq!(k.created_at, Some(1_767_323_045_000));
+        assert!(k.active && k.last_used_at.is_none());
+        assert_eq!(
+            k.metadata(None).unwrap().as_str(),
+            r#"{"heratio_key_id":7,"heratio_user_id":3}"#
+        );
+        let research = SourceKey {
+            api_key_prefix: "rk_0a9f3".into(),
+            scopes: None,
+            rate_limit: None,
+            is_active: Some(0),
+            ..row(8)
+        };
+        let k = map_key(&research).unwrap();
+        assert_eq!(k.shape, KeyShape::HeratioResearch);
+        assert!(k.scopes.as_slice().is_empty());
+        assert_eq!(k.rate_limit, Some(HERATIO_DEFAULT_RATE_LIMIT));
+        assert!(!k.active);
+        for inactive in [None, Some(2)] {
+            assert!(
+                !map_key(&SourceKey {
+                    is_active: inactive,
+                    ..row(9)
+                })
+                .unwrap()
+                .active
+            );
+        }
+        for empty in ["[]", "null"] {
+            let k = map_key(&SourceKey {
+                scopes: Some(empty.into()),
+                ..row(9)
+            })
+            .unwrap();
+            assert!(k.scopes.as_slice().is_empty());
+        }
+        let blank = map_key(&SourceKey {
+            name: "  ".into(),
+            ..row(10)
+        })
+        .unwrap();
+        assert_eq!(blank.name, "Heratio key 10");
+        let upper = map_key(&SourceKey {
+            api_key: "AB".repeat(32),
+            ..row(11)
+        })
+        .unwrap();
+        assert_eq!(upper.digest, map_key(&row(11)).unwrap().digest);
+    }
+
+    #[test]
+    fn bad_rows_say_why_without_the_digest() {
+        let cases = [
+            (
+                SourceKey {
+                    api_key: "ab".repeat(31),
+                    ..row(1)
+                },
+                "SHA-256",
+            ),
+            (
+                SourceKey {
+                    api_key: "zz".repeat(32),
+                    ..row(1)
+                },
+                "SHA-256",
+            ),
+            (
+                SourceKey {
+                    scopes: Some(r#""read""#.into()),
+                    ..row(1)
+                },
+                "array",
+            ),
+            (
+                SourceKey {
+                    scopes: Some(r#"{"a":"read"}"#.into()),
+                    ..row(1)
+                },
+                "array",
+            ),
+            (
+                SourceKey {
+                    scopes: Some("[true]".into()),
+                    ..row(1)
+                },
+                "array",
+            ),
+            (
+                SourceKey {
+                    scopes: Some("[read".into()),
+                    ..row(1)
+                },
+                "not JSON",
+            ),
+            (
+                SourceKey {
+                    scopes: Some(r#"["read write"]"#.into()),
+                    ..row(1)
+                },
+                "valid scope",
+            ),
+            (
+                SourceKey {
+                    scopes: Some(r#"["*"]"#.into()),
+                    ..row(1)
+                },
+                "every scope",
+            ),
+            (
+                SourceKey {
+                    rate_limit: Some(-1),
+                    ..row(1)
+                },
+                "rate_limit",
+            ),
+            (
+                SourceKey {
+                    expires_at: Some("soon".into()),
+                    ..row(1)
+                },
+                "expires_at",
+            ),
+            (
+                SourceKey {
+                    api_key_prefix: "rk_xyz12".into(),
+                    ..row(1)
+                },
+                "prefix",
+            ),
+            (
+                SourceKey {
+                    api_key_prefix: "hk_api_k".into(),
+                    ..row(1)
+                },
+                "prefix",
+            ),
+        ];
+        for (bad, why) in cases {
+            let reason = map_key(&bad).unwrap_err();
+            assert!(reason.contains(why), "{reason}");
+            assert!(!reason.contains(&bad.api_key), "{reason}");
+        }
+        assert!(!format!("{:?}", row(1)).contains(&"ab".repeat(32)));
+    }
+
+    #[test]
+    fn datetimes_are_naive_utc() {
+        assert_eq!(
+            parse_datetime("x", "1970-01-01 00:00:01"),
+            Ok(Some((1000, 0)))
+        );
+        assert_eq!(
+            parse_datetime("x", "1970-01-01T00:00:01.25"),
+            Ok(Some((1000, 250)))
+        );
+        assert_eq!(parse_datetime("x", "0000-00-00 00:00:00"), Ok(None));
+        for bad in [
+            "2026-02-30 00:00:00",
+            "2026-01-01",
+            "2026-01-01 25:00:00",
+            "",
+        ] {
+            assert!(parse_datetime("x", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn plans_skip_unknown_users_and_duplicates_and_name_clients() {
+        let source = HeratioSource {
+            describe: "sqlite:/tmp/h.db".into(),
+            keys: vec![
+                row(1),
+                SourceKey {
+                    user_id: 4,
+                    api_key: "cd".repeat(32),
+                    ..row(2)
+                },
+                SourceKey {
+                    user_id: 99,
+                    api_key: "ef".repeat(32),
+                    ..row(3)
+                },
+                row(4),
+            ],
+            users: Some(vec![
+                SourceUser {
+                    id: 3,
+                    username: Some("alice".into()),
+                    email: Some("a@example.org".into()),
+                },
+                SourceUser {
+                    id: 4,
+                    username: None,
+                    email: Some("not-an-address".into()),
+                },
+            ]),
+        };
+        let p = plan(&source, None);
+        assert_eq!(p.rows, 4);
+        assert_eq!(p.keys.len(), 2);
+        let reasons: Vec<_> = p
+            .skipped
+            .iter()
+            .map(|s| (s.heratio_key_id, s.reason.as_str()))
+            .collect();
+        assert!(
+            reasons[0].0 == 3 && reasons[0].1.contains("unknown user"),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons[1].0 == 4 && reasons[1].1.contains("Heratio key 1"),
+            "{reasons:?}"
+        );
+        let ImportTarget::PerUser(clients) = &p.target else {
+            panic!("per user");
+        };
+        assert_eq!(clients[&3].name, "alice");
+        assert_eq!(clients[&3].email, "a@example.org");
+        assert_eq!(clients[&4].name, "Heratio user 4");
+        assert_eq!(clients[&4].email, "heratio-user-4@heratio.invalid");
+        // Without a user table, every user is known and gets placeholders.
+        let p = plan(
+            &HeratioSource {
+                users: None,
+                ..source
+            },
+            Some(5),
+        );
+        assert_eq!(p.keys.len(), 3);
+        assert_eq!(p.target, ImportTarget::Client(5));
+    }
+}
