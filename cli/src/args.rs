@@ -32,6 +32,7 @@ Walkthrough:
   keygen api:list 1
   keygen api:validate --scope read < key.txt
   keygen api:revoke 1
+  keygen import:heratio --from mysql://heratio:secret@127.0.0.1:3306/heratio
   keygen stats
 
 Add --json to any command for one machine-readable JSON document on stdout.";
@@ -157,6 +158,48 @@ Exit status: 0 valid, 1 any other status (its name is printed), 2 usage error,\n
     )]
     AiValidate(ValidateArgs),
 
+    /// Set or remove an API key's hourly rate limit
+    #[command(
+        name = "api:limit",
+        after_help = "Example:\n  keygen api:limit 12 1000\n  keygen api:limit 12 --none\n\n\
+A limit is the most validations accepted per clock hour (UTC), across every\n\
+process sharing the database; over it a validation answers rate_limited (429)."
+    )]
+    ApiLimit(LimitArgs),
+
+    /// Replace or remove an API key's metadata (a JSON object)
+    #[command(
+        name = "api:metadata",
+        after_help = "Example:\n  keygen api:metadata 12 '{\"team\": \"harvest\"}'\n  keygen api:metadata 12 --none"
+    )]
+    ApiMetadata(MetadataArgs),
+
+    /// Set or remove an AI token's hourly rate limit
+    #[command(
+        name = "ai:limit",
+        after_help = "Example:\n  keygen ai:limit 4 600\n  keygen ai:limit 4 --none"
+    )]
+    AiLimit(LimitArgs),
+
+    /// Replace or remove an AI token's metadata (a JSON object)
+    #[command(
+        name = "ai:metadata",
+        after_help = "Example:\n  keygen ai:metadata 4 '{\"model\": \"describer\"}'"
+    )]
+    AiMetadata(MetadataArgs),
+
+    /// Import AtoM Heratio's API keys (its ahg_api_key table), digests and all
+    #[command(
+        name = "import:heratio",
+        after_help = "Example:\n  keygen import:heratio --from mysql://heratio:secret@127.0.0.1:3306/heratio --dry-run\n  keygen import:heratio --from mysql://heratio:secret@127.0.0.1:3306/heratio\n\n\
+Without --client, each Heratio user gets a client (named from AtoM's user table),\n\
+created on the first import and reused after. Running it again imports only\n\
+what is new and applies what changed (a key deactivated in Heratio is revoked).\n\
+Rows that cannot be imported are listed with the reason and skipped; the rest\n\
+is written in one transaction. See docs/heratio.md."
+    )]
+    ImportHeratio(ImportArgs),
+
     /// Totals, validations per day and the most used credentials
     #[command(
         name = "stats",
@@ -226,6 +269,60 @@ pub struct GenerateArgs {
     /// Expiry time, RFC 3339 (e.g. 2027-01-31T00:00:00Z)
     #[arg(long, value_name = "RFC3339")]
     pub expires_at: Option<String>,
+    /// Most validations accepted per clock hour (UTC); default: unlimited
+    #[arg(long, value_name = "N")]
+    pub rate_limit: Option<i64>,
+    /// A JSON object (at most 4 KiB) returned with every validation, e.g.
+    /// '{"team":"harvest"}'
+    #[arg(long, value_name = "JSON")]
+    pub metadata: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Credential id (from *:list)
+    #[arg(value_name = "KEY_ID", value_parser = id_parser())]
+    pub id: i64,
+    /// Most validations accepted per clock hour (UTC), 0 to 1000000000
+    #[arg(
+        value_name = "N",
+        required_unless_present = "none",
+        conflicts_with = "none"
+    )]
+    pub limit: Option<i64>,
+    /// Remove the limit: unlimited
+    #[arg(long)]
+    pub none: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MetadataArgs {
+    /// Credential id (from *:list)
+    #[arg(value_name = "KEY_ID", value_parser = id_parser())]
+    pub id: i64,
+    /// A JSON object of at most 4 KiB (compact form), replacing the old one
+    #[arg(
+        value_name = "JSON",
+        required_unless_present = "none",
+        conflicts_with = "none"
+    )]
+    pub metadata: Option<String>,
+    /// Remove the metadata
+    #[arg(long)]
+    pub none: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The Heratio database: mysql://USER:PASS@HOST:PORT/DB or sqlite:PATH
+    #[arg(long, value_name = "DSN")]
+    pub from: String,
+    /// Put every key under this client instead of one client per Heratio user
+    #[arg(long, value_name = "ID", value_parser = id_parser())]
+    pub client: Option<i64>,
+    /// Report what would be imported, updated and skipped; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@
 
 use heratio_keys_core::model::{rfc3339, CredentialUsage, DayCount};
 use heratio_keys_core::{
-    Client, Deactivation, InstallReport, UsageStats, Validation, ValidationView,
+    Client, CredentialView, Deactivation, InstallReport, UsageStats, Validation, ValidationView,
 };
 use serde::Serialize;
 
@@ -95,6 +95,8 @@ pub struct ClientJson {
     pub active: bool,
     pub created_at: String,
     pub deactivated_at: Option<String>,
+    /// Where an imported client came from (`heratio:user:42`), else `null`.
+    pub external_id: Option<String>,
 }
 
 impl From<&Client> for ClientJson {
@@ -107,22 +109,19 @@ impl From<&Client> for ClientJson {
             active: c.active,
             created_at: rfc3339(c.created_at),
             deactivated_at: opt_time(c.deactivated_at),
+            external_id: c.external_id.clone(),
         }
     }
 }
 
-/// `*:generate`: the one place the plaintext appears.
+/// `*:generate`: the one place the plaintext appears. The library's view of
+/// the stored credential (`CredentialView`: id, client_id, kind, prefix,
+/// name, scopes, status, times, metadata, rate_limit, shape) plus `key`.
 #[derive(Debug, Serialize)]
 pub struct GeneratedJson<'a> {
-    pub id: i64,
-    pub client_id: i64,
-    pub kind: &'static str,
+    #[serde(flatten)]
+    pub view: CredentialView,
     pub key: &'a str,
-    pub prefix: String,
-    pub name: String,
-    pub scopes: Vec<String>,
-    pub expires_at: Option<String>,
-    pub created_at: String,
 }
 
 /// `client:deactivate`.

@@ -258,6 +258,11 @@ fn help_has_an_example_for_every_command() {
         "ai:list",
         "ai:revoke",
         "ai:validate",
+        "api:limit",
+        "api:metadata",
+        "ai:limit",
+        "ai:metadata",
+        "import:heratio",
         "stats",
         "completions",
     ];

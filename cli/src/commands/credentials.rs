@@ -1,10 +1,13 @@
-//! `api:*` / `ai:*` management: generate, list, revoke.
+//! `api:*` / `ai:*` management: generate, list, revoke, rate limits and
+//! metadata.
 
-use heratio_keys_core::model::{now_ms, parse_duration, parse_rfc3339, rfc3339};
-use heratio_keys_core::{issue, CredentialView, Dsn, IssueRequest, Kind, Scopes};
+use heratio_keys_core::model::{check_rate_limit, now_ms, parse_duration, parse_rfc3339};
+use heratio_keys_core::{
+    issue, CredentialInfo, CredentialView, Dsn, IssueRequest, Kind, Metadata, Scopes,
+};
 
 use super::{actor, ok, open_store, to_json};
-use crate::args::GenerateArgs;
+use crate::args::{GenerateArgs, LimitArgs, MetadataArgs};
 use crate::output::{fields, short_time, GeneratedJson, Table};
 use crate::{exit, Failure, Outcome};
 
@@ -22,6 +25,15 @@ pub(super) fn generate(
         (None, Some(t)) => Some(parse_rfc3339(t)?),
         (None, None) => None,
     };
+    if let Some(limit) = a.rate_limit {
+        check_rate_limit(limit).map_err(|e| Failure::usage(format!("--rate-limit: {e}")))?;
+    }
+    let metadata = a
+        .metadata
+        .as_deref()
+        .map(Metadata::parse)
+        .transpose()
+        .map_err(|e| Failure::usage(format!("--metadata: {e}")))?;
     let store = open_store(dsn)?;
     let issued = issue(
         store.as_ref(),
@@ -31,8 +43,8 @@ pub(super) fn generate(
             name: a.name,
             scopes,
             expires_at,
-            rate_limit: None,
-            metadata: None,
+            rate_limit: a.rate_limit,
+            metadata,
         },
         &actor(),
     )?;
@@ -44,15 +56,8 @@ pub(super) fn generate(
     ));
     let stdout = if json {
         to_json(&GeneratedJson {
-            id: info.id,
-            client_id: info.client_id,
-            kind: kind.short_name(),
+            view: CredentialView::new(info, now_ms()),
             key,
-            prefix: info.display_prefix.clone(),
-            name: info.name.clone(),
-            scopes: info.scopes.as_slice().to_vec(),
-            expires_at: info.expires_at.map(rfc3339),
-            created_at: rfc3339(info.created_at),
         })?
     } else {
         format!(
@@ -60,17 +65,7 @@ pub(super) fn generate(
             kind.label(),
             info.id,
             info.client_id,
-            fields(&[
-                ("id", info.id.to_string()),
-                ("prefix", info.display_prefix.clone()),
-                ("name", info.name.clone()),
-                ("scopes", info.scopes.to_stored()),
-                (
-                    "expires",
-                    info.expires_at
-                        .map_or_else(|| "never".into(), |e| format!("{} UTC", short_time(e)))
-                ),
-            ])
+            fields(&details(info))
         )
     };
     Ok(Outcome {
@@ -97,6 +92,8 @@ pub(super) fn list(dsn: &Dsn, json: bool, kind: Kind, client_id: i64) -> Result<
         "NAME",
         "SCOPES",
         "STATUS",
+        "LIMIT",
+        "SHAPE",
         "CREATED (UTC)",
         "EXPIRES",
         "LAST USED",
@@ -107,8 +104,10 @@ pub(super) fn list(dsn: &Dsn, json: bool, kind: Kind, client_id: i64) -> Result<
             c.id.to_string(),
             format!("{}…", c.display_prefix),
             c.name.clone(),
-            c.scopes.to_stored(),
+            scopes_text(c),
             c.state(now).as_str().into(),
+            limit_text(c.rate_limit),
+            c.key_shape.name().into(),
             short_time(c.created_at),
             c.expires_at.map_or_else(|| "never".into(), short_time),
             c.last_used_at.map_or_else(|| "never".into(), short_time),
@@ -132,4 +131,93 @@ pub(super) fn revoke(dsn: &Dsn, json: bool, kind: Kind, id: i64) -> Result<Outco
         info.name,
         info.client_id
     ))
+}
+
+pub(super) fn limit(dsn: &Dsn, json: bool, kind: Kind, a: LimitArgs) -> Result<Outcome, Failure> {
+    let limit = if a.none { None } else { a.limit };
+    if let Some(limit) = limit {
+        check_rate_limit(limit)?;
+    }
+    let store = open_store(dsn)?;
+    let info = store.set_credential_rate_limit(kind, a.id, limit, &actor())?;
+    if json {
+        return ok(to_json(&CredentialView::new(&info, now_ms()))?);
+    }
+    ok(format!(
+        "{} {} ({}…, {}): {}.\n",
+        kind.label(),
+        info.id,
+        info.display_prefix,
+        info.name,
+        info.rate_limit.map_or_else(
+            || "no rate limit".to_owned(),
+            |n| format!("at most {n} validations per clock hour (UTC)")
+        )
+    ))
+}
+
+pub(super) fn metadata(
+    dsn: &Dsn,
+    json: bool,
+    kind: Kind,
+    a: MetadataArgs,
+) -> Result<Outcome, Failure> {
+    let metadata = match (a.none, a.metadata.as_deref()) {
+        (false, Some(text)) => Some(Metadata::parse(text)?),
+        _ => None,
+    };
+    let store = open_store(dsn)?;
+    let info = store.set_credential_metadata(kind, a.id, metadata.as_ref(), &actor())?;
+    if json {
+        return ok(to_json(&CredentialView::new(&info, now_ms()))?);
+    }
+    ok(format!(
+        "{} {} ({}…, {}): metadata {}.\n",
+        kind.label(),
+        info.id,
+        info.display_prefix,
+        info.name,
+        info.metadata
+            .as_ref()
+            .map_or_else(|| "removed".to_owned(), |m| format!("set to {m}"))
+    ))
+}
+
+/// Scopes for a table: `(none)` for a key that holds none (imported from
+/// Heratio with `NULL` or `[]` scopes).
+fn scopes_text(c: &CredentialInfo) -> String {
+    if c.scopes.as_slice().is_empty() {
+        "(none)".into()
+    } else {
+        c.scopes.to_stored()
+    }
+}
+
+/// `1000/h`, or `-` for unlimited.
+fn limit_text(limit: Option<i64>) -> String {
+    limit.map_or_else(|| "-".into(), |n| format!("{n}/h"))
+}
+
+/// The `key  value` lines shown after a generation.
+fn details(info: &CredentialInfo) -> Vec<(&'static str, String)> {
+    let mut pairs = vec![
+        ("id", info.id.to_string()),
+        ("prefix", info.display_prefix.clone()),
+        ("name", info.name.clone()),
+        ("scopes", scopes_text(info)),
+        (
+            "expires",
+            info.expires_at
+                .map_or_else(|| "never".into(), |e| format!("{} UTC", short_time(e))),
+        ),
+        (
+            "rate limit",
+            info.rate_limit
+                .map_or_else(|| "none".into(), |n| format!("{n} per hour")),
+        ),
+    ];
+    if let Some(m) = &info.metadata {
+        pairs.push(("metadata", m.to_string()));
+    }
+    pairs
 }

@@ -1,6 +1,7 @@
 //! The commands: each calls the library once or twice and renders the answer;
 //! one module per group (`clients`, `credentials`, `validate`, `stats`,
-//! `admin` for the schema, the web server and admin accounts).
+//! `import` for Heratio's keys, `admin` for the schema, the web server and
+//! admin accounts).
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use crate::{exit, os, Failure, Outcome};
 mod admin;
 mod clients;
 mod credentials;
+mod import;
 mod stats;
 mod validate;
 
@@ -76,6 +78,11 @@ pub fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::AiRevoke(a) => credentials::revoke(&dsn, json, Kind::AiToken, a.id),
         Command::ApiValidate(a) => validate::validate(&dsn, json, Kind::ApiKey, a),
         Command::AiValidate(a) => validate::validate(&dsn, json, Kind::AiToken, a),
+        Command::ApiLimit(a) => credentials::limit(&dsn, json, Kind::ApiKey, a),
+        Command::AiLimit(a) => credentials::limit(&dsn, json, Kind::AiToken, a),
+        Command::ApiMetadata(a) => credentials::metadata(&dsn, json, Kind::ApiKey, a),
+        Command::AiMetadata(a) => credentials::metadata(&dsn, json, Kind::AiToken, a),
+        Command::ImportHeratio(a) => import::heratio(&dsn, json, a),
         Command::Stats { client, days, top } => stats::stats(&dsn, json, client, days, top),
         Command::Serve(a) => admin::serve(dsn_text, a),
         Command::AdminCreate {

@@ -70,6 +70,16 @@ fn render_validation(json: bool, kind: Kind, v: &Validation) -> Result<Outcome, 
                 c.expires_at
                     .map_or_else(|| "never".into(), |e| format!("{} UTC", short_time(e))),
             ));
+            if let Some(rate) = v.rate {
+                let mut text = format!("{} per hour, {} left", rate.limit, rate.remaining);
+                if !rate.admitted {
+                    text.push_str(&format!(", renews in {} s", rate.reset_after));
+                }
+                pairs.push(("rate limit", text));
+            }
+            if let Some(m) = &c.metadata {
+                pairs.push(("metadata", m.to_string()));
+            }
         }
         format!("{}\n{}", v.status.name(), fields(&pairs))
     };
