@@ -4,7 +4,8 @@
 #   2. starts a throwaway MariaDB in a temporary directory,
 #   3. runs rustfmt, clippy (-D warnings), every Rust test, the C tests
 #      (under valgrind, header drift check included) and the PHP tests
-#      (php CLI and php-fpm behind nginx) against SQLite and MariaDB, and the
+#      (php CLI and php-fpm behind nginx) against SQLite and MariaDB, the
+#      Laravel drop-in in a real Laravel app, and the
 #      web admin's browser tests in headless Chromium, and the benchmark
 #      harness in smoke mode,
 #   4. stops what it started.
@@ -16,6 +17,7 @@ APT_PACKAGES=(
     gcc g++ valgrind binutils python3                           # C ABI tests
     php8.2-cli php8.2-dev php8.2-fpm php8.2-sqlite3 php8.2-mysql # PHP extension
     libclang-dev nginx wrk                                      # ext-php-rs bindgen, FPM deployment test
+    php-laravel-framework                                       # Laravel drop-in test (Laravel 8)
     chromium                                                    # web admin browser tests
 )
 
@@ -52,6 +54,9 @@ tests/c/run.sh
 
 echo "==> PHP extension: php CLI suite and php-fpm + nginx deployment"
 tests/php/run.sh
+
+echo "==> Laravel drop-in: heratio/keys-laravel in a real Laravel app (php-fpm + nginx, MariaDB)"
+tests/laravel/run.sh
 
 echo "==> benchmark harness, smoke mode (so it never rots)"
 benches/harness/run.sh --smoke
