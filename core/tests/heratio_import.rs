@@ -110,6 +110,11 @@ fn import(db: &TestDb, f: &Fixture, client: Option<i64>, dry_run: bool) -> Impor
     for digest in f.digests() {
         assert!(!shown.contains(&digest), "a digest in the report: {shown}");
     }
+    assert_eq!(
+        report.imported + report.updated + report.unchanged + report.skipped.len() as u64,
+        report.rows,
+        "every row is accounted for"
+    );
     report
 }
 
