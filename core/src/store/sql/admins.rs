@@ -118,9 +118,12 @@ impl<D: Driver> AdminStore for SqlStore<D> {
                 return Err(Error::not_found(format!("no admin named {username:?}")));
             };
             let id = admin.account.id;
+            // Sessions end when `updated_at` changes: it must change even
+            // when two changes fall in the same millisecond.
+            let updated_at = now_ms().max(admin.account.updated_at + 1);
             conn.exec(
                 "UPDATE admin_user SET password_hash = ?, updated_at = ? WHERE id = ?",
-                &[password_hash.into(), now_ms().into(), id.into()],
+                &[password_hash.into(), updated_at.into(), id.into()],
             )?;
             audit(
                 conn,
