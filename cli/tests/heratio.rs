@@ -236,6 +236,16 @@ fn import(db: &TestDb) {
         run.stderr
     );
     out.keep(db.keygen(&["import:heratio"])).expect_code(2);
+    let missing = tempfile::tempdir().expect("dir");
+    let missing = format!("sqlite:{}", missing.path().join("heratio.db").display());
+    let run = out
+        .keep(db.keygen(&["import:heratio", "--from", &missing]))
+        .expect_code(4);
+    let line = run.one_error_line();
+    assert!(
+        line.contains("not a Heratio database") && !line.contains("keygen install"),
+        "{line}"
+    );
 
     for digest in digests {
         assert!(!out.0.contains(&digest), "a digest was printed");

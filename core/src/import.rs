@@ -35,7 +35,7 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::format::{parse_digest_hex, Digest, KeyShape};
 use crate::model::{
     check_rate_limit, is_scope_name, Actor, CredentialInfo, Metadata, NewClient, Scopes,
@@ -656,7 +656,9 @@ pub fn plan(source: &HeratioSource, client: Option<i64>) -> ImportPlan {
 /// # Errors
 ///
 /// The source's store errors (message prefixed with `source: `), a source
-/// without `ahg_api_key` ([`ErrorKind::Store`](crate::ErrorKind::Store)),
+/// without `ahg_api_key` ([`ErrorKind::Store`](crate::ErrorKind::Store), or
+/// [`ErrorKind::SchemaOutdated`](crate::ErrorKind::SchemaOutdated) for a
+/// SQLite file that does not exist),
 /// an unknown `client` ([`ErrorKind::NotFound`](crate::ErrorKind::NotFound))
 /// or a deactivated one ([`ErrorKind::Conflict`](crate::ErrorKind::Conflict)),
 /// the target's store errors; nothing is written on error.
@@ -667,9 +669,19 @@ pub fn import_heratio(
     dry_run: bool,
     actor: &Actor,
 ) -> Result<ImportReport> {
-    let read = source
-        .read_heratio_source()
-        .map_err(|e| Error::new(e.kind(), format!("source: {}", e.message())))?;
+    let read = source.read_heratio_source().map_err(|e| {
+        // The store's "run `keygen install`" hint is about our schema,
+        // which a source never needs.
+        let message = if e.kind() == ErrorKind::SchemaOutdated {
+            format!(
+                "{}: not a Heratio database (no ahg_api_key table, or no database at all)",
+                source.describe()
+            )
+        } else {
+            e.message().to_owned()
+        };
+        Error::new(e.kind(), format!("source: {message}"))
+    })?;
     store.apply_heratio_import(&plan(&read, client), dry_run, actor)
 }
 
