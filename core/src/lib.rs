@@ -79,7 +79,7 @@ pub use stats::{HostStats, Stats};
 pub use status::Status;
 pub use store::{
     AdminStore, AuditStore, Backend, ClientStore, Connections, CredentialStore, Dsn, KeyStore,
-    ReportStore, StatsQuery, UsageQuery, ValidationStore,
+    LifecycleStore, ReportStore, StatsQuery, UsageQuery, ValidationStore,
 };
 pub use validator::{Options, OptionsBuilder, Request, Validation, Validator};
 pub use view::{CredentialView, ValidationView};
@@ -111,6 +111,52 @@ pub struct Issued {
     pub key: SecretKey,
     /// The stored record.
     pub info: CredentialInfo,
+}
+
+/// A rotation: the new credential's plaintext (show it once), what was
+/// stored, and the credential it replaces (now expiring at the end of the
+/// grace period).
+#[derive(Debug)]
+pub struct Rotated {
+    /// The new plaintext; not stored anywhere.
+    pub key: SecretKey,
+    /// The new credential.
+    pub info: CredentialInfo,
+    /// The credential it replaces, with its new expiry.
+    pub replaced: CredentialInfo,
+}
+
+/// Replaces credential `id` of `kind` with a newly generated one that has
+/// its client, label, scopes, rate limit, allowlist and metadata; the old
+/// one keeps working for `grace_ms` (or until its own earlier expiry).
+///
+/// # Errors
+///
+/// As [`LifecycleStore::rotate_credential`];
+/// [`ErrorKind::Internal`] if the OS RNG fails.
+pub fn rotate(
+    store: &dyn KeyStore,
+    kind: Kind,
+    id: i64,
+    grace_ms: i64,
+    actor: &Actor,
+) -> Result<Rotated> {
+    let key = generate(kind)?;
+    let (info, replaced) = store.rotate_credential(
+        kind,
+        id,
+        &model::Replacement {
+            digest: key.digest(),
+            display_prefix: key.display_prefix().to_owned(),
+        },
+        grace_ms,
+        actor,
+    )?;
+    Ok(Rotated {
+        key,
+        info,
+        replaced,
+    })
 }
 
 /// Generates a credential of `kind` and stores its digest.

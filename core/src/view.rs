@@ -105,6 +105,12 @@ pub struct CredentialView {
     /// `native`, or the Heratio shape it was imported with (`heratio`,
     /// `research`).
     pub shape: &'static str,
+    /// The networks it may be used from (`null`: anywhere).
+    pub allowed_ips: Option<Vec<String>>,
+    /// The credential it replaced, if a rotation made it.
+    pub rotated_from: Option<i64>,
+    /// Active and expiring within 7 days.
+    pub expires_soon: bool,
 }
 
 impl CredentialView {
@@ -127,6 +133,12 @@ impl CredentialView {
             metadata: c.metadata.as_ref().map(Metadata::to_object),
             rate_limit: c.rate_limit,
             shape: c.key_shape.name(),
+            allowed_ips: c
+                .allowed_ips
+                .as_ref()
+                .map(|a| a.networks().iter().map(ToString::to_string).collect()),
+            rotated_from: c.rotated_from,
+            expires_soon: c.expires_soon(now),
         }
     }
 }

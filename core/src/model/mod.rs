@@ -4,11 +4,13 @@
 //! object), [`records`] (clients, credentials, usage and audit rows).
 
 pub mod metadata;
+pub mod network;
 pub mod records;
 pub mod scopes;
 pub mod time;
 
 pub use metadata::{Metadata, MAX_METADATA_LEN};
+pub use network::{AllowedIps, MAX_NETWORKS};
 pub use records::*;
 pub use scopes::{check_required, is_scope_name, Scopes, MAX_SCOPES, MAX_SCOPE_LEN};
 pub use time::{

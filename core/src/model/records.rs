@@ -4,7 +4,7 @@
 use crate::format::{Digest, KeyShape, Kind};
 use crate::status::Status;
 
-use super::{Metadata, Scopes};
+use super::{AllowedIps, Metadata, Scopes};
 
 /// Where a management action came from, for the audit log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +83,61 @@ pub struct Client {
     pub deactivated_at: Option<i64>,
     /// Where the client came from, when imported (`heratio:user:42`).
     pub external_id: Option<String>,
+    /// Keys and tokens unused this long (ms) are revoked by `keygen
+    /// maintain`; `None`: never.
+    pub idle_revoke_ms: Option<i64>,
+}
+
+/// Changes to a client; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientUpdate {
+    /// New display name.
+    pub name: Option<String>,
+    /// New contact e-mail.
+    pub email: Option<String>,
+    /// New organisation (`Some(None)` clears it).
+    pub organization: Option<Option<String>>,
+    /// New idle-revoke period in ms (`Some(None)`: never).
+    pub idle_revoke_ms: Option<Option<i64>>,
+}
+
+/// The new key of a rotation: its digest and display prefix (the plaintext
+/// stays with the caller).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replacement {
+    /// SHA-256 of the new plaintext.
+    pub digest: Digest,
+    /// Its first characters.
+    pub display_prefix: String,
+}
+
+/// One credential in a maintenance report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaintenanceItem {
+    /// Kind.
+    pub kind: Kind,
+    /// Id.
+    pub id: i64,
+    /// Owning client.
+    pub client_id: i64,
+    /// Label.
+    pub name: String,
+    /// Display prefix.
+    pub display_prefix: String,
+    /// When it was (or will be) revoked for idleness, or when it expires
+    /// (ms).
+    pub at: i64,
+}
+
+/// What a maintenance pass did and what is coming.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Maintenance {
+    /// Revoked now: idle past their client's policy.
+    pub revoked: Vec<MaintenanceItem>,
+    /// To be revoked for idleness within 7 days.
+    pub revoke_soon: Vec<MaintenanceItem>,
+    /// Expiring within 7 days.
+    pub expiring_soon: Vec<MaintenanceItem>,
 }
 
 /// What a client deactivation did.
@@ -194,9 +249,22 @@ pub struct CredentialInfo {
     pub rate_limit: Option<i64>,
     /// Ours, or a shape imported from Heratio.
     pub key_shape: KeyShape,
+    /// The networks it may be used from; `None`: anywhere.
+    pub allowed_ips: Option<AllowedIps>,
+    /// The credential this one replaced, if it was made by a rotation.
+    pub rotated_from: Option<i64>,
 }
 
 impl CredentialInfo {
+    /// Whether it is active and expires within 7 days of `now` (ms).
+    #[must_use]
+    pub fn expires_soon(&self, now: i64) -> bool {
+        self.state(now) == CredentialState::Active
+            && self
+                .expires_at
+                .is_some_and(|e| e <= now + 7 * super::DAY_MS)
+    }
+
     /// State at time `now` (ms).
     #[must_use]
     pub fn state(&self, now: i64) -> CredentialState {
@@ -233,20 +301,25 @@ pub struct Credential {
     pub metadata: Option<Metadata>,
     /// Most accepted validations per clock hour (UTC); `None`: unlimited.
     pub rate_limit: Option<i64>,
+    /// The networks it may be used from; `None`: anywhere.
+    pub allowed_ips: Option<AllowedIps>,
     pub(crate) digest: Digest,
 }
 
 impl Credential {
     /// The outcome for this credential at time `now` (ms), given the scopes
-    /// the caller requires. The digest must already have been matched.
+    /// the caller requires and the address it came from. The digest must
+    /// already have been matched.
     #[must_use]
-    pub fn status_at<S: AsRef<str>>(&self, now: i64, required: &[S]) -> Status {
+    pub fn status_at<S: AsRef<str>>(&self, now: i64, required: &[S], ip: Option<&str>) -> Status {
         if !self.active {
             Status::Revoked
         } else if !self.client_active {
             Status::ClientInactive
         } else if self.expires_at.is_some_and(|e| e <= now) {
             Status::Expired
+        } else if self.allowed_ips.as_ref().is_some_and(|a| !a.admits(ip)) {
+            Status::IpDenied
         } else if self.scopes.first_missing(required).is_some() {
             Status::Forbidden
         } else {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use super::region::{Region, HEADER_BYTES, STRIPES};
 use crate::format::{Digest, Kind};
-use crate::model::{Credential, Metadata, Scopes};
+use crate::model::{AllowedIps, Credential, Metadata, Scopes};
 
 /// Words per slot: the sequence word and 63 of payload.
 const WORDS: usize = 64;
@@ -23,7 +23,7 @@ pub(crate) const SLOT_BYTES: usize = WORDS * 8;
 /// Slots a digest may live in.
 const PROBE: usize = 8;
 /// Payload words before the variable bytes.
-const FIXED: usize = 11;
+const FIXED: usize = 12;
 /// Bytes of name, scopes and metadata a slot can hold.
 const DATA_BYTES: usize = (WORDS - 1 - FIXED) * 8;
 
@@ -145,7 +145,8 @@ impl Copy {
             usize::try_from(meta >> 32 & 0xffff).ok()?,
             usize::try_from(meta >> 48 & 0xffff).ok()?,
         );
-        let total = name_len + scopes_len + meta_len;
+        let allowed_len = usize::try_from(self.0[11] & 0xffff).ok()?;
+        let total = name_len + scopes_len + meta_len + allowed_len;
         if total > DATA_BYTES {
             return None;
         }
@@ -168,9 +169,14 @@ impl Copy {
         let text = |range: std::ops::Range<usize>| std::str::from_utf8(&bytes[range]).ok();
         let name = text(0..name_len)?.to_owned();
         let scopes = Scopes::from_stored(text(name_len..name_len + scopes_len)?).ok()?;
+        let meta_end = name_len + scopes_len + meta_len;
         let metadata = match meta_len {
             0 => None,
-            _ => Some(Metadata::parse(text(name_len + scopes_len..total)?).ok()?),
+            _ => Some(Metadata::parse(text(name_len + scopes_len..meta_end)?).ok()?),
+        };
+        let allowed_ips = match allowed_len {
+            0 => None,
+            _ => Some(AllowedIps::parse(text(meta_end..total)?).ok()?),
         };
         let kind = Kind::from_code(i64::try_from(meta >> 8 & 0xff).ok()?)?;
         let opt = |w: u64| (w != u64::MAX).then(|| w.cast_signed());
@@ -186,6 +192,7 @@ impl Copy {
                 client_active: self.flags() & CLIENT_ACTIVE != 0,
                 metadata,
                 rate_limit: opt(self.0[8]),
+                allowed_ips,
                 digest: *digest,
             }),
             filled_at,
@@ -208,7 +215,12 @@ fn encode(
         Some(c) => {
             let scopes = c.scopes.to_stored();
             let metadata = c.metadata.as_ref().map_or("", Metadata::as_str);
-            if c.name.len() + scopes.len() + metadata.len() > DATA_BYTES {
+            let allowed = c
+                .allowed_ips
+                .as_ref()
+                .map(AllowedIps::to_stored)
+                .unwrap_or_default();
+            if c.name.len() + scopes.len() + metadata.len() + allowed.len() > DATA_BYTES {
                 return None;
             }
             let mut flags = OCCUPIED;
@@ -230,6 +242,8 @@ fn encode(
             data.extend_from_slice(c.name.as_bytes());
             data.extend_from_slice(scopes.as_bytes());
             data.extend_from_slice(metadata.as_bytes());
+            data.extend_from_slice(allowed.as_bytes());
+            w[11] = allowed.len() as u64;
         }
     }
     for (i, chunk) in data.chunks(8).enumerate() {
@@ -420,6 +434,7 @@ mod tests {
             client_active: true,
             metadata: metadata.map(|m| Metadata::parse(m).unwrap()),
             rate_limit: None,
+            allowed_ips: Some(AllowedIps::parse("192.0.2.0/24").unwrap()),
             digest: [9; 32],
         }
     }

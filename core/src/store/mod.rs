@@ -20,9 +20,9 @@ use crate::error::Result;
 use crate::format::{Digest, KeyShape, Kind};
 use crate::import::{HeratioSource, ImportPlan, ImportReport};
 use crate::model::{
-    Actor, AdminAccount, AdminCredentials, AuditEntry, Client, Credential, CredentialInfo,
-    Deactivation, FeedEntry, InstallReport, Metadata, NewClient, NewCredential, RejectedUsage,
-    UsageRecord, UsageStats,
+    Actor, AdminAccount, AdminCredentials, AllowedIps, AuditEntry, Client, ClientUpdate,
+    Credential, CredentialInfo, Deactivation, FeedEntry, InstallReport, Maintenance, Metadata,
+    NewClient, NewCredential, RejectedUsage, Replacement, UsageRecord, UsageStats,
 };
 
 mod dsn;
@@ -431,9 +431,96 @@ pub trait AdminStore {
     fn record_admin_login(&self, id: i64) -> Result<()>;
 }
 
+/// A credential's life after issue, and clients' policies.
+pub trait LifecycleStore {
+    /// Replaces a credential: stores the new one (same client, label,
+    /// scopes, rate limit, allowlist and metadata, no expiry, linked to the
+    /// old one) and makes the old one expire at `now + grace_ms`, or at its
+    /// own earlier expiry. Both go through the change feed in one
+    /// transaction. Returns (new, old).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound);
+    /// [`ErrorKind::Conflict`](crate::ErrorKind::Conflict) if it is revoked
+    /// or its client deactivated;
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for a
+    /// negative grace.
+    fn rotate_credential(
+        &self,
+        kind: Kind,
+        id: i64,
+        replacement: &Replacement,
+        grace_ms: i64,
+        actor: &Actor,
+    ) -> Result<(CredentialInfo, CredentialInfo)>;
+
+    /// Sets (or clears: usable from anywhere) a credential's IP allowlist.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound);
+    /// [`ErrorKind::Conflict`](crate::ErrorKind::Conflict) if revoked.
+    fn set_credential_allowed_ips(
+        &self,
+        kind: Kind,
+        id: i64,
+        allowed: Option<&AllowedIps>,
+        actor: &Actor,
+    ) -> Result<CredentialInfo>;
+
+    /// Changes a credential's label.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for an
+    /// empty or over-long label; as
+    /// [`LifecycleStore::set_credential_allowed_ips`].
+    fn rename_credential(
+        &self,
+        kind: Kind,
+        id: i64,
+        name: &str,
+        actor: &Actor,
+    ) -> Result<CredentialInfo>;
+
+    /// Changes a client's name, e-mail, organisation or idle-revoke policy.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound);
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput).
+    fn update_client(&self, id: i64, update: &ClientUpdate, actor: &Actor) -> Result<Client>;
+
+    /// Reactivates a deactivated client. Its keys and tokens stay revoked.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound);
+    /// [`ErrorKind::Conflict`](crate::ErrorKind::Conflict) if it is active.
+    fn reactivate_client(&self, id: i64, actor: &Actor) -> Result<Client>;
+
+    /// The maintenance pass as of `now` (ms): revokes (when `apply`) keys
+    /// and tokens unused longer than their client's idle-revoke period —
+    /// "unused" counting from the last accepted use, or from creation if
+    /// never used — and lists those due within 7 days and those expiring
+    /// within 7 days. Idempotent.
+    ///
+    /// # Errors
+    ///
+    /// Store errors (nothing is revoked then).
+    fn maintain(&self, now: i64, apply: bool, actor: &Actor) -> Result<Maintenance>;
+}
+
 /// The whole store: everything a management interface (CLI, web) uses.
 pub trait KeyStore:
-    ValidationStore + ClientStore + CredentialStore + ReportStore + AuditStore + AdminStore
+    ValidationStore
+    + ClientStore
+    + CredentialStore
+    + LifecycleStore
+    + ReportStore
+    + AuditStore
+    + AdminStore
 {
     /// Creates or migrates the schema; idempotent. The one call that may
     /// create a SQLite file (mode 0600).

@@ -6,7 +6,7 @@
 //! a key up by hand.
 
 /// The schema version this library writes and expects.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// One step of a migration. MySQL commits DDL implicitly, so an
 /// interrupted install re-runs steps: each must be idempotent. Tables and
@@ -139,6 +139,11 @@ impl Dialect {
                 5,
                 "positions written from host usage queues",
                 vec![Step::Sql(self.v5())],
+            ),
+            (
+                6,
+                "IP allowlists, rotation links, idle-revoke policies",
+                self.v6(),
             ),
         ]
     }
@@ -433,5 +438,36 @@ impl Dialect {
             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
                 .to_owned(),
         }
+    }
+
+    /// Key lifecycle: IP allowlists and rotation links on credentials, an
+    /// idle-revoke policy on clients.
+    fn v6(self) -> Vec<Step> {
+        let int = match self {
+            Dialect::Sqlite => "INTEGER",
+            Dialect::Mysql => "BIGINT",
+        };
+        let mut steps = Vec::new();
+        for table in ["api_key", "ai_token"] {
+            steps.push(Step::add_column(
+                table,
+                "allowed_ips",
+                match self {
+                    Dialect::Sqlite => "TEXT NULL".to_owned(),
+                    Dialect::Mysql => "VARCHAR(4096) CHARACTER SET ascii NULL".to_owned(),
+                },
+            ));
+            steps.push(Step::add_column(
+                table,
+                "rotated_from",
+                format!("{int} NULL"),
+            ));
+        }
+        steps.push(Step::add_column(
+            "client",
+            "idle_revoke_ms",
+            format!("{int} NULL"),
+        ));
+        steps
     }
 }

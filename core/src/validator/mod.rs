@@ -204,7 +204,7 @@ impl Validator {
         if !bool::from(credential.digest.ct_eq(&digest)) {
             return Validation::new(kind, Status::NotFound);
         }
-        let mut status = credential.status_at(now, request.scopes);
+        let mut status = credential.status_at(now, request.scopes, request.ip);
         let mut v = Validation::new(kind, status);
         if status == Status::Forbidden {
             v.missing_scope = credential

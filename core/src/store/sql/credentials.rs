@@ -15,23 +15,23 @@ use crate::store::CredentialStore;
 
 /// One change to an active credential, applied by
 /// [`SqlStore::change_active_credential`].
-struct CredentialChange {
+pub(super) struct CredentialChange {
     /// Why a revoked credential refuses the change (`"is revoked"`).
-    refused: &'static str,
+    pub(super) refused: &'static str,
     /// The `SET` clause, with one placeholder.
-    set: &'static str,
-    value: Value,
+    pub(super) set: &'static str,
+    pub(super) value: Value,
     /// Change-feed reason.
-    reason: &'static str,
+    pub(super) reason: &'static str,
     /// Audit action, after the table name (`revoke` → `api_key.revoke`).
-    action: &'static str,
-    detail: Option<String>,
+    pub(super) action: &'static str,
+    pub(super) detail: Option<String>,
 }
 
 impl<D: Driver> SqlStore<D> {
     /// Locks an active credential, applies `change`, and records it in the
     /// change feed and the audit log, all in one transaction.
-    fn change_active_credential(
+    pub(super) fn change_active_credential(
         &self,
         kind: Kind,
         id: i64,

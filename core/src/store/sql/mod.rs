@@ -1,6 +1,7 @@
 //! Every query, written once for both back ends, one file per concern:
 //! `validation` (the hot path's lookup, the feed, usage writes), `clients`,
-//! `credentials`, `usage` (writing usage), `rates` (hourly budgets), `reports` (statistics, usage
+//! `credentials`, `lifecycle` (rotation, allowlists, client policies,
+//! maintenance), `usage` (writing usage), `rates` (hourly budgets), `reports` (statistics, usage
 //! log, audit log), `admins`,
 //! `install` (migrations), `heratio` (reading a Heratio database and
 //! applying an import to ours).
@@ -16,13 +17,16 @@ use super::schema::Dialect;
 use super::Backend;
 use crate::error::{Error, Result};
 use crate::format::{KeyShape, Kind};
-use crate::model::{now_ms, truncate, Actor, Client, CredentialInfo, Metadata, Scopes, MAX_IP_LEN};
+use crate::model::{
+    now_ms, truncate, Actor, AllowedIps, Client, CredentialInfo, Metadata, Scopes, MAX_IP_LEN,
+};
 
 mod admins;
 mod clients;
 mod credentials;
 mod heratio;
 mod install;
+mod lifecycle;
 mod rates;
 mod reports;
 mod usage;
@@ -160,10 +164,10 @@ impl<D: Driver> fmt::Debug for SqlStore<D> {
 }
 
 /// Columns of a credential row, in [`credential_info_from_row`]'s order.
-pub(super) const CREDENTIAL_COLUMNS: &str = "id, client_id, name, key_prefix, scopes, is_active, created_at, expires_at, revoked_at, last_used_at, usage_count, metadata, rate_limit, key_shape";
+pub(super) const CREDENTIAL_COLUMNS: &str = "id, client_id, name, key_prefix, scopes, is_active, created_at, expires_at, revoked_at, last_used_at, usage_count, metadata, rate_limit, key_shape, allowed_ips, rotated_from";
 /// Columns of a client row, in [`client_from_row`]'s order.
 pub(super) const CLIENT_COLUMNS: &str =
-    "id, name, email, organization, is_active, created_at, deactivated_at, external_id";
+    "id, name, email, organization, is_active, created_at, deactivated_at, external_id, idle_revoke_ms";
 
 pub(super) fn check_text(field: &str, value: &str, max: usize) -> Result<()> {
     if value.trim().is_empty() {
@@ -192,6 +196,7 @@ pub(super) fn client_from_row(row: &Row) -> Result<Client> {
         created_at: row.int(5)?,
         deactivated_at: row.opt_int(6)?,
         external_id: row.opt_text(7)?,
+        idle_revoke_ms: row.opt_int(8)?,
     })
 }
 
@@ -200,6 +205,16 @@ pub(super) fn metadata_from_stored(stored: Option<String>) -> Result<Option<Meta
         .map(|m| {
             Metadata::parse(&m)
                 .map_err(|e| Error::internal(format!("stored metadata unreadable: {e}")))
+        })
+        .transpose()
+}
+
+pub(super) fn allowed_from_stored(stored: Option<String>) -> Result<Option<AllowedIps>> {
+    stored
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            AllowedIps::parse(&s)
+                .map_err(|e| Error::internal(format!("stored allowlist unreadable: {e}")))
         })
         .transpose()
 }
@@ -227,6 +242,8 @@ pub(super) fn credential_info_from_row(kind: Kind, row: &Row) -> Result<Credenti
         rate_limit: row.opt_int(12)?,
         key_shape: KeyShape::from_code(row.int(13)?)
             .ok_or_else(|| Error::internal("unknown key_shape"))?,
+        allowed_ips: allowed_from_stored(row.opt_text(14)?)?,
+        rotated_from: row.opt_int(15)?,
     })
 }
 

@@ -1,7 +1,9 @@
 //! The validator's queries: the indexed lookup by digest, the change feed,
 //! and usage batches (rows plus per-credential counters).
 
-use super::{metadata_from_stored, scopes_from_stored, Driver, Row, SqlStore, Value};
+use super::{
+    allowed_from_stored, metadata_from_stored, scopes_from_stored, Driver, Row, SqlStore, Value,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{digest_hex, parse_digest_hex, Digest, KeyShape, Kind};
 use crate::model::{Credential, FeedEntry, UsageRecord};
@@ -38,7 +40,7 @@ impl<D: Driver> ValidationStore for SqlStore<D> {
 
     fn find_credential(&self, kind: Kind, digest: &Digest) -> Result<Option<Credential>> {
         let sql = format!(
-            "SELECT k.id, k.client_id, k.name, k.scopes, k.expires_at, k.is_active, c.is_active, k.key_hash, k.metadata, k.rate_limit \
+            "SELECT k.id, k.client_id, k.name, k.scopes, k.expires_at, k.is_active, c.is_active, k.key_hash, k.metadata, k.rate_limit, k.allowed_ips \
              FROM {} k JOIN client c ON c.id = k.client_id WHERE k.key_hash = ?",
             kind.table()
         );
@@ -60,6 +62,7 @@ impl<D: Driver> ValidationStore for SqlStore<D> {
             client_active: row.bool(6)?,
             metadata: metadata_from_stored(row.opt_text(8)?)?,
             rate_limit: row.opt_int(9)?,
+            allowed_ips: allowed_from_stored(row.opt_text(10)?)?,
             digest: stored,
         }))
     }
