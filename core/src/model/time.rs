@@ -110,7 +110,9 @@ pub fn check_expiry(expires_at: i64, now: i64) -> Result<()> {
     if expires_at <= now {
         return Err(Error::invalid_input("the expiry time is in the past"));
     }
-    if expires_at - now > MAX_LIFETIME_MS {
+    // Saturating: `expires_at - now` overflows for far-apart values (found
+    // by the `time` fuzz target).
+    if expires_at.saturating_sub(now) > MAX_LIFETIME_MS {
         return Err(Error::invalid_input(
             "the expiry time is too far ahead (100 years at most)",
         ));
@@ -180,5 +182,15 @@ mod tests {
         assert!(check_expiry(now, now).is_err());
         assert!(check_expiry(now + MAX_LIFETIME_MS, now).is_ok());
         assert!(check_expiry(now + MAX_LIFETIME_MS + 1, now).is_err());
+    }
+
+    /// Found by the `time` fuzz target: the distance overflowed (a panic in
+    /// debug builds, a wrapped negative distance and `Ok` in release).
+    #[test]
+    fn expiry_bounds_hold_for_any_two_times() {
+        assert!(check_expiry(i64::MAX, -1).is_err());
+        assert!(check_expiry(i64::MAX, i64::MIN).is_err());
+        assert!(check_expiry(0, i64::MIN).is_err());
+        assert!(check_expiry(i64::MIN + 1, i64::MIN).is_ok());
     }
 }
