@@ -114,22 +114,29 @@ impl fmt::Debug for Dsn {
 /// `@` is masked (over-masking a strange DSN is the safe mistake).
 #[must_use]
 pub fn redact(dsn: &str) -> String {
-    let Some(scheme_end) = dsn.find("://").map(|i| i + 3) else {
-        return dsn.to_owned();
-    };
-    let rest = &dsn[scheme_end..];
-    let Some(at) = rest.rfind('@') else {
-        return dsn.to_owned();
-    };
-    match rest[..at].find(':') {
-        Some(colon) => format!(
-            "{}{}:***{}",
-            &dsn[..scheme_end],
-            &rest[..colon],
-            &rest[at..]
-        ),
+    match password_span(dsn) {
+        Some((start, end)) => format!("{}***{}", &dsn[..start], &dsn[end..]),
         None => dsn.to_owned(),
     }
+}
+
+/// Byte range of the password as [`redact`] sees it: after the first `:`
+/// following `scheme://`, up to the last `@`.
+fn password_span(dsn: &str) -> Option<(usize, usize)> {
+    let scheme_end = dsn.find("://")? + 3;
+    let rest = &dsn[scheme_end..];
+    let at = rest.rfind('@')?;
+    let colon = rest[..at].find(':')?;
+    Some((scheme_end + colon + 1, scheme_end + at))
+}
+
+/// Whether a URL parser would cut this DSN before the end of its password
+/// (an unencoded `/`, `?` or `#` in the user name or password), so that
+/// parts of the password end up in the host, path or query, and in the
+/// parser's error messages.
+pub(crate) fn password_is_split(dsn: &str) -> bool {
+    let user_start = dsn.find("://").map_or(0, |i| i + 3);
+    password_span(dsn).is_some_and(|(_, end)| dsn[user_start..end].contains(['/', '?', '#']))
 }
 
 #[cfg(test)]
@@ -156,5 +163,28 @@ mod tests {
         assert!(Dsn::parse("sqlite:").is_err());
         let dsn = Dsn::parse("mysql://hk:s3cret@127.0.0.1:3306/keys").unwrap();
         assert!(!format!("{dsn} {dsn:?}").contains("s3cret"));
+    }
+
+    /// Found by the `dsn` fuzz target: with `?` in the password the URL
+    /// parser reads the rest of the password as a query parameter, and the
+    /// driver's "unknown parameter" error quoted it.
+    #[test]
+    fn a_password_the_url_parser_splits_stays_out_of_errors() {
+        for (dsn, secret) in [
+            (
+                "mysql://hys?pk:pa\0\0\0*s@db:3306/keys?pool_max=4",
+                "pa\0\0\0*s",
+            ),
+            ("mysql://hk:123?secret=x@db/keys", "secret"),
+            ("mysql://hk:a#secret@db/keys", "secret"),
+        ] {
+            let err = Dsn::parse(dsn).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidDsn);
+            assert!(!err.message().contains(secret), "{err}");
+        }
+        // An unknown parameter is still named when the password is whole.
+        let err = Dsn::parse("mysql://hk:s3cret@db/keys?pool_mx=4").unwrap_err();
+        assert!(err.message().contains("pool_mx"), "{err}");
+        assert!(!err.message().contains("s3cret"), "{err}");
     }
 }
