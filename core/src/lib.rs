@@ -70,16 +70,17 @@ pub use format::{
 };
 pub use import::{import_heratio, ImportReport};
 pub use model::{
-    Actor, AdminAccount, AdminCredentials, AuditEntry, Client, Credential, CredentialInfo,
-    CredentialState, Deactivation, InstallReport, Metadata, NewClient, NewCredential,
-    RejectedUsage, Scopes, Source, UsageRecord, UsageStats,
+    Actor, AdminAccount, AdminCredentials, AdminRole, AllowedIps, AuditEntry, Client, ClientUpdate,
+    Credential, CredentialInfo, CredentialState, Deactivation, InstallReport, Maintenance,
+    MaintenanceItem, Metadata, NewClient, NewCredential, RejectedUsage, Scopes, Source,
+    UsageRecord, UsageStats,
 };
 pub use ratelimit::RateInfo;
 pub use stats::{HostStats, Stats};
 pub use status::Status;
 pub use store::{
-    AdminStore, AuditStore, Backend, ClientStore, Connections, CredentialStore, Dsn, KeyStore,
-    LifecycleStore, ReportStore, StatsQuery, UsageQuery, ValidationStore,
+    AdminStore, AuditQuery, AuditStore, Backend, ClientStore, Connections, CredentialStore, Dsn,
+    KeyStore, LifecycleStore, ReportStore, StatsQuery, UsageQuery, ValidationStore,
 };
 pub use validator::{Options, OptionsBuilder, Request, Validation, Validator};
 pub use view::{CredentialView, ValidationView};

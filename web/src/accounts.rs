@@ -43,7 +43,7 @@ pub fn create_admin(
     let account = if reset {
         store.set_admin_password(user, &hash, actor)?
     } else {
-        store.create_admin(user, &hash, actor)?
+        store.create_admin(user, &hash, heratio_keys_core::AdminRole::Admin, actor)?
     };
     Ok(AdminCreated {
         id: account.id,

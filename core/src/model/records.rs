@@ -542,6 +542,63 @@ pub struct AdminAccount {
     pub updated_at: i64,
     /// Last successful login (ms).
     pub last_login_at: Option<i64>,
+    /// What it may do.
+    pub role: AdminRole,
+    /// False once disabled: it cannot log in, its sessions end.
+    pub active: bool,
+}
+
+/// What an administrator may do in the web interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AdminRole {
+    /// Reads everything, changes nothing.
+    Viewer,
+    /// Also manages clients, keys and tokens.
+    Operator,
+    /// Everything, including administrator accounts.
+    Admin,
+}
+
+impl AdminRole {
+    /// Every role, least powerful first.
+    pub const ALL: [AdminRole; 3] = [AdminRole::Viewer, AdminRole::Operator, AdminRole::Admin];
+
+    /// The stored name: `viewer`, `operator`, `admin`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminRole::Viewer => "viewer",
+            AdminRole::Operator => "operator",
+            AdminRole::Admin => "admin",
+        }
+    }
+
+    /// Whether this role includes everything `needed` may do.
+    #[must_use]
+    pub fn allows(self, needed: AdminRole) -> bool {
+        self >= needed
+    }
+}
+
+impl std::str::FromStr for AdminRole {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> crate::Result<Self> {
+        AdminRole::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                crate::Error::invalid_input(format!(
+                    "invalid role {s:?}: expected viewer, operator or admin"
+                ))
+            })
+    }
+}
+
+impl std::fmt::Display for AdminRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// An account with its stored password hash (a PHC string), for login

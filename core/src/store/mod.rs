@@ -20,7 +20,7 @@ use crate::error::Result;
 use crate::format::{Digest, KeyShape, Kind};
 use crate::import::{HeratioSource, ImportPlan, ImportReport};
 use crate::model::{
-    Actor, AdminAccount, AdminCredentials, AllowedIps, AuditEntry, Client, ClientUpdate,
+    Actor, AdminAccount, AdminCredentials, AdminRole, AllowedIps, AuditEntry, Client, ClientUpdate,
     Credential, CredentialInfo, Deactivation, FeedEntry, InstallReport, Maintenance, Metadata,
     NewClient, NewCredential, RejectedUsage, Replacement, UsageRecord, UsageStats,
 };
@@ -33,7 +33,7 @@ mod sql;
 mod sqlite;
 
 pub use dsn::{redact, Backend, Dsn};
-pub use queries::{StatsQuery, UsageEntry, UsageQuery};
+pub use queries::{AuditQuery, StatsQuery, UsageEntry, UsageQuery};
 pub use schema::SCHEMA_VERSION;
 
 /// Opens the store a DSN names. Connections are made lazily and nothing is
@@ -341,6 +341,20 @@ pub trait ReportStore {
     ///
     /// Store errors.
     fn rejected_usage(&self, query: &UsageQuery) -> Result<(Vec<RejectedUsage>, u64)>;
+
+    /// Every usage-log row matching `query` (its offset and limit aside),
+    /// oldest first, handed to `sink` one at a time: memory stays one page
+    /// whatever the range. Returns how many rows were handed over; a `sink`
+    /// error stops the export and is returned.
+    ///
+    /// # Errors
+    ///
+    /// Store errors, or the sink's.
+    fn export_usage(
+        &self,
+        query: &UsageQuery,
+        sink: &mut dyn FnMut(UsageEntry) -> Result<()>,
+    ) -> Result<u64>;
 }
 
 /// The audit log.
@@ -367,6 +381,14 @@ pub trait AuditStore {
     ///
     /// Store errors.
     fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>>;
+
+    /// Audit-log rows matching `query`, newest first, and how many match in
+    /// all.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    fn audit_query(&self, query: &AuditQuery) -> Result<(Vec<AuditEntry>, u64)>;
 }
 
 /// Administrator accounts of the web interface. Password hashing is the
@@ -396,7 +418,7 @@ pub trait AdminStore {
     /// Store errors.
     fn get_admin(&self, id: i64) -> Result<Option<AdminAccount>>;
 
-    /// Creates an account (audited as `admin.create`).
+    /// Creates an account with `role` (audited as `admin.create`).
     ///
     /// # Errors
     ///
@@ -407,8 +429,41 @@ pub trait AdminStore {
         &self,
         username: &str,
         password_hash: &str,
+        role: AdminRole,
         actor: &Actor,
     ) -> Result<AdminAccount>;
+
+    /// Every account, by user name.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    fn list_admins(&self) -> Result<Vec<AdminAccount>>;
+
+    /// Changes an account's role (audited as `admin.role`); its sessions
+    /// end.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound);
+    /// [`ErrorKind::Conflict`](crate::ErrorKind::Conflict) when it would
+    /// leave no active admin.
+    fn set_admin_role(
+        &self,
+        username: &str,
+        role: AdminRole,
+        actor: &Actor,
+    ) -> Result<AdminAccount>;
+
+    /// Enables or disables an account (audited as `admin.enable` /
+    /// `admin.disable`); a disabled account cannot log in and its sessions
+    /// end.
+    ///
+    /// # Errors
+    ///
+    /// As [`AdminStore::set_admin_role`].
+    fn set_admin_active(&self, username: &str, active: bool, actor: &Actor)
+        -> Result<AdminAccount>;
 
     /// Replaces an account's password hash (audited as
     /// `admin.reset_password`).

@@ -60,3 +60,25 @@ pub struct UsageEntry {
     /// The record.
     pub record: UsageRecord,
 }
+
+/// Filter for searching the audit log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Only this actor (admin or OS user name, `maintenance`).
+    pub actor: Option<String>,
+    /// Only this action (`api_key.revoke`), or, ending in `.`, every action
+    /// with that prefix (`api_key.`).
+    pub action: Option<String>,
+    /// Only this target type (`api_key`, `client`, `admin_user`).
+    pub target_type: Option<String>,
+    /// Only this target id.
+    pub target_id: Option<i64>,
+    /// From this time (ms, inclusive).
+    pub since: Option<i64>,
+    /// Until this time (ms, exclusive).
+    pub until: Option<i64>,
+    /// Rows to skip (newest first).
+    pub offset: u64,
+    /// Rows to return at most.
+    pub limit: u64,
+}

@@ -6,7 +6,7 @@
 //! a key up by hand.
 
 /// The schema version this library writes and expects.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// One step of a migration. MySQL commits DDL implicitly, so an
 /// interrupted install re-runs steps: each must be idempotent. Tables and
@@ -144,6 +144,11 @@ impl Dialect {
                 6,
                 "IP allowlists, rotation links, idle-revoke policies",
                 self.v6(),
+            ),
+            (
+                7,
+                "admin roles and disabled accounts; audit search indexes",
+                self.v7(),
             ),
         ]
     }
@@ -469,5 +474,34 @@ impl Dialect {
             format!("{int} NULL"),
         ));
         steps
+    }
+
+    /// Admin roles (existing accounts stay admins) and disabled accounts;
+    /// indexes for searching the audit log by actor and action.
+    fn v7(self) -> Vec<Step> {
+        let (role, tiny) = match self {
+            Dialect::Sqlite => (
+                "TEXT NOT NULL DEFAULT 'admin'",
+                "INTEGER NOT NULL DEFAULT 1",
+            ),
+            Dialect::Mysql => (
+                "VARCHAR(16) NOT NULL DEFAULT 'admin'",
+                "TINYINT NOT NULL DEFAULT 1",
+            ),
+        };
+        vec![
+            Step::add_column("admin_user", "role", role.to_owned()),
+            Step::add_column("admin_user", "is_active", tiny.to_owned()),
+            Step::AddIndex {
+                table: "audit_log",
+                name: "audit_log_actor",
+                definition: "INDEX audit_log_actor ON audit_log(actor, created_at)",
+            },
+            Step::AddIndex {
+                table: "audit_log",
+                name: "audit_log_action",
+                definition: "INDEX audit_log_action ON audit_log(action, created_at)",
+            },
+        ]
     }
 }

@@ -3,10 +3,11 @@
 
 use super::{audit, Driver, Row, SqlStore};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{check_admin_name, now_ms, Actor, AdminAccount, AdminCredentials};
+use crate::model::{check_admin_name, now_ms, Actor, AdminAccount, AdminCredentials, AdminRole};
 use crate::store::AdminStore;
 
-const ADMIN_COLUMNS: &str = "id, username, created_at, updated_at, last_login_at, password_hash";
+const ADMIN_COLUMNS: &str =
+    "id, username, created_at, updated_at, last_login_at, password_hash, role, is_active";
 
 fn admin_from_row(row: &Row) -> Result<AdminCredentials> {
     Ok(AdminCredentials {
@@ -16,6 +17,11 @@ fn admin_from_row(row: &Row) -> Result<AdminCredentials> {
             created_at: row.int(2)?,
             updated_at: row.int(3)?,
             last_login_at: row.opt_int(4)?,
+            role: row
+                .text(6)?
+                .parse()
+                .map_err(|_| Error::internal("unknown admin role"))?,
+            active: row.bool(7)?,
         },
         password_hash: row.text(5)?,
     })
@@ -79,6 +85,7 @@ impl<D: Driver> AdminStore for SqlStore<D> {
         &self,
         username: &str,
         password_hash: &str,
+        role: AdminRole,
         actor: &Actor,
     ) -> Result<AdminAccount> {
         check_admin_name(username)?;
@@ -94,11 +101,11 @@ impl<D: Driver> AdminStore for SqlStore<D> {
             let now = now_ms();
             let id = conn
                 .exec(
-                    "INSERT INTO admin_user (username, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?)",
-                    &[username.into(), password_hash.into(), now.into(), now.into()],
+                    "INSERT INTO admin_user (username, password_hash, created_at, updated_at, role, is_active) VALUES (?, ?, ?, ?, ?, 1)",
+                    &[username.into(), password_hash.into(), now.into(), now.into(), role.as_str().into()],
                 )?
                 .last_id;
-            audit(conn, actor, "admin.create", "admin_user", Some(id), Some(format!("username={username}")))?;
+            audit(conn, actor, "admin.create", "admin_user", Some(id), Some(format!("username={username} role={role}")))?;
             Self::fetch_admin(conn, username, "")?
                 .map(|a| a.account)
                 .ok_or_else(|| Error::internal("admin row vanished after insert"))
@@ -146,6 +153,122 @@ impl<D: Driver> AdminStore for SqlStore<D> {
                 &[now_ms().into(), id.into()],
             )
             .map(|_| ())
+        })
+    }
+
+    fn list_admins(&self) -> Result<Vec<AdminAccount>> {
+        let rows = self.with_conn(|conn| {
+            conn.query(
+                &format!("SELECT {ADMIN_COLUMNS} FROM admin_user ORDER BY username"),
+                &[],
+            )
+        })?;
+        rows.iter()
+            .map(|r| admin_from_row(r).map(|a| a.account))
+            .collect()
+    }
+
+    fn set_admin_role(
+        &self,
+        username: &str,
+        role: AdminRole,
+        actor: &Actor,
+    ) -> Result<AdminAccount> {
+        self.change_admin(username, actor, AdminChange::Role(role))
+    }
+
+    fn set_admin_active(
+        &self,
+        username: &str,
+        active: bool,
+        actor: &Actor,
+    ) -> Result<AdminAccount> {
+        self.change_admin(username, actor, AdminChange::Active(active))
+    }
+}
+
+enum AdminChange {
+    Role(AdminRole),
+    Active(bool),
+}
+
+impl<D: Driver> SqlStore<D> {
+    /// Changes an account's role or state. `updated_at` moves, so its
+    /// sessions end; the last active admin can be neither demoted nor
+    /// disabled (nobody could manage accounts any more).
+    fn change_admin(
+        &self,
+        username: &str,
+        actor: &Actor,
+        change: AdminChange,
+    ) -> Result<AdminAccount> {
+        let lock = self.driver.dialect().for_update();
+        self.transaction(|conn| {
+            // Every account locked: two admins demoting each other at once
+            // must not both succeed.
+            let all = conn.query(
+                &format!("SELECT {ADMIN_COLUMNS} FROM admin_user{lock}"),
+                &[],
+            )?;
+            let all: Vec<AdminAccount> = all
+                .iter()
+                .map(|r| admin_from_row(r).map(|a| a.account))
+                .collect::<Result<_>>()?;
+            let Some(before) = all.iter().find(|a| a.username == username) else {
+                return Err(Error::not_found(format!("no admin named {username:?}")));
+            };
+            let (role, active, action, detail) = match change {
+                AdminChange::Role(role) => {
+                    (role, before.active, "admin.role", format!("role={role}"))
+                }
+                AdminChange::Active(active) => (
+                    before.role,
+                    active,
+                    if active {
+                        "admin.enable"
+                    } else {
+                        "admin.disable"
+                    },
+                    format!("active={active}"),
+                ),
+            };
+            let other_admins = all
+                .iter()
+                .filter(|a| a.id != before.id && a.active && a.role == AdminRole::Admin)
+                .count();
+            if before.active
+                && before.role == AdminRole::Admin
+                && (!active || role != AdminRole::Admin)
+                && other_admins == 0
+            {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "{username:?} is the last active admin: make another account admin first"
+                    ),
+                ));
+            }
+            let updated_at = now_ms().max(before.updated_at + 1);
+            conn.exec(
+                "UPDATE admin_user SET role = ?, is_active = ?, updated_at = ? WHERE id = ?",
+                &[
+                    role.as_str().into(),
+                    i64::from(active).into(),
+                    updated_at.into(),
+                    before.id.into(),
+                ],
+            )?;
+            audit(
+                conn,
+                actor,
+                action,
+                "admin_user",
+                Some(before.id),
+                Some(format!("username={username} {detail}")),
+            )?;
+            Self::fetch_admin(conn, username, "")?
+                .map(|a| a.account)
+                .ok_or_else(|| Error::internal("admin row vanished after update"))
         })
     }
 }

@@ -22,6 +22,7 @@ use crate::model::{
 };
 
 mod admins;
+mod audit;
 mod clients;
 mod credentials;
 mod heratio;

@@ -1,17 +1,17 @@
-//! Reading back what was recorded: usage statistics, the usage log, the
-//! audit log (and audit rows for events that are not store mutations).
+//! Reading back what was recorded: usage statistics, the usage log (a page
+//! or a streamed export) and the per-minute counts of rejected keys.
 
 use std::collections::BTreeMap;
 
-use super::{audit, check_text, fetch_client, Driver, SqlStore, Value};
+use super::{fetch_client, Driver, Row, SqlStore, Value};
 use crate::error::{Error, Result};
 use crate::format::Kind;
 use crate::model::{
-    rejection_bucket, utc_date, Actor, AuditEntry, CredentialUsage, DayCount, RejectedUsage,
-    UsageRecord, UsageStats, DAY_MS, MINUTE_MS,
+    rejection_bucket, utc_date, CredentialUsage, DayCount, RejectedUsage, UsageRecord, UsageStats,
+    DAY_MS, MINUTE_MS,
 };
 use crate::status::Status;
-use crate::store::{AuditStore, ReportStore, StatsQuery, UsageEntry, UsageQuery};
+use crate::store::{ReportStore, StatsQuery, UsageEntry, UsageQuery};
 
 impl<D: Driver> ReportStore for SqlStore<D> {
     fn usage_stats(&self, query: &StatsQuery) -> Result<UsageStats> {
@@ -128,36 +128,7 @@ impl<D: Driver> ReportStore for SqlStore<D> {
     }
 
     fn usage_log(&self, query: &UsageQuery) -> Result<(Vec<UsageEntry>, u64)> {
-        let mut filter = String::from(" WHERE 1 = 1");
-        let mut params: Vec<Value> = Vec::new();
-        if let Some(id) = query.client_id {
-            filter.push_str(" AND client_id = ?");
-            params.push(id.into());
-        }
-        if let Some(kind) = query.kind {
-            filter.push_str(" AND credential_kind = ?");
-            params.push(i64::from(kind.code()).into());
-        }
-        if let Some((kind, id)) = query.credential {
-            filter.push_str(" AND credential_kind = ? AND credential_id = ?");
-            params.extend([i64::from(kind.code()).into(), id.into()]);
-        }
-        if let Some(status) = query.status {
-            filter.push_str(" AND status = ?");
-            params.push(i64::from(status.code()).into());
-        }
-        if let Some(ip) = &query.ip {
-            filter.push_str(" AND ip = ?");
-            params.push(ip.as_str().into());
-        }
-        if let Some(since) = query.since {
-            filter.push_str(" AND created_at >= ?");
-            params.push(since.into());
-        }
-        if let Some(until) = query.until {
-            filter.push_str(" AND created_at < ?");
-            params.push(until.into());
-        }
+        let (filter, params) = usage_filter(query);
         let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let (rows, total) = self.with_conn(|conn| {
             let total = conn.query(&format!("SELECT COUNT(*) FROM usage_log{filter}"), &params)?;
@@ -165,33 +136,17 @@ impl<D: Driver> ReportStore for SqlStore<D> {
             page_params.extend([to_i64(query.limit).into(), to_i64(query.offset).into()]);
             let rows = conn.query(
                 &format!(
-                    "SELECT id, credential_kind, credential_id, client_id, created_at, ip, endpoint, status FROM usage_log{filter} \
+                    "SELECT {USAGE_COLUMNS} FROM usage_log{filter} \
                      ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
                 ),
                 &page_params,
             )?;
-            Ok((rows, total.first().map(|r| r.int(0)).transpose()?.unwrap_or(0)))
+            Ok((
+                rows,
+                total.first().map(|r| r.int(0)).transpose()?.unwrap_or(0),
+            ))
         })?;
-        let entries = rows
-            .iter()
-            .map(|row| {
-                Ok(UsageEntry {
-                    id: row.int(0)?,
-                    record: UsageRecord {
-                        kind: Kind::from_code(row.int(1)?).ok_or_else(|| {
-                            Error::internal("unknown credential_kind in usage_log")
-                        })?,
-                        credential_id: row.opt_int(2)?,
-                        client_id: row.opt_int(3)?,
-                        at: row.int(4)?,
-                        ip: row.opt_text(5)?,
-                        endpoint: row.opt_text(6)?,
-                        status: Status::from_code(row.int(7)?)
-                            .ok_or_else(|| Error::internal("unknown status in usage_log"))?,
-                    },
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let entries = rows.iter().map(usage_entry).collect::<Result<Vec<_>>>()?;
         Ok((entries, u64::try_from(total).unwrap_or(0)))
     }
 
@@ -258,52 +213,96 @@ impl<D: Driver> ReportStore for SqlStore<D> {
             .collect::<Result<Vec<_>>>()?;
         Ok((rejected, u64::try_from(total).unwrap_or(0)))
     }
-}
 
-impl<D: Driver> AuditStore for SqlStore<D> {
-    fn record_audit(
+    fn export_usage(
         &self,
-        actor: &Actor,
-        action: &str,
-        target_type: &str,
-        target_id: Option<i64>,
-        detail: Option<&str>,
-    ) -> Result<()> {
-        check_text("audit action", action, 64)?;
-        check_text("audit target type", target_type, 32)?;
-        self.with_conn(|conn| {
-            audit(
-                conn,
-                actor,
-                action,
-                target_type,
-                target_id,
-                detail.map(str::to_owned),
-            )
-        })
-    }
-
-    fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>> {
-        let rows = self.with_conn(|conn| {
-            conn.query(
-                "SELECT id, created_at, actor, source, ip, action, target_type, target_id, detail FROM audit_log ORDER BY id DESC LIMIT ?",
-                &[i64::from(limit).into()],
-            )
-        })?;
-        rows.iter()
-            .map(|row| {
-                Ok(AuditEntry {
-                    id: row.int(0)?,
-                    at: row.int(1)?,
-                    actor: row.text(2)?,
-                    source: row.text(3)?,
-                    ip: row.opt_text(4)?,
-                    action: row.text(5)?,
-                    target_type: row.text(6)?,
-                    target_id: row.opt_int(7)?,
-                    detail: row.opt_text(8)?,
-                })
-            })
-            .collect()
+        query: &UsageQuery,
+        sink: &mut dyn FnMut(UsageEntry) -> Result<()>,
+    ) -> Result<u64> {
+        let (filter, params) = usage_filter(query);
+        let mut after = -1i64;
+        let mut written = 0;
+        loop {
+            // Pages by id (the primary key): each query starts where the
+            // last ended, so memory stays one page whatever the range.
+            let mut page_params = params.clone();
+            page_params.extend([after.into(), EXPORT_PAGE.into()]);
+            let rows = self.with_conn(|conn| {
+                conn.query(
+                    &format!(
+                        "SELECT {USAGE_COLUMNS} FROM usage_log{filter} AND id > ? ORDER BY id LIMIT ?"
+                    ),
+                    &page_params,
+                )
+            })?;
+            for row in &rows {
+                let entry = usage_entry(row)?;
+                after = entry.id;
+                sink(entry)?;
+                written += 1;
+            }
+            if rows.len() < usize::try_from(EXPORT_PAGE).unwrap_or(usize::MAX) {
+                return Ok(written);
+            }
+        }
     }
 }
+
+/// The `WHERE` clause and parameters of a usage-log query.
+fn usage_filter(query: &UsageQuery) -> (String, Vec<Value>) {
+    let mut filter = String::from(" WHERE 1 = 1");
+    let mut params: Vec<Value> = Vec::new();
+    if let Some(id) = query.client_id {
+        filter.push_str(" AND client_id = ?");
+        params.push(id.into());
+    }
+    if let Some(kind) = query.kind {
+        filter.push_str(" AND credential_kind = ?");
+        params.push(i64::from(kind.code()).into());
+    }
+    if let Some((kind, id)) = query.credential {
+        filter.push_str(" AND credential_kind = ? AND credential_id = ?");
+        params.extend([i64::from(kind.code()).into(), id.into()]);
+    }
+    if let Some(status) = query.status {
+        filter.push_str(" AND status = ?");
+        params.push(i64::from(status.code()).into());
+    }
+    if let Some(ip) = &query.ip {
+        filter.push_str(" AND ip = ?");
+        params.push(ip.as_str().into());
+    }
+    if let Some(since) = query.since {
+        filter.push_str(" AND created_at >= ?");
+        params.push(since.into());
+    }
+    if let Some(until) = query.until {
+        filter.push_str(" AND created_at < ?");
+        params.push(until.into());
+    }
+    (filter, params)
+}
+
+/// A usage-log row, in the column order of `USAGE_COLUMNS`.
+fn usage_entry(row: &Row) -> Result<UsageEntry> {
+    Ok(UsageEntry {
+        id: row.int(0)?,
+        record: UsageRecord {
+            kind: Kind::from_code(row.int(1)?)
+                .ok_or_else(|| Error::internal("unknown credential_kind in usage_log"))?,
+            credential_id: row.opt_int(2)?,
+            client_id: row.opt_int(3)?,
+            at: row.int(4)?,
+            ip: row.opt_text(5)?,
+            endpoint: row.opt_text(6)?,
+            status: Status::from_code(row.int(7)?)
+                .ok_or_else(|| Error::internal("unknown status in usage_log"))?,
+        },
+    })
+}
+
+/// Rows per page of an export.
+const EXPORT_PAGE: i64 = 1000;
+
+const USAGE_COLUMNS: &str =
+    "id, credential_kind, credential_id, client_id, created_at, ip, endpoint, status";
