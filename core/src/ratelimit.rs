@@ -102,7 +102,12 @@ impl RateLimiter {
         if lease.tokens == 0 && lease.seen < limit {
             let want = ((limit - lease.seen) / 8).clamp(1, MAX_BLOCK);
             bump(&counters.store_queries);
-            match store.reserve_rate(kind, id, window, limit, want) {
+            // One retry: a reservation that lost a lock race is worth a
+            // second try before failing open.
+            let reserved = store
+                .reserve_rate(kind, id, window, limit, want)
+                .or_else(|_| store.reserve_rate(kind, id, window, limit, want));
+            match reserved {
                 Ok((granted, count)) => {
                     lease.tokens = granted;
                     lease.seen = count;

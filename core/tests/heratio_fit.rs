@@ -185,6 +185,33 @@ fn rate_limits_hold_across_processes(db: &TestDb) {
     assert_eq!(last_remaining, 0);
 }
 
+/// Four processes hammering one key at once: reservations must not deadlock
+/// (a failed reservation fails open and would let requests through
+/// uncounted), and exactly the limit is accepted.
+fn concurrent_processes_accept_exactly_the_limit(db: &TestDb) {
+    let limit = 40;
+    let (key, _) = issue_limited(db, limit, None);
+    let validators: Vec<Validator> = (0..4)
+        .map(|_| Validator::open(&db.dsn, Options::default()).expect("validator"))
+        .collect();
+    let accepted = std::sync::atomic::AtomicI64::new(0);
+    std::thread::scope(|scope| {
+        for v in &validators {
+            let (key, accepted) = (&key, &accepted);
+            scope.spawn(move || {
+                for _ in 0..60 {
+                    if validate(v, Kind::ApiKey, key, &[]).status == Status::Valid {
+                        accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let errors: u64 = validators.iter().map(|v| v.stats().store_errors).sum();
+    assert_eq!(errors, 0, "no reservation failed");
+    assert_eq!(accepted.into_inner(), limit);
+}
+
 fn a_recycled_process_hands_back_its_budget(db: &TestDb) {
     let limit = 40;
     let (key, _) = issue_limited(db, limit, None);
@@ -253,6 +280,7 @@ macro_rules! on_both_stores {
 on_both_stores!(
     legacy_keys_validate_by_digest,
     rate_limits_hold_across_processes,
+    concurrent_processes_accept_exactly_the_limit,
     a_recycled_process_hands_back_its_budget,
     metadata_and_limits_change_through_the_feed,
 );

@@ -80,6 +80,15 @@ impl Dialect {
         }
     }
 
+    /// The tail of an `INSERT` that leaves an existing row as it is but
+    /// (on MySQL) locks it exclusively, as an update would.
+    pub(crate) fn keep_on_conflict(self, key: &[&str], column: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("ON CONFLICT ({}) DO NOTHING", key.join(", ")),
+            Dialect::Mysql => format!("ON DUPLICATE KEY UPDATE {column} = {column}"),
+        }
+    }
+
     /// `INSERT` that skips a row whose key exists.
     pub(crate) fn insert_ignore(self) -> &'static str {
         match self {
