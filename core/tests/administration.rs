@@ -32,9 +32,11 @@ fn admins_have_roles_and_the_last_admin_stays(db: &TestDb) {
     assert_eq!(names, ["alice", "bob"]);
     let last = s
         .set_admin_role("alice", AdminRole::Operator, &actor())
-        .unwrap_err();
+        .expect_err("refused");
     assert_eq!(last.kind(), ErrorKind::Conflict, "{last}");
-    let last = s.set_admin_active("alice", false, &actor()).unwrap_err();
+    let last = s
+        .set_admin_active("alice", false, &actor())
+        .expect_err("refused");
     assert_eq!(last.kind(), ErrorKind::Conflict, "{last}");
     s.set_admin_role("bob", AdminRole::Admin, &actor())
         .expect("promote bob");
@@ -55,7 +57,7 @@ fn admins_have_roles_and_the_last_admin_stays(db: &TestDb) {
     );
     assert_eq!(
         s.set_admin_role("nobody", AdminRole::Admin, &actor())
-            .unwrap_err()
+            .expect_err("refused")
             .kind(),
         ErrorKind::NotFound
     );
