@@ -36,7 +36,7 @@ mod source;
 mod state;
 mod views;
 
-pub use accounts::{create_admin, AdminCreated};
+pub use accounts::{create_admin, create_admin_with_role, AdminCreated};
 pub use config::{parse_trusted, Config, DEFAULT_LISTEN};
 pub use error::Error;
 /// The network type of [`Config::verify_trusted`].
