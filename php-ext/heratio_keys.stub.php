@@ -20,10 +20,10 @@ namespace Heratio\Keys {
         public readonly bool $valid;
         /**
          * valid, malformed, wrong_kind, not_found, revoked, expired,
-         * client_inactive, forbidden or unavailable.
+         * client_inactive, forbidden, unavailable, rate_limited or ip_denied.
          */
         public readonly string $status;
-        /** 200, 401, 403 or 503. */
+        /** 200, 401, 403, 429 (rate_limited) or 503. */
         public readonly int $httpStatus;
         /** Safe to send to the HTTP client; never contains the key. */
         public readonly string $message;
@@ -35,6 +35,19 @@ namespace Heratio\Keys {
         public readonly ?string $name;
         /** @var list<string> Scopes the matched credential holds ([] when none). */
         public readonly array $scopes;
+        /**
+         * The matched credential's metadata object, as json_decode($json, true)
+         * gives it ([] when it has none or none was matched).
+         *
+         * @var array<array-key, mixed>
+         */
+        public readonly array $metadata;
+        /** Most accepted requests per clock hour (UTC); null: unlimited, or none matched. */
+        public readonly ?int $rateLimit;
+        /** Requests left this hour, when this validation was counted against the limit. */
+        public readonly ?int $rateRemaining;
+        /** Seconds until the hourly budget renews (1..3600), when rate_limited. */
+        public readonly ?int $retryAfter;
     }
 
     /** Thrown for misuse: an unknown $kind or an invalid scope name. */

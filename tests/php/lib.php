@@ -143,6 +143,24 @@ final class Store
     }
 
     /**
+     * An API key with an hourly rate limit and/or metadata (a JSON object),
+     * through keygen's --rate-limit and --metadata.
+     *
+     * @return array{key: string, id: int}
+     */
+    public function generateLimited(int $client, string $name, ?int $limit, ?string $metadata, string ...$opts): array
+    {
+        $flags = [];
+        if ($limit !== null) {
+            array_push($flags, '--rate-limit', (string) $limit);
+        }
+        if ($metadata !== null) {
+            array_push($flags, '--metadata', $metadata);
+        }
+        return $this->generate('api', $client, $name, ...$opts, ...$flags);
+    }
+
+    /**
      * Validations recorded: a usage_log row for each that matched a stored
      * credential, a per-minute count in usage_rejected for the rest.
      */

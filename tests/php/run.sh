@@ -10,6 +10,7 @@
 #   HERATIO_KEYS_REQUIRE_MYSQL=1  fail instead of skipping MariaDB when the DSN is unset
 #   HERATIO_KEYS_PHP_PROFILE      cargo profile of the extension (default release)
 #   HERATIO_KEYS_BENCH_SECONDS    wrk duration (default 5; 0 = no throughput run)
+#   HK_COST_CALLS                 calls per pass of the rate-limited vs unlimited cost loop (default 20000)
 #   PHP_CONFIG                    php-config of the target PHP (ext-php-rs reads it)
 set -euo pipefail
 
@@ -60,6 +61,25 @@ trap 'rm -rf "$tmp"' EXIT
 chmod 755 "$tmp"
 # Installed under its real name, as an operator would.
 install -m 755 "$so" "$tmp/heratio_keys.so"
+# The suite loads the build above with -d extension=. Where heratio_keys is
+# also enabled system-wide (docs/install.md, or tests/docs/run.sh running
+# alongside), PHP would load that installed copy first ("Module already
+# loaded") and test it instead: run PHP with the system's ini files minus
+# heratio_keys. (php-fpm is started with -n and is not affected.)
+scan_dirs="$("$php_bin" -r 'echo PHP_CONFIG_FILE_SCAN_DIR;')"
+if [[ -n "${PHP_INI_SCAN_DIR:-}" ]]; then
+    scan_dirs="$PHP_INI_SCAN_DIR"
+fi
+mkdir "$tmp/conf.d"
+IFS=: read -r -a dirs <<<"$scan_dirs"
+for d in "${dirs[@]}"; do
+    for ini in "$d"/*.ini; do
+        [[ -e "$ini" ]] || continue
+        grep -qE '^[[:space:]]*extension[[:space:]]*=[[:space:]]*"?([^"]*/)?heratio_keys(\.so)?"?[[:space:]]*$' "$ini" && continue
+        ln -sf "$ini" "$tmp/conf.d/$(basename "$ini")"
+    done
+done
+export PHP_INI_SCAN_DIR="$tmp/conf.d"
 ext="$tmp/heratio_keys.so"
 
 passed=0
@@ -81,7 +101,7 @@ run() {
     if ((status != 0 && f == 0)); then
         failed=$((failed + 1))
     fi
-    grep -hE '^  (NS_PER_CALL|REVOCATION_MS|REQUESTS_PER_SEC)' "$log" | sed "s/^ */$2 /" >>"$tmp/figures" || true
+    grep -hE '^  (NS_PER_CALL|NS_UNLIMITED|NS_LIMITED|RESERVATIONS_PER_1000|CALL_UNLIMITED|CALL_LIMITED|REVOCATION_MS|REQUESTS_PER_SEC)' "$log" | sed "s/^ */$2 /" >>"$tmp/figures" || true
 }
 
 for store in "${stores[@]}"; do
@@ -97,6 +117,11 @@ echo
 echo "== figures (this run; extension profile $profile) =="
 if [[ -f "$tmp/figures" ]]; then
     sed 's/NS_PER_CALL/ns per heratio_keys_validate_api_key (cache hit, PHP loop):/;
+         s/NS_UNLIMITED/ns per cached validation, unlimited key (median of 7 passes):/;
+         s/NS_LIMITED/ns per cached validation, rate-limited key (same run):/;
+         s/RESERVATIONS_PER_1000/rate-limit reservations (store transactions) per 1000 limited validations:/;
+         s/CALL_UNLIMITED/ns per call (hrtime around each call), unlimited key:/;
+         s/CALL_LIMITED/ns per call (hrtime around each call), rate-limited key:/;
          s/REVOCATION_MS/revocation seen by every FPM worker after (ms):/;
          s/REQUESTS_PER_SEC/requests\/s through nginx + php-fpm (4 workers, wrk -t2 -c16):/' "$tmp/figures"
 fi

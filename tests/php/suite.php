@@ -81,6 +81,43 @@ if (isset($info['NS_PER_CALL'])) {
     echo "  NS_PER_CALL {$info['NS_PER_CALL']}\n";
 }
 
+// --- metadata and hourly rate limits ------------------------------------------------
+$limit = 5;
+$metadataJson = '{"unicode": "\u00c5land \u2603 \"quoted\" \\\\ /", "nested": {"ratio": 0.25, "list": [1, "two", null, true, 2.5, {"deep": ["x"]}]}, '
+    . '"heratio_user_id": 3, "heratio_key_id": 7, "flag": false, "empty_object": {}, "empty_list": [], "big": 18446744073709551615, "neg": -5, "42": "numeric key"}';
+$limited = $store->generateLimited($c1, 'limited', $limit, $metadataJson, '--scopes', 'read');
+$authLimited = $store->generateLimited($c1, 'auth-limited', $limit, '{"heratio_key_id": 11, "heratio_user_id": 5}', '--scopes', 'read');
+$metaOnly = $store->generateLimited($c1, 'meta-only', null, '{"team": "harvest"}');
+$limitKeys = [
+    'limit' => $limit, 'metadata_json' => $metadataJson,
+    'limited' => $limited['key'], 'limited_id' => $limited['id'],
+    'auth_limited' => $authLimited['key'], 'meta' => $metaOnly['key'], 'plain' => $rw['key'],
+];
+[, $err] = run_cases('limits', php_argv($ext, $ini, "$cases/limits.php"), ['HK_KEYS' => json_encode($limitKeys)]);
+T::check('limits: no warnings', !str_contains($err, 'Warning'), substr($err, 0, 500));
+
+// The budget is the store's, not the process's: a second process (a
+// recycled worker) continues where the first stopped, and the first hands
+// back what it reserved but did not use.
+$shared = $store->generateLimited($c1, 'shared', 40, null);
+$burst = 'for ($i = 0; $i < (int) getenv("N"); $i++) { $r = heratio_keys_validate_api_key(getenv("K")); echo $r->valid ? $r->rateRemaining : $r->status . ":" . $r->retryAfter, " "; }';
+[$code1, $out1] = run(php_argv($ext, $ini, '-r', $burst), null, ['K' => $shared['key'], 'N' => '3']);
+[$code2, $out2] = run(php_argv($ext, $ini, '-r', $burst), null, ['K' => $shared['key'], 'N' => '40']);
+$second = preg_split('/\s+/', trim($out2));
+$valid2 = count(array_filter($second, 'is_numeric'));
+T::eq('limits: first process counts 39, 38, 37', '39 38 37', trim($out1));
+T::check('limits: a second process accepts exactly the 37 left, then 429s', $code2 === 0 && $valid2 === 37 && $second[36] === '0' && preg_match('/^rate_limited:\d+$/', $second[37] ?? '') === 1, trim($out2));
+
+// Cost of a cached validation, rate-limited vs unlimited, same process.
+$fast = $store->generateLimited($c1, 'cost-limited', 1_000_000_000, null);
+$costKeys = ['unlimited' => $star['key'], 'limited' => $fast['key'], 'calls' => (int) (getenv('HK_COST_CALLS') ?: 20000), 'passes' => 7];
+[$other] = run_cases('cost', php_argv($ext, $ini, "$cases/rate_cost.php"), ['HK_KEYS' => json_encode($costKeys)]);
+foreach ($other as $line) {
+    if (preg_match('/^(NS_UNLIMITED|NS_LIMITED|RESERVATIONS_PER_1000|CALL_UNLIMITED|CALL_LIMITED) ([\d. a-z]+)$/', $line, $m)) {
+        echo "  {$m[1]} {$m[2]}\n";
+    }
+}
+
 // --- php -m, --ri, phpinfo ------------------------------------------------------
 [$code, $out] = run(php_argv($ext, $ini, '-m'));
 T::check('php -m lists heratio_keys', $code === 0 && preg_match('/^heratio_keys$/m', $out) === 1);
