@@ -15,6 +15,9 @@
  *     hk_credential cred;
  *     hk_status s = hk_validate(v, HK_KIND_API_KEY, key, strlen(key),
  *                               need, 1, client_ip, uri, &cred);
+ *     hk_rate rate;                           // keys with an hourly limit
+ *     if (hk_last_rate(&rate) == HK_OK)
+ *         rate_headers(rate.limit, rate.remaining, rate.retry_after);
  *     if (s != HK_STATUS_VALID)
  *         respond(hk_status_http(s), hk_status_name(s));
  *     hk_validator_free(v);
@@ -30,11 +33,11 @@
  * Ownership:  hk_validator is opaque. hk_validator_open and
  *             hk_validator_open_with create it; hk_validator_free
  *             (NULL-safe) destroys it exactly once, after writing buffered
- *             usage records. hk_credential, hk_stats and hk_options are plain
- *             structs the caller owns (the stack is fine); the library never
- *             allocates memory the caller must free. hk_version and
- *             hk_status_name return static strings. Input pointers are read
- *             only during the call, never kept.
+ *             usage records. hk_credential, hk_rate, hk_stats and
+ *             hk_options are plain structs the caller owns (the stack is
+ *             fine); the library never allocates memory the caller must
+ *             free. hk_version and hk_status_name return static strings.
+ *             Input pointers are read only during the call, never kept.
  * Threading:  one hk_validator may be used by any number of threads at once
  *             (hk_validate, hk_check_format, hk_validator_stats,
  *             hk_validator_flush); the cache is shared and lookups do not
@@ -54,10 +57,24 @@
  *             hk_last_error_message(buf, len) describes the last call on the
  *             calling thread that did not succeed (for hk_validate, the
  *             message for the HTTP client, e.g. "Scope 'write' required.");
- *             a successful call clears it. Like snprintf it returns the full
- *             length: a result >= len means the copy was cut, and
+ *             a successful call clears it; the hk_last_* accessors below
+ *             leave it as it is. Like snprintf it returns the full length:
+ *             a result >= len means the copy was cut, and
  *             hk_last_error_message(NULL, 0) asks for the length. Messages
  *             never contain a key or a password.
+ * Per thread: besides its message, what the last hk_validate on the
+ *             calling thread found stays readable on that thread until its
+ *             next hk_validate (on any handle): the matched credential's
+ *             metadata (hk_last_metadata, snprintf-style: a JSON object in
+ *             compact form, "" when no credential was matched or it has
+ *             none; HK_METADATA_MAX bytes always hold it) and its hourly
+ *             budget (hk_last_rate: HK_OK and *out when that validation was
+ *             counted against a rate limit, i.e. it returned HK_STATUS_VALID
+ *             or HK_STATUS_RATE_LIMITED for a limited credential;
+ *             HK_ERR_NO_RATE_LIMIT, *out untouched, otherwise). These
+ *             accessors only read: they neither set nor clear the last
+ *             error. hk_credential cannot grow (callers allocate it), so
+ *             what a validation reports beyond it comes this way.
  * Bad input:  answered, never a crash:
  *             - key NULL; key_len not the key's length; embedded NUL,
  *               non-UTF-8, a megabyte of bytes; kind not 1 or 2:
@@ -86,9 +103,11 @@
  * Stability:  enum values are explicit and never renumbered or reused; later
  *             statuses take numbers after 10, so keep a default: branch. The
  *             soname (libheratio_keys.so.0) changes on any incompatible ABI
- *             change, independently of the crate version. hk_options may
- *             only grow at its end, together with a soname change: always
- *             initialise it with hk_options_default().
+ *             change, independently of the crate version. hk_credential
+ *             and hk_rate keep their size; hk_options may only grow at its
+ *             end, together with a soname change: always initialise it with
+ *             hk_options_default(). hk_error codes are likewise explicit;
+ *             later ones take numbers below -9.
  */
 
 #ifndef HERATIO_KEYS_H
@@ -114,6 +133,11 @@
 // Size of `hk_credential.scopes`: holds the largest scope list the store
 // accepts (64 scopes of 64 bytes, 63 commas) plus the terminating NUL.
 #define HK_SCOPES_MAX 4160
+
+// A buffer of this many bytes always holds `hk_last_metadata`'s answer:
+// the largest metadata the store accepts (4096 bytes of compact JSON) and
+// the terminating NUL.
+#define HK_METADATA_MAX 4097
 
 // The outcome of a validation. Values are stable and never reused; later
 // statuses take new numbers after 10, so keep a `default:` branch.
@@ -175,9 +199,11 @@ typedef uint32_t hk_kind;
 #endif // __cplusplus
 
 // Return codes of the functions returning `int` (`hk_validator_open`,
-// `hk_validator_open_with`, `hk_validator_stats`, `hk_validator_flush`):
-// 0 on success, one of these negative values otherwise. Values are stable
-// and never reused. `hk_last_error_message` gives the details.
+// `hk_validator_open_with`, `hk_validator_stats`, `hk_validator_flush`,
+// `hk_last_rate`): 0 on success, one of these negative values otherwise.
+// Values are stable and never reused; later codes take numbers below -9.
+// `hk_last_error_message` gives the details (except for `hk_last_rate`,
+// which leaves it to describe the validation).
 typedef enum hk_error {
   // Success.
   HK_OK = 0,
@@ -202,6 +228,10 @@ typedef enum hk_error {
   // `hk_validator_flush` did not finish within its timeout (the store may
   // be down; the records stay queued).
   HK_ERR_TIMEOUT = -8,
+  // `hk_last_rate`: the last `hk_validate` on this thread counted no
+  // request against an hourly rate limit (the credential is unlimited,
+  // none was matched, or it was refused for another reason first).
+  HK_ERR_NO_RATE_LIMIT = -9,
 } hk_error;
 
 // A validator: store connection, cache, change-feed poller and usage
@@ -265,6 +295,22 @@ typedef struct hk_credential {
   // `*` means every scope. Scope names never contain a comma.
   char scopes[HK_SCOPES_MAX];
 } hk_credential;
+
+// The hourly budget of a rate-limited credential as the last
+// `hk_validate` on this thread left it (`hk_last_rate`). A plain struct the
+// caller owns; its size is fixed: any later information comes through a
+// new function, never by growing it.
+typedef struct hk_rate {
+  // Most accepted requests per clock hour (UTC): `X-RateLimit-Limit`.
+  int64_t limit;
+  // Requests left this hour after this one, as far as this process
+  // knows (0 when refused): `X-RateLimit-Remaining`.
+  int64_t remaining;
+  // When the validation returned `HK_STATUS_RATE_LIMITED`: seconds until
+  // the next clock hour, when the budget renews (1 to 3600), for
+  // `Retry-After`. -1 when the request was within the limit.
+  int64_t retry_after;
+} hk_rate;
 
 // A snapshot of a validator's counters (`hk_validator_stats`).
 typedef struct hk_stats {
@@ -355,6 +401,9 @@ void hk_validator_free(struct hk_validator *v);
 // receives the matched credential; otherwise it is untouched and
 // `hk_last_error_message` gives the message for the HTTP client and
 // `hk_last_error_detail` the operator's detail (why the store failed).
+// Whatever the status, `hk_last_metadata` and `hk_last_rate` then give the
+// matched credential's metadata and hourly budget, until the thread's next
+// `hk_validate`.
 //
 // Bad arguments are answered, never a crash (see "Bad input" at the top
 // of this header): a NULL `v` is `HK_STATUS_UNAVAILABLE`, an unknown
@@ -388,6 +437,42 @@ hk_status hk_validate(struct hk_validator *v,
 // `v` is NULL or a live handle.
 int hk_validator_flush(const struct hk_validator *v, uint32_t timeout_ms);
 
+// Copies the metadata of the credential matched by the last `hk_validate`
+// on *this thread* into `buf`: a JSON object in compact form (keys in
+// sorted order), NUL-terminated, cut at a character boundary to fit `len`
+// bytes. The empty string when that validation matched no credential or
+// the credential has no metadata. A credential is matched for
+// `HK_STATUS_VALID` and also for `HK_STATUS_FORBIDDEN`,
+// `HK_STATUS_REVOKED`, `HK_STATUS_EXPIRED`, `HK_STATUS_CLIENT_INACTIVE`,
+// `HK_STATUS_RATE_LIMITED` and `HK_STATUS_IP_DENIED`.
+//
+// Returns the metadata's full length in bytes (without the NUL), like
+// `snprintf`: a result `>= len` means the copy was cut (and is not valid
+// JSON); a buffer of `HK_METADATA_MAX` bytes is always enough. `buf` may be
+// NULL when `len` is 0, to ask for the length. Neither sets nor clears the
+// last error.
+//
+// # Safety
+//
+// `buf` is NULL or points to `len` writable bytes.
+size_t hk_last_metadata(char *buf, size_t len);
+
+// Writes to `*out` the hourly budget of the credential the last
+// `hk_validate` on *this thread* counted against its rate limit: that call
+// returned `HK_STATUS_VALID` or `HK_STATUS_RATE_LIMITED` for a credential
+// with a limit.
+//
+// Returns 0 (`*out` written), `HK_ERR_NO_RATE_LIMIT` when that validation
+// counted nothing (the credential is unlimited, none was matched, or it
+// was refused for another reason first; `*out` untouched), or
+// `HK_ERR_INVALID_ARGUMENT` for a NULL `out`. Neither sets nor clears the
+// last error: `hk_last_error_message` still describes the validation.
+//
+// # Safety
+//
+// `out` is NULL or points to a writable `hk_rate`.
+int hk_last_rate(struct hk_rate *out);
+
 // The offline check: length, prefix, alphabet and checksum of `key_len`
 // bytes at `key`; no store, no usage record. Returns `HK_STATUS_VALID`,
 // `HK_STATUS_WRONG_KIND` (well-formed for the other kind) or
@@ -412,8 +497,8 @@ int hk_validator_stats(const struct hk_validator *v, struct hk_stats *out);
 const char *hk_status_name(hk_status s);
 
 // The HTTP status a server should answer with: 200 (valid), 403
-// (forbidden), 503 (unavailable), 401 otherwise; 500 for a value this
-// library does not know.
+// (forbidden, ip_denied), 429 (rate_limited), 503 (unavailable), 401
+// otherwise; 500 for a value this library does not know.
 uint16_t hk_status_http(hk_status s);
 
 // The library version, `"MAJOR.MINOR.PATCH"` (equal to `HK_VERSION` when

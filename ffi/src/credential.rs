@@ -91,4 +91,16 @@ mod tests {
         const { assert!(HK_SCOPES_MAX > MAX_SCOPES * (MAX_SCOPE_LEN + 1) - 1) };
         const { assert!(HK_NAME_MAX > 255 * 4) };
     }
+
+    /// Callers allocate `hk_credential`: binaries built against an older
+    /// header must keep working, so its size and layout never change.
+    #[test]
+    fn the_credential_keeps_its_size() {
+        assert_eq!(std::mem::size_of::<hk_credential>(), 5224);
+        assert_eq!(std::mem::offset_of!(hk_credential, name), 34);
+        assert_eq!(
+            std::mem::offset_of!(hk_credential, scopes),
+            34 + HK_NAME_MAX
+        );
+    }
 }

@@ -11,9 +11,11 @@ use heratio_keys_core::ErrorKind;
 use crate::marshal::write_c_string;
 
 /// Return codes of the functions returning `int` (`hk_validator_open`,
-/// `hk_validator_open_with`, `hk_validator_stats`, `hk_validator_flush`):
-/// 0 on success, one of these negative values otherwise. Values are stable
-/// and never reused. `hk_last_error_message` gives the details.
+/// `hk_validator_open_with`, `hk_validator_stats`, `hk_validator_flush`,
+/// `hk_last_rate`): 0 on success, one of these negative values otherwise.
+/// Values are stable and never reused; later codes take numbers below -9.
+/// `hk_last_error_message` gives the details (except for `hk_last_rate`,
+/// which leaves it to describe the validation).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum hk_error {
@@ -40,6 +42,10 @@ pub enum hk_error {
     /// `hk_validator_flush` did not finish within its timeout (the store may
     /// be down; the records stay queued).
     HK_ERR_TIMEOUT = -8,
+    /// `hk_last_rate`: the last `hk_validate` on this thread counted no
+    /// request against an hourly rate limit (the credential is unlimited,
+    /// none was matched, or it was refused for another reason first).
+    HK_ERR_NO_RATE_LIMIT = -9,
 }
 
 impl From<ErrorKind> for hk_error {

@@ -13,7 +13,9 @@
 //!
 //! One module per C object, holding its type and its exports:
 //! [`validator`] (`hk_validator`, `hk_options`, open, validate, flush, free),
-//! [`credential`], [`stats`], [`status`] (`hk_status`, `hk_kind`),
+//! [`credential`], [`last`] (`hk_rate`, `hk_last_metadata`, `hk_last_rate`:
+//! what the thread's last validation found beyond `hk_credential`),
+//! [`stats`], [`status`] (`hk_status`, `hk_kind`),
 //! [`format`] (`hk_check_format`), [`version`], and [`error`] (`hk_error`,
 //! the per-thread last error). The boundary machinery has its own homes:
 //! `panic` (no unwind crosses into C) and `marshal` (reading what C passes
@@ -27,6 +29,8 @@
 pub mod validator;
 
 pub mod credential;
+
+pub mod last;
 
 pub mod format;
 

@@ -100,8 +100,8 @@ pub extern "C" fn hk_status_name(s: hk_status_raw) -> *const c_char {
 }
 
 /// The HTTP status a server should answer with: 200 (valid), 403
-/// (forbidden), 503 (unavailable), 401 otherwise; 500 for a value this
-/// library does not know.
+/// (forbidden, ip_denied), 429 (rate_limited), 503 (unavailable), 401
+/// otherwise; 500 for a value this library does not know.
 #[no_mangle]
 pub extern "C" fn hk_status_http(s: hk_status_raw) -> u16 {
     Status::from_code(i64::from(s)).map_or(500, Status::http_status)
@@ -123,7 +123,8 @@ mod tests {
             assert_eq!(name.to_str().ok(), Some(status.name()));
             assert_eq!(hk_status_http(code), status.http_status());
         }
-        assert_eq!(hk_status_http(9), 500);
+        // The first number no status has yet.
+        assert_eq!(hk_status_http(11), 500);
         // SAFETY: static NUL-terminated string.
         assert_eq!(
             unsafe { CStr::from_ptr(hk_status_name(u32::MAX)) }.to_str(),

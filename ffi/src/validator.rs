@@ -11,6 +11,7 @@ use heratio_keys_core::{Options, Request, Validator};
 
 use crate::credential::{hk_credential, write_credential};
 use crate::error::{clear_error, fail, hk_error, set_error, set_error_with_detail, succeed};
+use crate::last;
 use crate::marshal::{key_bytes, optional_text, scope_array};
 use crate::panic::guard;
 use crate::status::{hk_kind_raw, hk_status, kind_from_raw};
@@ -219,6 +220,9 @@ unsafe fn required_scopes<'a>(
 /// receives the matched credential; otherwise it is untouched and
 /// `hk_last_error_message` gives the message for the HTTP client and
 /// `hk_last_error_detail` the operator's detail (why the store failed).
+/// Whatever the status, `hk_last_metadata` and `hk_last_rate` then give the
+/// matched credential's metadata and hourly budget, until the thread's next
+/// `hk_validate`.
 ///
 /// Bad arguments are answered, never a crash (see "Bad input" at the top
 /// of this header): a NULL `v` is `HK_STATUS_UNAVAILABLE`, an unknown
@@ -245,6 +249,7 @@ pub unsafe extern "C" fn hk_validate(
     out: *mut hk_credential,
 ) -> hk_status {
     guard("hk_validate", hk_status::HK_STATUS_UNAVAILABLE, || {
+        last::forget();
         // SAFETY: checked for NULL; the caller guarantees a live handle.
         let Some(v) = (unsafe { v.as_ref() }) else {
             set_error("hk_validate: the validator is NULL");
@@ -276,6 +281,7 @@ pub unsafe extern "C" fn hk_validate(
                 .ip(ip.as_deref())
                 .endpoint(endpoint.as_deref()),
         );
+        last::remember(&validation);
         if validation.is_valid() {
             if let (Some(credential), false) = (&validation.credential, out.is_null()) {
                 // SAFETY: non-NULL; the caller guarantees writability.

@@ -95,7 +95,7 @@ echo "==> compiling the C programs against the installed library"
 CFLAGS=(-std=c11 -Wall -Wextra -Wpedantic -Werror -O2 -g)
 bin="$work/bin"
 mkdir -p "$bin"
-programs=(test_validate test_bad_input test_threads test_revocation)
+programs=(test_validate test_bad_input test_threads test_revocation test_limits)
 read -r -a cflags <<<"$(pkg-config --cflags heratio_keys)"
 read -r -a libs <<<"$(pkg-config --libs heratio_keys)"
 read -r -a libs_l <<<"$(pkg-config --libs-only-L heratio_keys)"
@@ -161,6 +161,21 @@ export HK_T_EMPTY_DSN="sqlite:$work/empty.db"
 valgrind_cmd=(valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite
     --show-leak-kinds=definite --suppressions="$root/tests/c/valgrind.supp")
 
+# limited_key DSN CLIENT LIMIT METADATA: prints a new API key of CLIENT
+# limited to LIMIT requests per hour and carrying METADATA (a JSON object).
+limited_key() {
+    local out
+    out=$("$keygen" --dsn "$1" --json api:generate "$2" --name limited \
+        --rate-limit "$3" --metadata "$4" 2>/dev/null) || return 1
+    json "['key']" <<<"$out"
+}
+
+# Given with spaces and unsorted keys; the library hands back compact JSON
+# with sorted keys.
+limited_metadata='{ "tags": ["a", "b"], "heratio_user_id": 3, "heratio_key_id": 7, "nested": {"ok": true, "none": null} }'
+export HK_T_METADATA='{"heratio_key_id":7,"heratio_user_id":3,"nested":{"none":null,"ok":true},"tags":["a","b"]}'
+export HK_T_LIMIT=5
+
 # run_programs LABEL: every program against the current fixture.
 run_programs() {
     local label=$1 mode p cmd revoke_out
@@ -184,6 +199,14 @@ run_programs() {
                 HK_T_REVOKE_CMD="'$keygen' --dsn '$HK_T_DSN' api:revoke $(json "['id']" <<<"$revoke_out") >/dev/null"
                 HK_T_REVOKE_LIMIT_MS=1000
                 [[ $mode == valgrind ]] && HK_T_REVOKE_LIMIT_MS=3000
+            fi
+            if [[ $p == test_limits ]]; then
+                # A fresh budget per run: the hourly count is in the store.
+                HK_T_LIMITED_KEY=$(limited_key "$HK_T_DSN" "$fixture_client" "$HK_T_LIMIT" "$limited_metadata") || {
+                    ko "$label/$mode: generate a rate-limited key"
+                    continue
+                }
+                export HK_T_LIMITED_KEY
             fi
             if [[ $mode == valgrind && $p == test_threads ]]; then
                 check "$label/$mode: $p" env HK_T_THREAD_ROUNDS=40 "${cmd[@]}"

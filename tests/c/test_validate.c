@@ -13,16 +13,18 @@ static void test_version(void) {
 static void test_status_helpers(void) {
     static const char *const names[] = {"valid",   "malformed",       "wrong_kind",
                                         "not_found", "revoked",       "expired",
-                                        "client_inactive", "forbidden", "unavailable"};
-    static const unsigned http[] = {200, 401, 401, 401, 401, 401, 401, 403, 503};
-    for (unsigned s = 0; s <= 8; s++) {
+                                        "client_inactive", "forbidden", "unavailable",
+                                        "rate_limited", "ip_denied"};
+    static const unsigned http[] = {200, 401, 401, 401, 401, 401, 401, 403, 503, 429, 403};
+    for (unsigned s = 0; s <= 10; s++) {
         CHECK(strcmp(hk_status_name((hk_status)s), names[s]) == 0);
         CHECK(hk_status_http((hk_status)s) == http[s]);
     }
-    CHECK(strcmp(hk_status_name((hk_status)9), "unknown") == 0);
-    CHECK(hk_status_http((hk_status)9) == 500);
+    CHECK(strcmp(hk_status_name((hk_status)11), "unknown") == 0);
+    CHECK(hk_status_http((hk_status)11) == 500);
     CHECK(HK_KIND_API_KEY == 1 && HK_KIND_AI_TOKEN == 2);
     CHECK(HK_STATUS_VALID == 0 && HK_STATUS_UNAVAILABLE == 8);
+    CHECK(HK_STATUS_RATE_LIMITED == 9 && HK_STATUS_IP_DENIED == 10);
 }
 
 static void test_check_format(void) {
