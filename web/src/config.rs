@@ -61,6 +61,11 @@ pub struct Config {
     /// Write one access-log line per request to standard error (method,
     /// path without query, status, duration; never a body).
     pub access_log: bool,
+    /// Run the maintenance pass (the core's `maintain`, as `keygen
+    /// maintain` does: revoke keys idle past their client's policy, actor
+    /// `maintenance`) at start and then this often; `None`: never (the
+    /// operator runs `keygen maintain` from cron instead).
+    pub maintenance_interval: Option<Duration>,
 }
 
 // By hand, because the derived one would print the DSN's password.
@@ -85,6 +90,7 @@ impl fmt::Debug for Config {
             .field("form_body_limit", &self.form_body_limit)
             .field("store_threads", &self.store_threads)
             .field("access_log", &self.access_log)
+            .field("maintenance_interval", &self.maintenance_interval)
             .finish()
     }
 }
@@ -112,6 +118,7 @@ impl Config {
             form_body_limit: 64 * 1024,
             store_threads: 8,
             access_log: true,
+            maintenance_interval: Some(Duration::from_secs(3600)),
         }
     }
 }

@@ -7,10 +7,10 @@
 
 use std::fmt;
 
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
-use heratio_keys_core::ErrorKind;
+use heratio_keys_core::{AdminRole, ErrorKind};
 use serde_json::json;
 
 use crate::blocking::PoolError;
@@ -33,7 +33,15 @@ pub(crate) enum AppError {
     NotFound,
     /// The form's CSRF token is missing or not this session's.
     Csrf,
+    /// The admin's role does not allow the route (`needed` is `None` for
+    /// a route missing from the route table: nobody may use it).
+    Forbidden {
+        needed: Option<AdminRole>,
+        role: AdminRole,
+    },
     Internal,
+    /// Too much of something is running (exports); try again shortly.
+    Busy(String),
     /// A refused API request: `{"error": …}`. The message must never quote
     /// the request (it may carry a key).
     Api(StatusCode, String),
@@ -42,6 +50,14 @@ pub(crate) enum AppError {
 impl AppError {
     pub(crate) fn api(status: StatusCode, message: impl Into<String>) -> Self {
         AppError::Api(status, message.into())
+    }
+
+    /// A request the page cannot serve as asked (a 400 page saying why).
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        AppError::Core(heratio_keys_core::Error::new(
+            ErrorKind::InvalidInput,
+            message.into(),
+        ))
     }
 }
 
@@ -64,7 +80,11 @@ impl fmt::Display for AppError {
             AppError::Core(e) => f.write_str(e.message()),
             AppError::NotFound => f.write_str("not found"),
             AppError::Csrf => f.write_str("CSRF token refused"),
+            AppError::Forbidden { needed, role } => {
+                write!(f, "role {role} refused (route needs {needed:?})")
+            }
             AppError::Internal => f.write_str("store thread failed"),
+            AppError::Busy(message) => f.write_str(message),
             AppError::Api(status, message) => write!(f, "{status}: {message}"),
         }
     }
@@ -75,6 +95,11 @@ impl IntoResponse for AppError {
         let (status, title, message) = match self {
             AppError::Api(status, message) => {
                 return (status, Json(json!({ "error": message }))).into_response();
+            }
+            AppError::Busy(message) => {
+                let status = StatusCode::SERVICE_UNAVAILABLE;
+                let page = views::error_page(status, "Busy", &message).into_string();
+                return (status, [(header::RETRY_AFTER, "5")], Html(page)).into_response();
             }
             AppError::Core(e) => {
                 let (status, title) = match e.kind() {
@@ -97,6 +122,16 @@ impl IntoResponse for AppError {
                 StatusCode::FORBIDDEN,
                 "Form expired",
                 "The form was not accepted (missing or stale security token). Go back, reload the page and try again.".to_owned(),
+            ),
+            AppError::Forbidden { needed, role } => (
+                StatusCode::FORBIDDEN,
+                "Not allowed",
+                match needed {
+                    Some(needed) => format!(
+                        "Your account's role ({role}) cannot do this: it needs the {needed} role. An administrator can change roles on the Accounts page."
+                    ),
+                    None => "This page is not open to any role.".to_owned(),
+                },
             ),
             AppError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,

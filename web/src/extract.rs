@@ -8,10 +8,11 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, Extensions, HeaderMap};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use heratio_keys_core::{Actor, Source};
+use heratio_keys_core::{Actor, AdminRole, Source};
 use maud::Markup;
 use serde::Deserialize;
 
+use crate::access::Needed;
 use crate::config::Config;
 use crate::error::AppError;
 use crate::session::cookie::{session_cookie, set_cookie, token_eq};
@@ -83,12 +84,16 @@ impl FromRequestParts<Shared> for ClientIp {
     }
 }
 
-/// A logged-in administrator. Without a live session the extractor answers
-/// with a redirect to `/login`, so no handler taking one can run for a
-/// stranger.
+/// A logged-in administrator whose role allows the route. Without a live
+/// session (or with a disabled or changed account) the extractor answers
+/// with a redirect to `/login`; with a role too weak for the route
+/// ([`Needed`], put there by the route table) with a 403 page. So no
+/// handler taking one can run for a stranger or for a role the route
+/// refuses, and the check comes before the form is even read.
 #[derive(Debug)]
 pub(crate) struct Admin {
     pub user: String,
+    pub role: AdminRole,
     pub csrf: String,
     pub ip: String,
     pub session_id: String,
@@ -103,19 +108,21 @@ impl FromRequestParts<Shared> for Admin {
         };
         // The account may have changed in another process (the CLI) since
         // the login: one indexed query per request, which an admin
-        // interface can afford, ends the session at once when it did.
+        // interface can afford, ends the session at once when it did. A
+        // role change or a disabled account moves `updated_at` too; the
+        // `active` test is a second line should a store ever not.
         let id = session.account.id;
         let now = app
             .store(move |s| s.get_admin(id))
             .await
             .map_err(IntoResponse::into_response)?;
-        let unchanged = now.is_some_and(|a| {
-            a.updated_at == session.account.updated_at && a.username == session.user
+        let account = now.filter(|a| {
+            a.active && a.updated_at == session.account.updated_at && a.username == session.user
         });
-        if !unchanged {
+        let Some(account) = account else {
             app.sessions.remove(&session.id);
             eprintln!(
-                "keygen serve: session of {:?} ended: the account was changed or removed",
+                "keygen serve: session of {:?} ended: the account was changed, disabled or removed",
                 session.user
             );
             let mut resp = Redirect::to("/login").into_response();
@@ -124,9 +131,28 @@ impl FromRequestParts<Shared> for Admin {
                 set_cookie(&app.config, session_cookie(&app.config), "", 0),
             );
             return Err(resp);
+        };
+        // No `Needed`: a route added outside the route table. Nobody may
+        // use it until it is listed there with its role.
+        let needed = parts.extensions.get::<Needed>().map(|n| n.0);
+        if !needed.is_some_and(|n| account.role.allows(n)) {
+            let ip = client_ip(&app.config, &parts.extensions, &parts.headers);
+            eprintln!(
+                "keygen serve: {:?} ({}) from {ip} refused {} {}",
+                session.user,
+                account.role,
+                parts.method,
+                parts.uri.path()
+            );
+            return Err(AppError::Forbidden {
+                needed,
+                role: account.role,
+            }
+            .into_response());
         }
         Ok(Admin {
             user: session.user,
+            role: account.role,
             csrf: session.csrf,
             ip: client_ip(&app.config, &parts.extensions, &parts.headers),
             session_id: session.id,
@@ -142,6 +168,12 @@ impl Admin {
             source: Source::Web,
             ip: Some(self.ip.clone()),
         }
+    }
+
+    /// Whether this admin's role includes `role`'s rights (pages show
+    /// forms only to those who may send them).
+    pub(crate) fn can(&self, role: AdminRole) -> bool {
+        self.role.allows(role)
     }
 
     /// Checks a form's CSRF token against the session's.
@@ -163,6 +195,7 @@ impl Admin {
         let flash = app.sessions.take_flash(&self.session_id);
         let ctx = Ctx {
             user: &self.user,
+            role: self.role,
             csrf: &self.csrf,
             flash: &flash,
             nav,

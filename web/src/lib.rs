@@ -19,12 +19,15 @@
 //! router; everything at this level is shared by them (state, errors,
 //! extractors, sessions, views, parameter parsing) or runs the server.
 
+mod access;
 mod accounts;
 mod backend;
 mod blocking;
 mod config;
 mod error;
+mod export;
 mod extract;
+mod maintenance;
 mod middleware;
 mod params;
 mod password;
@@ -36,6 +39,7 @@ mod source;
 mod state;
 mod views;
 
+pub use access::{route_table, Access, RouteInfo};
 pub use accounts::{create_admin, create_admin_with_role, AdminCreated};
 pub use config::{parse_trusted, Config, DEFAULT_LISTEN};
 pub use error::Error;

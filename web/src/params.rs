@@ -20,6 +20,15 @@ pub(crate) fn kind(text: &str) -> Result<Kind, AppError> {
     text.parse::<Kind>().map_err(|_| AppError::NotFound)
 }
 
+/// The audit log's target type for a kind (the core's table names, which
+/// its `Kind` keeps to itself).
+pub(crate) fn target_type(kind: Kind) -> &'static str {
+    match kind {
+        Kind::ApiKey => "api_key",
+        Kind::AiToken => "ai_token",
+    }
+}
+
 /// Milliseconds at 00:00 UTC of a `YYYY-MM-DD` date.
 pub(crate) fn date(text: &str) -> Option<i64> {
     let text = text.trim();

@@ -11,6 +11,7 @@ use heratio_keys_core::ErrorKind;
 use crate::backend;
 use crate::config::Config;
 use crate::error::Error;
+use crate::maintenance;
 use crate::routes;
 use crate::state::App;
 
@@ -88,6 +89,10 @@ where
             None => Box::pin(shutdown_signals()?),
         };
         let app = App::new(config.clone(), backends)?;
+        // Zero would make the timer spin (tokio refuses it): taken as off.
+        if let Some(every) = config.maintenance_interval.filter(|d| !d.is_zero()) {
+            maintenance::start(&app, every);
+        }
         let socket_error = |e: std::io::Error| {
             Error::new(ErrorKind::Internal, format!("cannot configure socket: {e}"))
         };

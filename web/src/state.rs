@@ -9,6 +9,7 @@ use crate::backend::Backends;
 use crate::blocking::Blocking;
 use crate::config::Config;
 use crate::error::{AppError, Error};
+use crate::export::Exports;
 use crate::password::{self, Checks};
 use crate::rate::SourceBuckets;
 use crate::session::{Sessions, Throttle};
@@ -28,6 +29,8 @@ pub(crate) struct App {
     pub verify_buckets: SourceBuckets,
     /// Verified against when a login names an unknown user (equal timing).
     pub dummy_hash: String,
+    /// Bounds the streamed exports running at once.
+    pub exports: Exports,
 }
 
 pub(crate) type Shared = Arc<App>;
@@ -49,6 +52,7 @@ impl App {
             sessions: Sessions::default(),
             throttle: Throttle::default(),
             dummy_hash: password::dummy_hash(),
+            exports: Exports::default(),
         }))
     }
 

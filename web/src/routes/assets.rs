@@ -5,13 +5,11 @@
 use axum::extract::Path;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 
-use crate::state::Shared;
+use crate::access::{Routes, PUBLIC};
 
-pub(crate) fn router() -> Router<Shared> {
-    Router::new().route("/assets/{file}", get(serve))
+pub(crate) fn router() -> Routes {
+    Routes::new().get("/assets/{file}", PUBLIC, serve)
 }
 
 struct Asset {

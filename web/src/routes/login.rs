@@ -12,12 +12,12 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Form;
 use heratio_keys_core::{Actor, Source};
 use maud::{html, Markup};
 use serde::Deserialize;
 
+use crate::access::{Routes, PUBLIC, VIEWER};
 use crate::error::{AppError, Page};
 use crate::extract::{Admin, ClientIp, CsrfForm};
 use crate::session::cookie::{
@@ -27,10 +27,11 @@ use crate::session::{Account, Begin};
 use crate::state::Shared;
 use crate::views::standalone;
 
-pub(crate) fn router() -> Router<Shared> {
-    Router::new()
-        .route("/login", get(login_page).post(login_submit))
-        .route("/logout", post(logout))
+pub(crate) fn router() -> Routes {
+    Routes::new()
+        .get("/login", PUBLIC, login_page)
+        .post("/login", PUBLIC, login_submit)
+        .post("/logout", VIEWER, logout)
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,13 +118,23 @@ async fn login_page(State(app): State<Shared>, headers: HeaderMap) -> Response {
 /// failure to audit is reported on stderr but does not block the login:
 /// the store being down already refuses logins on its own.
 async fn audit_auth(app: &Shared, username: &str, ip: &str, action: &'static str) {
+    audit_auth_detail(app, username, ip, action, None).await;
+}
+
+async fn audit_auth_detail(
+    app: &Shared,
+    username: &str,
+    ip: &str,
+    action: &'static str,
+    detail: Option<&'static str>,
+) {
     let actor = Actor {
         name: username.to_owned(),
         source: Source::Web,
         ip: Some(ip.to_owned()),
     };
     let recorded = app
-        .store(move |store| store.record_audit(&actor, action, "admin_user", None, None))
+        .store(move |store| store.record_audit(&actor, action, "admin_user", None, detail))
         .await;
     if recorded.is_err() {
         eprintln!("keygen serve: cannot write {action} to the audit log");
@@ -230,7 +241,27 @@ async fn login_submit(
         .map_or_else(|| app.dummy_hash.clone(), |a| a.password_hash.clone());
     let matched = app.checks.verify(permit, form.password, hash).await;
     let account = match found {
-        Some(found) if matched => found.account,
+        Some(found) if matched && found.account.active => found.account,
+        // A disabled account gets the answer a wrong password gets: the
+        // page must not confirm its password to whoever is trying it. The
+        // audit row says why, for the administrators.
+        Some(_) if matched => {
+            eprintln!("keygen serve: refused login of disabled account {username:?} from {ip}");
+            audit_auth_detail(
+                &app,
+                &username,
+                &ip,
+                "admin.login_failed",
+                Some("account disabled"),
+            )
+            .await;
+            return login_response(
+                &app,
+                StatusCode::UNAUTHORIZED,
+                Some("Wrong user name or password."),
+                &username,
+            );
+        }
         _ => {
             eprintln!("keygen serve: failed login for {username:?} from {ip}");
             audit_auth(&app, &username, &ip, "admin.login_failed").await;

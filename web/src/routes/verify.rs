@@ -18,13 +18,13 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use heratio_keys_core::model::{check_required, is_scope_name};
 use heratio_keys_core::{Kind, Request, ValidationView};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::access::{Routes, PUBLIC};
 use crate::error::AppError;
 use crate::extract::ClientIp;
 use crate::source;
@@ -33,10 +33,10 @@ use crate::state::Shared;
 /// The endpoint recorded in `usage_log` unless the caller names one.
 const VERIFY_ENDPOINT: &str = "/v1/verify";
 
-pub(crate) fn router() -> Router<Shared> {
-    Router::new()
-        .route("/v1/verify", post(verify))
-        .route("/healthz", get(healthz))
+pub(crate) fn router() -> Routes {
+    Routes::new()
+        .post("/v1/verify", PUBLIC, verify)
+        .get("/healthz", PUBLIC, healthz)
 }
 
 #[derive(Debug, Deserialize)]

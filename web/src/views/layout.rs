@@ -2,6 +2,7 @@
 //! logged-in page, and the bare frame of the login and error pages.
 
 use axum::http::StatusCode;
+use heratio_keys_core::AdminRole;
 use maud::{html, Markup, DOCTYPE};
 
 use crate::session::Flash;
@@ -13,12 +14,14 @@ pub(crate) enum Nav {
     Clients,
     Usage,
     Audit,
+    Admins,
 }
 
 /// What the layout needs from the request.
 #[derive(Debug)]
 pub(crate) struct Ctx<'a> {
     pub user: &'a str,
+    pub role: AdminRole,
     pub csrf: &'a str,
     pub flash: &'a [Flash],
     pub nav: Nav,
@@ -69,9 +72,13 @@ pub(crate) fn page(ctx: &Ctx<'_>, title: &str, body: Markup) -> Markup {
                                 (item(Nav::Clients, "/clients", "Clients"))
                                 (item(Nav::Usage, "/usage", "Usage log"))
                                 (item(Nav::Audit, "/audit", "Audit log"))
+                                @if ctx.role.allows(AdminRole::Admin) {
+                                    (item(Nav::Admins, "/admins", "Accounts"))
+                                }
                             }
                             form.d-flex.align-items-center.gap-2 method="post" action="/logout" {
                                 span.navbar-text.small #current-user { (ctx.user) }
+                                span.badge.text-bg-secondary #current-role title="Your role" { (ctx.role) }
                                 input type="hidden" name="csrf" value=(ctx.csrf);
                                 button.btn.btn-outline-light.btn-sm type="submit" { "Log out" }
                             }

@@ -24,6 +24,12 @@ pub fn with_admin(db: TestDb) -> TestDb {
     db
 }
 
+/// Adds an account `user` (password [`PASSWORD`]) with `role`.
+pub fn add_account(db: &TestDb, user: &str, role: heratio_keys_core::AdminRole) {
+    heratio_keys_web::create_admin_with_role(&db.dsn, user, PASSWORD, false, role, &cli_actor())
+        .expect("create account");
+}
+
 /// An installed SQLite database with the test admin.
 pub fn sqlite() -> TestDb {
     with_admin(TestDb::sqlite())
@@ -52,6 +58,9 @@ impl Server {
         let port = listener.local_addr().expect("addr").port();
         let mut config = Config::new(db.dsn.clone());
         config.access_log = false;
+        // Off in tests unless a test asks: a pass at start would revoke
+        // the keys of tests that age them on purpose.
+        config.maintenance_interval = None;
         tweak(&mut config);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -298,8 +307,13 @@ impl Browser {
 
     /// Logs in as the test admin, asserting success.
     pub fn login(&mut self) {
-        let r = self.login_as(ADMIN, PASSWORD);
-        assert_eq!(r.status, 303, "login failed: {}", r.body);
+        self.login_user(ADMIN);
+    }
+
+    /// Logs in as `user` (password [`PASSWORD`]), asserting success.
+    pub fn login_user(&mut self, user: &str) {
+        let r = self.login_as(user, PASSWORD);
+        assert_eq!(r.status, 303, "login of {user} failed: {}", r.body);
         assert_eq!(r.location(), Some("/"));
     }
 }

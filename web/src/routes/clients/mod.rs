@@ -1,33 +1,43 @@
 //! Clients: the list with search and the create form (`/clients`), one
-//! client with its keys and tokens (`/clients/ID`), and deactivation with
-//! its confirmation (`/clients/ID/deactivate`).
+//! client with its keys, tokens, usage and audit trail (`/clients/ID`, in
+//! `page`), and its life: editing, deactivation and reactivation, each with
+//! its page (in `lifecycle`).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect};
-use axum::routing::get;
-use axum::{Form, Router};
-use heratio_keys_core::model::now_ms;
-use heratio_keys_core::{Client, CredentialInfo, ErrorKind, Kind, NewClient};
+use axum::Form;
+use heratio_keys_core::{AdminRole, Client, CredentialInfo, ErrorKind, Kind, NewClient};
 use maud::html;
 use serde::Deserialize;
 
+use crate::access::{Routes, OPERATOR, VIEWER};
 use crate::error::{AppError, Page};
-use crate::extract::{Admin, CsrfForm};
-use crate::params;
+use crate::extract::Admin;
 use crate::state::Shared;
-use crate::views::{
-    client_badge, credential_table, csrf_field, dash, generate_form, plural, plural_label,
-    section_id, short_time, Nav,
-};
+use crate::views::{client_badge, csrf_field, dash, Nav};
 
-pub(crate) fn router() -> Router<Shared> {
-    Router::new()
-        .route("/clients", get(clients).post(client_create))
-        .route("/clients/{id}", get(client_view))
-        .route(
+mod lifecycle;
+mod page;
+
+pub(crate) fn router() -> Routes {
+    Routes::new()
+        .get("/clients", VIEWER, clients)
+        .post("/clients", OPERATOR, client_create)
+        .get("/clients/{id}", VIEWER, page::client_view)
+        .get("/clients/{id}/edit", OPERATOR, lifecycle::edit_page)
+        .post("/clients/{id}/edit", OPERATOR, lifecycle::edit)
+        .get(
             "/clients/{id}/deactivate",
-            get(deactivate_confirm).post(deactivate),
+            OPERATOR,
+            lifecycle::deactivate_confirm,
         )
+        .post("/clients/{id}/deactivate", OPERATOR, lifecycle::deactivate)
+        .get(
+            "/clients/{id}/reactivate",
+            OPERATOR,
+            lifecycle::reactivate_confirm,
+        )
+        .post("/clients/{id}/reactivate", OPERATOR, lifecycle::reactivate)
 }
 
 #[derive(Debug, Deserialize)]
@@ -61,7 +71,7 @@ async fn clients(
     let body = html! {
         h1.h3.mb-4 { "Clients" }
         div.row.g-4 {
-            div.col-lg-8 {
+            div.col-lg-8[admin.can(AdminRole::Operator)].col-12[!admin.can(AdminRole::Operator)] {
                 form.row.g-2.mb-3 method="get" action="/clients" role="search" {
                     div.col {
                         input.form-control #client-search type="search" name="q" value=(q)
@@ -96,7 +106,7 @@ async fn clients(
                     }
                 }
             }
-            div.col-lg-4 {
+            @if admin.can(AdminRole::Operator) { div.col-lg-4 {
                 div.card {
                     div.card-header { "New client" }
                     div.card-body {
@@ -118,7 +128,7 @@ async fn clients(
                         }
                     }
                 }
-            }
+            } }
         }
     };
     Ok(admin.page(&app, Nav::Clients, "Clients", body))
@@ -178,111 +188,4 @@ async fn with_credentials(
         Ok((client, api, ai))
     })
     .await
-}
-
-async fn client_view(State(app): State<Shared>, admin: Admin, Path(id): Path<String>) -> Page {
-    let id = params::id(&id)?;
-    let (client, api, ai) = with_credentials(&app, id).await?;
-    let now = now_ms();
-    let body = html! {
-        nav aria-label="breadcrumb" {
-            ol.breadcrumb {
-                li.breadcrumb-item { a href="/clients" { "Clients" } }
-                li.breadcrumb-item.active aria-current="page" { (client.name) }
-            }
-        }
-        div.d-flex.flex-wrap.align-items-center.gap-2.mb-3 {
-            h1.h3.mb-0.me-auto.text-break { (client.name) " " (client_badge(client.active)) }
-            div.d-flex.gap-2 {
-                a.btn.btn-outline-secondary.btn-sm href={ "/usage?client=" (client.id) } { "Usage log" }
-                @if client.active {
-                    a.btn.btn-outline-danger.btn-sm #deactivate-link href={ "/clients/" (client.id) "/deactivate" } { "Deactivate…" }
-                }
-            }
-        }
-        dl.row.mb-4 {
-            dt.col-sm-3 { "ID" } dd.col-sm-9 { (client.id) }
-            dt.col-sm-3 { "Contact e-mail" } dd.col-sm-9.text-break { (client.email) }
-            dt.col-sm-3 { "Organisation" } dd.col-sm-9 { @if let Some(o) = &client.organization { (o) } @else { (dash()) } }
-            dt.col-sm-3 { "Created (UTC)" } dd.col-sm-9 { (short_time(client.created_at)) }
-            @if let Some(d) = client.deactivated_at {
-                dt.col-sm-3 { "Deactivated (UTC)" } dd.col-sm-9 { (short_time(d)) }
-            }
-        }
-        @for (kind, creds) in [(Kind::ApiKey, &api), (Kind::AiToken, &ai)] {
-            section.card.mb-4 id=(section_id(kind)) {
-                div.card-header { (plural_label(kind)) " " span.badge.text-bg-secondary { (creds.len()) } }
-                (credential_table(kind, creds, now))
-                @if client.active {
-                    div.card-body.border-top {
-                        h2.h6 { "Generate a new " (kind.label()) }
-                        (generate_form(client.id, kind, &admin.csrf))
-                    }
-                }
-            }
-        }
-    };
-    Ok(admin.page(&app, Nav::Clients, &client.name, body))
-}
-
-async fn deactivate_confirm(
-    State(app): State<Shared>,
-    admin: Admin,
-    Path(id): Path<String>,
-) -> Page {
-    let id = params::id(&id)?;
-    let (client, api, ai) = with_credentials(&app, id).await?;
-    let api_n = api.iter().filter(|c| c.active).count() as u64;
-    let ai_n = ai.iter().filter(|c| c.active).count() as u64;
-    let body = html! {
-        div.row.justify-content-center {
-            div.col-lg-7 {
-                div.card.border-danger {
-                    div.card-header.text-bg-danger { "Deactivate client" }
-                    div.card-body {
-                        p.lead { "Deactivate " strong { (client.name) } " (client " (client.id) ")?" }
-                        p #deactivate-summary {
-                            "This revokes "
-                            strong #revoke-count-api { (plural(api_n, Kind::ApiKey)) }
-                            " and "
-                            strong #revoke-count-ai { (plural(ai_n, Kind::AiToken)) }
-                            " in the same transaction. Every validating process refuses them within about a second. This cannot be undone."
-                        }
-                        @if !client.active {
-                            p.text-muted { "The client is already inactive; confirming revokes whatever is still active." }
-                        }
-                        form.d-flex.gap-2 method="post" action={ "/clients/" (client.id) "/deactivate" } {
-                            (csrf_field(&admin.csrf))
-                            button.btn.btn-danger type="submit" #confirm-deactivate { "Deactivate and revoke" }
-                            a.btn.btn-outline-secondary href={ "/clients/" (client.id) } { "Cancel" }
-                        }
-                    }
-                }
-            }
-        }
-    };
-    Ok(admin.page(&app, Nav::Clients, "Deactivate client", body))
-}
-
-async fn deactivate(
-    State(app): State<Shared>,
-    admin: Admin,
-    Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> Page {
-    admin.check_csrf(&form.csrf)?;
-    let id = params::id(&id)?;
-    let actor = admin.actor();
-    let d = app.store(move |s| s.deactivate_client(id, &actor)).await?;
-    admin.flash(
-        &app,
-        "success",
-        format!(
-            "Deactivated client {}: revoked {} and {}.",
-            d.client_id,
-            plural(d.api_keys_revoked, Kind::ApiKey),
-            plural(d.ai_tokens_revoked, Kind::AiToken)
-        ),
-    );
-    Ok(Redirect::to(&format!("/clients/{id}")).into_response())
 }

@@ -1,29 +1,51 @@
 //! API keys and AI tokens: generation (`POST /clients/ID/generate/KIND`,
-//! answered with the one page that ever shows the plaintext) and revocation
-//! with its confirmation (`/credentials/KIND/ID/revoke`).
+//! answered with the one page that ever shows the plaintext), the key page
+//! (`/credentials/KIND/ID`, in `page`), its forms (rotate, expiry, rename,
+//! metadata, allowlist, rate limit, in `edit`) and revocation with its
+//! confirmation (`/credentials/KIND/ID/revoke`).
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect};
-use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Form;
 use heratio_keys_core::model::{check_expiry, now_ms, parse_duration};
 use heratio_keys_core::{issue, ErrorKind, IssueRequest, Scopes};
 use maud::html;
 use serde::Deserialize;
 
+use crate::access::{Routes, OPERATOR, VIEWER};
 use crate::error::{AppError, Page};
 use crate::extract::{Admin, CsrfForm};
 use crate::params;
 use crate::state::Shared;
-use crate::views::{csrf_field, section_id, short_time, Nav};
+use crate::views::{csrf_field, key_path, new_key, section_id, short_time, Nav};
 
-pub(crate) fn router() -> Router<Shared> {
-    Router::new()
-        .route("/clients/{id}/generate/{kind}", post(generate))
-        .route(
-            "/credentials/{kind}/{id}/revoke",
-            get(revoke_confirm).post(revoke),
+mod edit;
+mod page;
+
+pub(crate) fn router() -> Routes {
+    Routes::new()
+        .post("/clients/{id}/generate/{kind}", OPERATOR, generate)
+        .get("/credentials/{kind}/{id}", VIEWER, page::key_page)
+        .post("/credentials/{kind}/{id}/rotate", OPERATOR, edit::rotate)
+        .post("/credentials/{kind}/{id}/expiry", OPERATOR, edit::expiry)
+        .post("/credentials/{kind}/{id}/rename", OPERATOR, edit::rename)
+        .post(
+            "/credentials/{kind}/{id}/metadata",
+            OPERATOR,
+            edit::metadata,
         )
+        .post(
+            "/credentials/{kind}/{id}/allowed-ips",
+            OPERATOR,
+            edit::allowed_ips,
+        )
+        .post(
+            "/credentials/{kind}/{id}/rate-limit",
+            OPERATOR,
+            edit::rate_limit,
+        )
+        .get("/credentials/{kind}/{id}/revoke", OPERATOR, revoke_confirm)
+        .post("/credentials/{kind}/{id}/revoke", OPERATOR, revoke)
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,32 +127,20 @@ async fn generate(
         Err(e) => return Err(e),
     };
     let info = &issued.info;
-    let body = html! {
-        div.row.justify-content-center {
-            div.col-lg-9 {
-                h1.h3.mb-3 { "New " (kind.label()) " for client " (info.client_id) }
-                div.alert.alert-warning role="alert" {
-                    strong { "Copy this " (kind.label()) " now. " }
-                    "It is shown only this once: only its SHA-256 digest is stored, so nobody can display it again. "
-                    "If it is lost, revoke it and generate a new one."
-                }
-                label.form-label for="new-key" { "The new " (kind.label()) }
-                textarea.form-control.font-monospace.mb-2 #new-key rows="2" readonly
-                    autocomplete="off" spellcheck="false" { (issued.key.expose()) }
-                div.d-flex.align-items-center.gap-3.mb-3 {
-                    button.btn.btn-primary #copy-key type="button" data-copy-target="new-key" { "Copy to clipboard" }
-                    span.small.text-success #copy-status aria-live="polite" {}
-                }
-                dl.row {
-                    dt.col-sm-3 { "ID" } dd.col-sm-9 #new-key-id { (info.id) }
-                    dt.col-sm-3 { "Label" } dd.col-sm-9 { (info.name) }
-                    dt.col-sm-3 { "Scopes" } dd.col-sm-9 { code { (info.scopes.to_stored()) } }
-                    dt.col-sm-3 { "Expires (UTC)" } dd.col-sm-9 { (info.expires_at.map_or_else(|| "never".to_owned(), short_time)) }
-                }
-                a.btn.btn-outline-secondary #done href=(back) { "I have stored it: back to the client" }
-            }
-        }
+    let facts = html! {
+        dt.col-sm-3 { "ID" } dd.col-sm-9 #new-key-id { (info.id) }
+        dt.col-sm-3 { "Label" } dd.col-sm-9 { (info.name) }
+        dt.col-sm-3 { "Scopes" } dd.col-sm-9 { code { (info.scopes.to_stored()) } }
+        dt.col-sm-3 { "Expires (UTC)" } dd.col-sm-9 { (info.expires_at.map_or_else(|| "never".to_owned(), short_time)) }
     };
+    let heading = html! { "New " (kind.label()) " for client " (info.client_id) };
+    let body = new_key(
+        kind,
+        heading,
+        issued.key.expose(),
+        facts,
+        (&back, "back to the client"),
+    );
     Ok(admin.page(&app, Nav::Clients, &format!("New {}", kind.label()), body))
 }
 
@@ -163,7 +173,7 @@ async fn revoke_confirm(
                     div.card-header.text-bg-danger { "Revoke " (kind.label()) }
                     div.card-body {
                         p.lead {
-                            "Revoke " (kind.label()) " " strong { (c.id) } " ("
+                            "Revoke " (kind.label()) " " strong { a href=(key_path(kind, c.id)) { (c.id) } } " ("
                             code { (c.display_prefix) "…" } ", " (c.name) ") of client "
                             a href={ "/clients/" (client.id) } { (client.name) } "?"
                         }

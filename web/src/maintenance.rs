@@ -1,0 +1,56 @@
+//! The maintenance pass on a timer ([`Config::maintenance_interval`]):
+//! `keygen serve` does what `keygen maintain` does, at start and then every
+//! interval, so idle-revoke policies hold without a cron job. The pass is
+//! the core's (`LifecycleStore::maintain`): idempotent, one transaction,
+//! audit rows (actor `maintenance`) and change-feed rows written by the
+//! core. Running it at start too means a server restarted more often than
+//! the interval still runs it.
+//!
+//! [`Config::maintenance_interval`]: crate::Config::maintenance_interval
+
+use std::time::Duration;
+
+use heratio_keys_core::model::now_ms;
+use heratio_keys_core::{Actor, Source};
+use tokio::time::MissedTickBehavior;
+
+use crate::state::Shared;
+
+/// The audit log's actor for every pass, as for `keygen maintain`.
+pub(crate) const ACTOR: &str = "maintenance";
+
+/// Runs the pass every `every`, starting now, until the runtime stops.
+pub(crate) fn start(app: &Shared, every: Duration) {
+    let app = std::sync::Arc::clone(app);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        // A pass that overran (a slow database) is not caught up in a burst.
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            run_once(&app).await;
+        }
+    });
+}
+
+async fn run_once(app: &Shared) {
+    let actor = Actor::new(ACTOR, Source::Web);
+    match app.store(move |s| s.maintain(now_ms(), true, &actor)).await {
+        Ok(report) => {
+            if !report.revoked.is_empty() {
+                let ids: Vec<String> = report
+                    .revoked
+                    .iter()
+                    .map(|i| format!("{} {}", i.kind.short_name(), i.id))
+                    .collect();
+                eprintln!(
+                    "keygen serve: maintenance revoked {} idle key(s): {}",
+                    ids.len(),
+                    ids.join(", ")
+                );
+            }
+        }
+        // The next tick tries again; a failed pass changed nothing.
+        Err(e) => eprintln!("keygen serve: maintenance pass failed: {e}"),
+    }
+}
