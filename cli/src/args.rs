@@ -355,6 +355,14 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = web_default().login_concurrency,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=256))]
     pub login_concurrency: usize,
+    /// Run the maintenance pass (revoke keys idle past their client's policy,
+    /// as `keygen maintain` does) at start and then this often
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = interval_parser,
+          conflicts_with = "no_maintenance")]
+    pub maintenance_interval: std::time::Duration,
+    /// Never run the maintenance pass (run `keygen maintain` from cron instead)
+    #[arg(long)]
+    pub no_maintenance: bool,
 }
 
 /// The server's own defaults, so `--help` shows them and they live in one place.
@@ -364,6 +372,12 @@ fn web_default() -> heratio_keys_web::Config {
 
 fn trusted_parser(list: &str) -> Result<Vec<heratio_keys_web::IpNet>, String> {
     heratio_keys_web::parse_trusted(list).map_err(|e| e.message().to_owned())
+}
+
+fn interval_parser(text: &str) -> Result<std::time::Duration, String> {
+    heratio_keys_core::model::parse_duration(text)
+        .map(|ms| std::time::Duration::from_millis(ms.unsigned_abs()))
+        .map_err(|e| e.message().to_owned())
 }
 
 #[derive(Debug, Args)]

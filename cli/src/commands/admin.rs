@@ -19,6 +19,7 @@ pub(super) fn serve(dsn: String, a: ServeArgs) -> Result<Outcome, Failure> {
     config.verify_burst = a.verify_burst;
     config.login_source_max_failures = a.login_source_max_failures;
     config.login_concurrency = a.login_concurrency;
+    config.maintenance_interval = (!a.no_maintenance).then_some(a.maintenance_interval);
     heratio_keys_web::serve(&config)?;
     ok(String::new())
 }
