@@ -1,7 +1,8 @@
 //! Command-line grammar (clap derive). Command names and arguments are fixed
 //! by the architecture contract; help texts carry one example per command.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
+use heratio_keys_core::{AdminRole, Kind, Status};
 
 /// Default DSN when neither `--dsn` nor `HERATIO_KEYS_DSN` is given.
 pub const DEFAULT_DSN: &str = "sqlite:heratio_keys.db";
@@ -31,7 +32,10 @@ Walkthrough:
   keygen api:generate 1 --name production --scopes read,write --expires-in 90d
   keygen api:list 1
   keygen api:validate --scope read < key.txt
+  keygen api:rotate 1 --grace 24h
   keygen api:revoke 1
+  keygen maintain --dry-run
+  keygen audit --since 7d
   keygen import:heratio --from mysql://heratio:secret@127.0.0.1:3306/heratio
   keygen stats
 
@@ -188,6 +192,123 @@ process sharing the database; over it a validation answers rate_limited (429)."
     )]
     AiMetadata(MetadataArgs),
 
+    /// Replace an API key with a new one; the old one works for a grace period
+    #[command(
+        name = "api:rotate",
+        after_help = "Example:\n  keygen api:rotate 12 --grace 48h\n\n\
+The new key keeps the old one's client, name, scopes, rate limit, allowlist and\n\
+metadata, and is shown once. The old key expires at the end of the grace period\n\
+(or at its own earlier expiry); --grace 0 ends it now."
+    )]
+    ApiRotate(RotateArgs),
+
+    /// Replace an AI token with a new one; the old one works for a grace period
+    #[command(
+        name = "ai:rotate",
+        after_help = "Example:\n  keygen ai:rotate 4 --grace 1h"
+    )]
+    AiRotate(RotateArgs),
+
+    /// Set, move or remove an API key's expiry
+    #[command(
+        name = "api:expire",
+        after_help = "Example:\n  keygen api:expire 12 --in 30d\n  keygen api:expire 12 --at 2027-01-31T00:00:00Z\n  keygen api:expire 12 --never"
+    )]
+    ApiExpire(ExpireArgs),
+
+    /// Set, move or remove an AI token's expiry
+    #[command(
+        name = "ai:expire",
+        after_help = "Example:\n  keygen ai:expire 4 --in 7d"
+    )]
+    AiExpire(ExpireArgs),
+
+    /// Change an API key's name (label)
+    #[command(
+        name = "api:rename",
+        after_help = "Example:\n  keygen api:rename 12 harvester-2027"
+    )]
+    ApiRename(RenameArgs),
+
+    /// Change an AI token's name (label)
+    #[command(
+        name = "ai:rename",
+        after_help = "Example:\n  keygen ai:rename 4 describer"
+    )]
+    AiRename(RenameArgs),
+
+    /// Restrict an API key to IP networks, or allow it from anywhere again
+    #[command(
+        name = "api:allow-ip",
+        after_help = "Example:\n  keygen api:allow-ip 12 192.0.2.0/24,2001:db8::/32\n  keygen api:allow-ip 12 --any\n\n\
+A validation from any other address, or with no address, answers ip_denied (403)."
+    )]
+    ApiAllowIp(AllowIpArgs),
+
+    /// Restrict an AI token to IP networks, or allow it from anywhere again
+    #[command(
+        name = "ai:allow-ip",
+        after_help = "Example:\n  keygen ai:allow-ip 4 10.0.0.0/8"
+    )]
+    AiAllowIp(AllowIpArgs),
+
+    /// Change a client's name, e-mail, organisation or idle-revoke policy
+    #[command(
+        name = "client:update",
+        after_help = "Example:\n  keygen client:update 3 --email new-ops@example.org --idle-revoke 30d\n  keygen client:update 3 --organization '' --no-idle-revoke\n\n\
+With --idle-revoke, `keygen maintain` revokes the client's keys and tokens unused\n\
+that long (counting from the last accepted use, or from creation)."
+    )]
+    ClientUpdate(ClientUpdateArgs),
+
+    /// Reactivate a deactivated client (its revoked keys stay revoked)
+    #[command(
+        name = "client:reactivate",
+        after_help = "Example:\n  keygen client:reactivate 3\n  keygen api:generate 3 --name production"
+    )]
+    ClientReactivate {
+        /// Client id
+        #[arg(value_name = "ID", value_parser = id_parser())]
+        id: i64,
+    },
+
+    /// Revoke idle keys and list what is due to be revoked or to expire soon
+    #[command(
+        name = "maintain",
+        after_help = "Example:\n  keygen maintain --dry-run\n  keygen maintain --json   # from cron, mailed to the operators\n\n\
+Revokes (audit actor `maintenance`) every active key and token unused longer\n\
+than its client's idle-revoke policy, and lists those to be revoked within 7\n\
+days and those expiring within 7 days. Idempotent; exit 0 whatever it finds."
+    )]
+    Maintain {
+        /// Evaluate every policy as of this instant instead of now (RFC 3339)
+        #[arg(long, value_name = "RFC3339")]
+        now: Option<String>,
+        /// Report what would be revoked; revoke nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+
+    /// Search the audit log (newest first)
+    #[command(
+        name = "audit",
+        after_help = "Example:\n  keygen audit --action api_key.revoke --since 2026-03-01 --until 2026-04-01\n  keygen audit --target client:3 --json\n  keygen audit --actor maintenance --since 7d\n\n\
+Times: RFC 3339, a UTC date (2026-03-01 = its midnight), or a duration meaning\n\
+that long ago (7d, 12h). --action ending in `.` matches every action with that\n\
+prefix (api_key.)."
+    )]
+    Audit(AuditArgs),
+
+    /// Stream usage-log rows to standard output as CSV or JSON lines
+    #[command(
+        name = "usage:export",
+        after_help = "Example:\n  keygen usage:export --since 2026-11-01 --until 2026-12-01 > november.csv\n  keygen usage:export --client 3 --kind api --status forbidden --format json | jq .ip\n\n\
+Rows of stored credentials, oldest first, streamed (memory stays flat however\n\
+long the range). Validations that matched no credential are counted per minute\n\
+elsewhere and are not exported."
+    )]
+    UsageExport(ExportArgs),
+
     /// Import AtoM Heratio's API keys (its ahg_api_key table), digests and all
     #[command(
         name = "import:heratio",
@@ -229,7 +350,7 @@ reverse proxy add --secure-cookies and --trust-proxy (see docs/web.md)."
     /// Create a web administrator (password from a prompt or standard input)
     #[command(
         name = "admin:create",
-        after_help = "Example:\n  keygen admin:create alice\n  printf '%s\\n' \"$PASSWORD\" | keygen admin:create alice --reset-password"
+        after_help = "Example:\n  keygen admin:create alice\n  keygen admin:create carol --role viewer\n  printf '%s\\n' \"$PASSWORD\" | keygen admin:create alice --reset-password"
     )]
     AdminCreate {
         /// User name: 1-64 characters of A-Z a-z 0-9 . _ @ -
@@ -238,6 +359,57 @@ reverse proxy add --secure-cookies and --trust-proxy (see docs/web.md)."
         /// Set a new password for an existing administrator instead
         #[arg(long)]
         reset_password: bool,
+        /// What the account may do: viewer (read only), operator (clients,
+        /// keys, tokens) or admin (everything) [default: admin]
+        #[arg(long, value_name = "ROLE", value_parser = role_parser, conflicts_with = "reset_password")]
+        role: Option<AdminRole>,
+    },
+
+    /// List web administrators: name, role, active, last login
+    #[command(
+        name = "admin:list",
+        after_help = "Example:\n  keygen admin:list --json"
+    )]
+    AdminList,
+
+    /// Disable a web administrator (cannot log in; sessions end)
+    #[command(
+        name = "admin:disable",
+        after_help = "Example:\n  keygen admin:disable bob\n\n\
+The last active admin cannot be disabled (exit 1)."
+    )]
+    AdminDisable {
+        /// User name
+        #[arg(value_name = "USER")]
+        user: String,
+    },
+
+    /// Enable a disabled web administrator
+    #[command(
+        name = "admin:enable",
+        after_help = "Example:\n  keygen admin:enable bob"
+    )]
+    AdminEnable {
+        /// User name
+        #[arg(value_name = "USER")]
+        user: String,
+    },
+
+    /// Change a web administrator's role (their sessions end)
+    #[command(
+        name = "admin:role",
+        after_help = "Example:\n  keygen admin:role bob operator\n\n\
+Roles: viewer (reads everything, changes nothing), operator (also clients, keys\n\
+and tokens), admin (everything, including accounts). The last active admin\n\
+cannot be demoted (exit 1)."
+    )]
+    AdminRole {
+        /// User name
+        #[arg(value_name = "USER")]
+        user: String,
+        /// viewer, operator or admin
+        #[arg(value_name = "ROLE", value_parser = role_parser)]
+        role: AdminRole,
     },
 
     /// Print a shell completion script
@@ -276,6 +448,10 @@ pub struct GenerateArgs {
     /// '{"team":"harvest"}'
     #[arg(long, value_name = "JSON")]
     pub metadata: Option<String>,
+    /// Usable only from these networks, e.g. 192.0.2.0/24,2001:db8::/32
+    /// (default: from anywhere)
+    #[arg(long, value_name = "CIDR[,CIDR…]")]
+    pub allow_ip: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -310,6 +486,193 @@ pub struct MetadataArgs {
     /// Remove the metadata
     #[arg(long)]
     pub none: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// Credential id (from *:list)
+    #[arg(value_name = "KEY_ID", value_parser = id_parser())]
+    pub id: i64,
+    /// How long the old one keeps working: a number and a unit s, m, h, d
+    /// or w; 0 ends it now
+    #[arg(long, value_name = "DURATION", default_value = "24h")]
+    pub grace: String,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("when").required(true).args(["in_", "at", "never"])))]
+pub struct ExpireArgs {
+    /// Credential id (from *:list)
+    #[arg(value_name = "KEY_ID", value_parser = id_parser())]
+    pub id: i64,
+    /// Expire this long from now: a number and a unit s, m, h, d or w
+    #[arg(long = "in", id = "in_", value_name = "DURATION")]
+    pub in_: Option<String>,
+    /// Expire at this time, RFC 3339 (e.g. 2027-01-31T00:00:00Z)
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+    /// Never expire
+    #[arg(long)]
+    pub never: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RenameArgs {
+    /// Credential id (from *:list)
+    #[arg(value_name = "KEY_ID", value_parser = id_parser())]
+    pub id: i64,
+    /// The new label
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AllowIpArgs {
+    /// Credential id (from *:list)
+    #[arg(value_name = "KEY_ID", value_parser = id_parser())]
+    pub id: i64,
+    /// Networks or addresses, comma-separated (IPv4 and IPv6), replacing
+    /// the old list
+    #[arg(
+        value_name = "CIDR[,CIDR…]",
+        required_unless_present = "any",
+        conflicts_with = "any"
+    )]
+    pub networks: Option<String>,
+    /// Remove the allowlist: usable from anywhere
+    #[arg(long)]
+    pub any: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("change").required(true).multiple(true)
+    .args(["name", "email", "organization", "idle_revoke", "no_idle_revoke"])))]
+pub struct ClientUpdateArgs {
+    /// Client id
+    #[arg(value_name = "ID", value_parser = id_parser())]
+    pub id: i64,
+    /// New display name
+    #[arg(long)]
+    pub name: Option<String>,
+    /// New contact e-mail
+    #[arg(long)]
+    pub email: Option<String>,
+    /// New organisation ('' removes it)
+    #[arg(long)]
+    pub organization: Option<String>,
+    /// Revoke keys and tokens unused this long (`keygen maintain`), e.g. 30d
+    #[arg(long, value_name = "DURATION", conflicts_with = "no_idle_revoke")]
+    pub idle_revoke: Option<String>,
+    /// Never revoke keys for idleness
+    #[arg(long)]
+    pub no_idle_revoke: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// From this time (inclusive): RFC 3339, YYYY-MM-DD (UTC) or a duration ago (7d)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Until this time (exclusive), same forms as --since
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only this actor: an OS user, an admin name or `maintenance`
+    #[arg(long, value_name = "A")]
+    pub actor: Option<String>,
+    /// Only this action (api_key.revoke), or with a trailing `.` every
+    /// action with that prefix (api_key.)
+    #[arg(long, value_name = "X")]
+    pub action: Option<String>,
+    /// Only this target: api_key, ai_token, client, admin_user, … (api and
+    /// ai are short for api_key and ai_token), optionally with :ID
+    #[arg(long, value_name = "TYPE[:ID]", value_parser = target_parser)]
+    pub target: Option<(String, Option<i64>)>,
+    /// Most rows to show
+    #[arg(long, value_name = "N", default_value_t = 50,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub limit: u64,
+    /// Rows to skip (newest first), for the next page
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub offset: u64,
+}
+
+/// Output format of `usage:export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// Comma-separated values with a header row (RFC 4180)
+    Csv,
+    /// One JSON object per line
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// From this time (inclusive): RFC 3339, YYYY-MM-DD (UTC) or a duration ago (7d)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Until this time (exclusive), same forms as --since
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only this client's credentials
+    #[arg(long, value_name = "ID", value_parser = id_parser())]
+    pub client: Option<i64>,
+    /// Only API keys (api) or AI tokens (ai)
+    #[arg(long, value_name = "api|ai", value_parser = kind_parser)]
+    pub kind: Option<Kind>,
+    /// Only this outcome: valid, forbidden, expired, revoked, ip_denied, …
+    #[arg(long, value_name = "S", value_parser = status_parser)]
+    pub status: Option<Status>,
+    /// csv (with a header row) or json (one object per line); --json is
+    /// the same as --format json
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<ExportFormat>,
+}
+
+fn role_parser(text: &str) -> Result<AdminRole, String> {
+    text.parse::<AdminRole>()
+        .map_err(|e| e.message().to_owned())
+}
+
+fn kind_parser(text: &str) -> Result<Kind, String> {
+    Kind::ALL
+        .into_iter()
+        .find(|k| k.short_name() == text)
+        .ok_or_else(|| format!("invalid kind {text:?}: expected api or ai"))
+}
+
+fn status_parser(text: &str) -> Result<Status, String> {
+    Status::from_name(text).ok_or_else(|| {
+        let names: Vec<&str> = Status::ALL.iter().map(|s| s.name()).collect();
+        format!(
+            "invalid status {text:?}: expected one of {}",
+            names.join(", ")
+        )
+    })
+}
+
+/// `TYPE` or `TYPE:ID`; `api` and `ai` stand for `api_key` and `ai_token`.
+fn target_parser(text: &str) -> Result<(String, Option<i64>), String> {
+    let (kind, id) = match text.split_once(':') {
+        Some((kind, id)) => {
+            let id =
+                id.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+                    format!("invalid target id {id:?}: expected a positive integer")
+                })?;
+            (kind, Some(id))
+        }
+        None => (text, None),
+    };
+    let kind = match kind {
+        "api" => "api_key",
+        "ai" => "ai_token",
+        other => other,
+    };
+    if kind.is_empty() || !kind.bytes().all(|c| c.is_ascii_lowercase() || c == b'_') {
+        return Err(format!(
+            "invalid target type {kind:?}: expected api_key, ai_token, client, admin_user, …"
+        ));
+    }
+    Ok((kind.to_owned(), id))
 }
 
 #[derive(Debug, Args)]
@@ -413,5 +776,18 @@ mod tests {
     #[test]
     fn grammar_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn targets_take_an_optional_id_and_short_kinds() {
+        assert_eq!(target_parser("client"), Ok(("client".into(), None)));
+        assert_eq!(target_parser("api:7"), Ok(("api_key".into(), Some(7))));
+        assert_eq!(
+            target_parser("admin_user:2"),
+            Ok(("admin_user".into(), Some(2)))
+        );
+        for bad in ["", ":3", "client:", "client:0", "client:x", "Client", "a b"] {
+            assert!(target_parser(bad).is_err(), "{bad}");
+        }
     }
 }

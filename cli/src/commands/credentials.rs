@@ -1,9 +1,10 @@
 //! `api:*` / `ai:*` management: generate, list, revoke, rate limits and
-//! metadata.
+//! metadata (rotation, expiry, names and allowlists: `lifecycle`).
 
 use heratio_keys_core::model::{check_rate_limit, now_ms, parse_duration, parse_rfc3339};
 use heratio_keys_core::{
-    issue, CredentialInfo, CredentialView, Dsn, IssueRequest, Kind, Metadata, Scopes,
+    issue, AllowedIps, CredentialInfo, CredentialState, CredentialView, Dsn, IssueRequest, Kind,
+    Metadata, Scopes,
 };
 
 use super::{actor, ok, open_store, to_json};
@@ -34,8 +35,14 @@ pub(super) fn generate(
         .map(Metadata::parse)
         .transpose()
         .map_err(|e| Failure::usage(format!("--metadata: {e}")))?;
+    let allowed = a
+        .allow_ip
+        .as_deref()
+        .map(AllowedIps::parse)
+        .transpose()
+        .map_err(|e| Failure::usage(format!("--allow-ip: {}", e.message())))?;
     let store = open_store(dsn)?;
-    let issued = issue(
+    let mut issued = issue(
         store.as_ref(),
         kind,
         &IssueRequest {
@@ -48,6 +55,18 @@ pub(super) fn generate(
         },
         &actor(),
     )?;
+    if let Some(allowed) = &allowed {
+        // A second transaction: the plaintext has not left this process yet,
+        // so nobody can use the key in between. Should it fail, the key is
+        // revoked rather than left usable from anywhere.
+        match store.set_credential_allowed_ips(kind, issued.info.id, Some(allowed), &actor()) {
+            Ok(info) => issued.info = info,
+            Err(e) => {
+                let _ = store.revoke_credential(kind, issued.info.id, &actor());
+                return Err(Failure::from(e));
+            }
+        }
+    }
     let info = &issued.info;
     let key = issued.key.expose();
     let notice = Some(format!(
@@ -65,7 +84,7 @@ pub(super) fn generate(
             kind.label(),
             info.id,
             info.client_id,
-            fields(&details(info))
+            details_text(info)
         )
     };
     Ok(Outcome {
@@ -94,6 +113,7 @@ pub(super) fn list(dsn: &Dsn, json: bool, kind: Kind, client_id: i64) -> Result<
         "STATUS",
         "LIMIT",
         "SHAPE",
+        "ALLOWED IPS",
         "CREATED (UTC)",
         "EXPIRES",
         "LAST USED",
@@ -105,9 +125,10 @@ pub(super) fn list(dsn: &Dsn, json: bool, kind: Kind, client_id: i64) -> Result<
             format!("{}…", c.display_prefix),
             c.name.clone(),
             scopes_text(c),
-            c.state(now).as_str().into(),
+            status_text(c, now),
             limit_text(c.rate_limit),
             c.key_shape.name().into(),
+            allowlist_text(c.allowed_ips.as_ref()),
             short_time(c.created_at),
             c.expires_at.map_or_else(|| "never".into(), short_time),
             c.last_used_at.map_or_else(|| "never".into(), short_time),
@@ -193,12 +214,30 @@ fn scopes_text(c: &CredentialInfo) -> String {
     }
 }
 
+/// The state for a table: `active`, `expires soon` (active, expiring
+/// within 7 days), `expired` or `revoked`.
+fn status_text(c: &CredentialInfo, now: i64) -> String {
+    match c.state(now) {
+        CredentialState::Active if c.expires_soon(now) => "expires soon".into(),
+        state => state.as_str().into(),
+    }
+}
+
+/// `192.0.2.0/24,2001:db8::/32`, or `any`.
+fn allowlist_text(allowed: Option<&AllowedIps>) -> String {
+    allowed.map_or_else(|| "any".into(), ToString::to_string)
+}
+
 /// `1000/h`, or `-` for unlimited.
 fn limit_text(limit: Option<i64>) -> String {
     limit.map_or_else(|| "-".into(), |n| format!("{n}/h"))
 }
 
-/// The `key  value` lines shown after a generation.
+/// The `key  value` lines shown after a generation or rotation.
+pub(super) fn details_text(info: &CredentialInfo) -> String {
+    fields(&details(info))
+}
+
 fn details(info: &CredentialInfo) -> Vec<(&'static str, String)> {
     let mut pairs = vec![
         ("id", info.id.to_string()),
@@ -216,8 +255,12 @@ fn details(info: &CredentialInfo) -> Vec<(&'static str, String)> {
                 .map_or_else(|| "none".into(), |n| format!("{n} per hour")),
         ),
     ];
+    pairs.push(("allowed ips", allowlist_text(info.allowed_ips.as_ref())));
     if let Some(m) = &info.metadata {
         pairs.push(("metadata", m.to_string()));
+    }
+    if let Some(old) = info.rotated_from {
+        pairs.push(("replaces", old.to_string()));
     }
     pairs
 }

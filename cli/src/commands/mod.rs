@@ -1,11 +1,13 @@
 //! The commands: each calls the library once or twice and renders the answer;
-//! one module per group (`clients`, `credentials`, `validate`, `stats`,
-//! `import` for Heratio's keys, `admin` for the schema, the web server and
-//! admin accounts).
+//! one module per group (`clients`, `credentials`, `lifecycle` for rotation,
+//! expiry, names, allowlists and the maintenance pass, `validate`, `stats`,
+//! `logs` for the audit log and the usage export, `import` for Heratio's
+//! keys, `admin` for the schema, the web server and admin accounts).
 
 use std::sync::Arc;
 
 use clap::CommandFactory;
+use heratio_keys_core::model::{parse_duration, parse_rfc3339};
 use heratio_keys_core::{store, Actor, Dsn, KeyStore, Kind, Source};
 
 use crate::args::{Cli, Command, DEFAULT_DSN, DSN_ENV};
@@ -15,6 +17,8 @@ mod admin;
 mod clients;
 mod credentials;
 mod import;
+mod lifecycle;
+mod logs;
 mod stats;
 mod validate;
 
@@ -82,17 +86,90 @@ pub fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::AiLimit(a) => credentials::limit(&dsn, json, Kind::AiToken, a),
         Command::ApiMetadata(a) => credentials::metadata(&dsn, json, Kind::ApiKey, a),
         Command::AiMetadata(a) => credentials::metadata(&dsn, json, Kind::AiToken, a),
+        Command::ApiRotate(a) => lifecycle::rotate(&dsn, json, Kind::ApiKey, a),
+        Command::AiRotate(a) => lifecycle::rotate(&dsn, json, Kind::AiToken, a),
+        Command::ApiExpire(a) => lifecycle::expire(&dsn, json, Kind::ApiKey, a),
+        Command::AiExpire(a) => lifecycle::expire(&dsn, json, Kind::AiToken, a),
+        Command::ApiRename(a) => lifecycle::rename(&dsn, json, Kind::ApiKey, a),
+        Command::AiRename(a) => lifecycle::rename(&dsn, json, Kind::AiToken, a),
+        Command::ApiAllowIp(a) => lifecycle::allow_ip(&dsn, json, Kind::ApiKey, a),
+        Command::AiAllowIp(a) => lifecycle::allow_ip(&dsn, json, Kind::AiToken, a),
+        Command::ClientUpdate(a) => clients::update(&dsn, json, a),
+        Command::ClientReactivate { id } => clients::reactivate(&dsn, json, id),
+        Command::Maintain { now, dry_run } => {
+            lifecycle::maintain(&dsn, json, now.as_deref(), dry_run)
+        }
+        Command::Audit(a) => logs::audit(&dsn, json, a),
+        Command::UsageExport(a) => logs::usage_export(&dsn, json, a),
         Command::ImportHeratio(a) => import::heratio(&dsn, json, a),
         Command::Stats { client, days, top } => stats::stats(&dsn, json, client, days, top),
         Command::Serve(a) => admin::serve(dsn_text, a),
         Command::AdminCreate {
             user,
             reset_password,
-        } => admin::admin_create(&dsn_text, json, &user, reset_password),
+            role,
+        } => admin::admin_create(&dsn_text, json, &user, reset_password, role),
+        Command::AdminList => admin::admin_list(&dsn, json),
+        Command::AdminDisable { user } => admin::admin_set_active(&dsn, json, &user, false),
+        Command::AdminEnable { user } => admin::admin_set_active(&dsn, json, &user, true),
+        Command::AdminRole { user, role } => admin::admin_role(&dsn, json, &user, role),
         Command::Completions { .. } => ok(String::new()),
     }
 }
 
+/// A point in time given on the command line (`--since`, `--until`): RFC
+/// 3339, a UTC date (`2026-03-01`, its midnight), or a duration meaning that
+/// long before `now` (`7d`).
+pub(super) fn parse_when(flag: &str, text: &str, now: i64) -> Result<i64, Failure> {
+    let t = text.trim();
+    let is_date = t.len() == 10
+        && t.bytes().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    let parsed = if is_date {
+        parse_rfc3339(&format!("{t}T00:00:00Z"))
+    } else if t.ends_with(|c: char| c.is_ascii_alphabetic()) && !t.contains(':') {
+        parse_duration(t).map(|d| now.saturating_sub(d))
+    } else {
+        parse_rfc3339(t)
+    };
+    parsed.map_err(|e| {
+        Failure::usage(format!(
+            "{flag}: {} (use RFC 3339, YYYY-MM-DD or a duration such as 7d)",
+            e.message()
+        ))
+    })
+}
+
 pub(super) fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_dates_or_durations_ago() {
+        let now = parse_rfc3339("2026-11-23T12:00:00Z").expect("now");
+        let at = |t: &str| parse_when("--since", t, now).map_err(|f| f.message);
+        assert_eq!(
+            at("2026-03-01"),
+            Ok(parse_rfc3339("2026-03-01T00:00:00Z").expect("t"))
+        );
+        assert_eq!(
+            at("2026-03-01T10:00:00+01:00"),
+            Ok(parse_rfc3339("2026-03-01T09:00:00Z").expect("t"))
+        );
+        assert_eq!(at("7d"), Ok(now - 7 * 86_400_000));
+        assert_eq!(at("12h"), Ok(now - 12 * 3_600_000));
+        for bad in ["", "yesterday", "2026-13-01", "2026-3-1", "0d", "7y"] {
+            let e = at(bad).expect_err(bad);
+            assert!(e.starts_with("--since: "), "{e}");
+        }
+    }
 }
