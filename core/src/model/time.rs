@@ -41,7 +41,9 @@ pub fn utc_date(ms: i64) -> String {
 /// RFC 3339 UTC rendering of `ms`, second precision (`2026-11-23T11:34:27Z`).
 #[must_use]
 pub fn rfc3339(ms: i64) -> String {
-    let t = datetime(ms.div_euclid(1000) * 1000);
+    // Saturating: near i64::MIN the product overflowed (found by the `time`
+    // fuzz target); such a time is out of range and renders as the epoch.
+    let t = datetime(ms.div_euclid(1000).saturating_mul(1000));
     t.format(&Rfc3339)
         .unwrap_or_else(|_| format!("{}T00:00:00Z", utc_date(ms)))
 }
@@ -59,6 +61,15 @@ pub fn parse_rfc3339(text: &str) -> Result<i64> {
             "{text:?} is not an RFC 3339 time such as 2027-01-31T00:00:00Z"
         ))
     })?;
+    // Only a time whose UTC date has a year 0000-9999 can be written back
+    // in RFC 3339 (by `rfc3339`, the CLI, the web): `9999-12-31T23:59:59-01:00`
+    // is in the year 10000 in UTC.
+    let utc_year = OffsetDateTime::from_unix_timestamp(parsed.unix_timestamp()).map(|t| t.year());
+    if !matches!(utc_year, Ok(0..=9999)) {
+        return Err(Error::invalid_input(format!(
+            "{text:?} is out of range (years 0000 to 9999 in UTC)"
+        )));
+    }
     i64::try_from(parsed.unix_timestamp_nanos().div_euclid(1_000_000))
         .map_err(|_| Error::invalid_input(format!("{text:?} is out of range")))
 }
@@ -140,6 +151,25 @@ mod tests {
         assert_eq!(parse_rfc3339("2024-02-29T00:00:00Z").unwrap() % DAY_MS, 0);
         assert!(parse_rfc3339("2023-02-29T00:00:00Z").is_err());
         assert!(parse_rfc3339("tomorrow").is_err());
+    }
+
+    /// Found with the `time` fuzz target's invariant (a parsed time renders
+    /// back to the same second): times whose UTC year leaves 0000-9999 were
+    /// accepted and rendered as 1970 or as `-001-…`; and rendering a time
+    /// near `i64::MIN` overflowed.
+    #[test]
+    fn parsed_times_render_back_and_any_time_renders() {
+        for text in ["9999-12-31T23:59:59-01:00", "0000-01-01T00:00:00+01:00"] {
+            assert!(parse_rfc3339(text).is_err(), "{text}");
+        }
+        for text in ["9999-12-31T23:59:59Z", "0000-01-01T00:00:00Z"] {
+            let ms = parse_rfc3339(text).unwrap();
+            assert_eq!(rfc3339(ms), text);
+        }
+        for ms in [i64::MIN, i64::MIN + 1, i64::MAX] {
+            let _ = rfc3339(ms);
+            let _ = utc_date(ms);
+        }
     }
 
     #[test]
