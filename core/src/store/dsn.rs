@@ -55,7 +55,13 @@ impl Dsn {
             return Ok(Dsn::Sqlite { path: path.into() });
         }
         if text.starts_with("mysql://") || text.starts_with("mariadb://") {
-            let url = text.replacen("mariadb://", "mysql://", 1);
+            // Only the scheme: `replacen` rewrote the first `mariadb://`
+            // anywhere, in the password or path too (found by the `dsn`
+            // fuzz target).
+            let url = match text.strip_prefix("mariadb://") {
+                Some(rest) => format!("mysql://{rest}"),
+                None => text.to_owned(),
+            };
             mysql::validate_url(&url)?;
             return Ok(Dsn::Mysql { url });
         }
@@ -186,5 +192,19 @@ mod tests {
         let err = Dsn::parse("mysql://hk:s3cret@db/keys?pool_mx=4").unwrap_err();
         assert!(err.message().contains("pool_mx"), "{err}");
         assert!(!err.message().contains("s3cret"), "{err}");
+    }
+
+    /// Found by the `dsn` fuzz target: `mariadb://` was replaced wherever
+    /// it first occurred, not only as the scheme.
+    #[test]
+    fn only_the_scheme_of_a_mariadb_dsn_is_rewritten() {
+        let kept = "mysql://hk:s;1re@ct%2,.0.0.1:36/tmariadb://ys";
+        assert_eq!(Dsn::parse(kept), Ok(Dsn::Mysql { url: kept.into() }));
+        assert_eq!(
+            Dsn::parse("mariadb://hk:pw@db:36/tmariadb://ys"),
+            Ok(Dsn::Mysql {
+                url: "mysql://hk:pw@db:36/tmariadb://ys".into()
+            })
+        );
     }
 }
