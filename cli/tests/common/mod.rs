@@ -119,3 +119,68 @@ impl Keygen for TestDb {
         keygen_in(None, &all, stdin, &[])
     }
 }
+
+/// `v[field]` as an integer, or a failure naming it.
+#[track_caller]
+pub fn int(v: &Value, field: &str) -> i64 {
+    v[field]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{field} is not an integer in {v}"))
+}
+
+/// `v[field]` as a string, or a failure naming it.
+#[track_caller]
+pub fn text<'a>(v: &'a Value, field: &str) -> &'a str {
+    v[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} is not a string in {v}"))
+}
+
+/// `v[field]` as an array of strings, or a failure naming it.
+#[track_caller]
+pub fn strings(v: &Value, field: &str) -> Vec<String> {
+    v[field]
+        .as_array()
+        .unwrap_or_else(|| panic!("{field} is not an array in {v}"))
+        .iter()
+        .map(|s| s.as_str().expect("string").to_owned())
+        .collect()
+}
+
+/// `v` as an array, or a failure showing it.
+#[track_caller]
+pub fn array(v: &Value) -> &Vec<Value> {
+    v.as_array().unwrap_or_else(|| panic!("not an array: {v}"))
+}
+
+/// The actor keygen records: the passwd name of the effective uid (with
+/// `(sudo: …)` appended under sudo, which tests then do not compare).
+pub fn expected_actor() -> Option<String> {
+    if std::env::var_os("SUDO_USER").is_some() {
+        return None;
+    }
+    let out = Command::new("id").arg("-un").output().expect("id -un");
+    Some(
+        String::from_utf8(out.stdout)
+            .expect("utf-8")
+            .trim()
+            .to_owned(),
+    )
+}
+
+/// Runs a test function on SQLite and, when configured, on MariaDB:
+/// `on_both_stores!(a, b)` makes `sqlite::a`, `mysql::a`, … (each on a
+/// fresh, installed database).
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(&super::TestDb::sqlite()); } )*
+        }
+        mod mysql {
+            $( #[test] fn $name() {
+                if let Some(db) = super::TestDb::mysql() { super::$name(&db); }
+            } )*
+        }
+    };
+}
