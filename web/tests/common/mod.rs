@@ -364,3 +364,87 @@ pub fn parallel_logins(
         .map(|t| t.join().expect("login thread"))
         .collect()
 }
+
+/// A client made through the store (as the CLI would); returns its id.
+pub fn store_client(db: &TestDb, name: &str) -> i64 {
+    db.store
+        .create_client(
+            &heratio_keys_core::NewClient {
+                name: name.into(),
+                email: "ops@example.org".into(),
+                organization: None,
+            },
+            &cli_actor(),
+        )
+        .expect("client")
+        .id
+}
+
+/// A credential issued through the store; returns (id, plaintext).
+pub fn store_key(
+    db: &TestDb,
+    kind: heratio_keys_core::Kind,
+    client: i64,
+    name: &str,
+) -> (i64, String) {
+    let issued = heratio_keys_core::issue(
+        db.store.as_ref(),
+        kind,
+        &heratio_keys_core::IssueRequest {
+            client_id: client,
+            name: name.into(),
+            scopes: heratio_keys_core::Scopes::all(),
+            expires_at: None,
+            rate_limit: None,
+            metadata: None,
+        },
+        &cli_actor(),
+    )
+    .expect("issue");
+    (issued.info.id, issued.key.expose().to_owned())
+}
+
+/// The CSRF token of the form posting to `action` on `page` (pages carry
+/// one token per session, so any form's will do; this one also proves the
+/// form is there).
+pub fn form_csrf(page: &Resp, action: &str) -> String {
+    let at = page
+        .body
+        .find(&format!("action=\"{action}\""))
+        .unwrap_or_else(|| panic!("no form posting to {action} in: {}", page.body));
+    between(&page.body[at..], "name=\"csrf\" value=\"", "\"").expect("CSRF field in the form")
+}
+
+/// The flash messages (alerts) on a page, as text.
+pub fn alerts(page: &Resp) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = page.body.as_str();
+    while let Some(i) = rest.find("role=\"alert\">") {
+        rest = &rest[i + "role=\"alert\">".len()..];
+        if let Some(end) = rest.find("</div>") {
+            out.push(rest[..end].to_owned());
+        }
+    }
+    out
+}
+
+/// Follows a redirect answer (asserting it is one) and returns the page.
+#[track_caller]
+pub fn follow(b: &mut Browser, r: &Resp) -> Resp {
+    assert_eq!(r.status, 303, "expected a redirect; body: {}", r.body);
+    let to = r.location().expect("location").to_owned();
+    b.get(&to)
+}
+
+/// Polls `/v1/verify` until `doc` answers `status` (the change feed takes
+/// up to about a second); returns the last answer.
+pub fn verify_until(b: &mut Browser, doc: &serde_json::Value, status: &str) -> Resp {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let r = b.verify(doc);
+        if r.json()["status"] == status || std::time::Instant::now() > deadline {
+            return r;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
