@@ -72,8 +72,8 @@ pub use import::{import_heratio, ImportReport};
 pub use model::{
     Actor, AdminAccount, AdminCredentials, AdminRole, AllowedIps, AuditEntry, Client, ClientUpdate,
     Credential, CredentialInfo, CredentialState, Deactivation, InstallReport, Maintenance,
-    MaintenanceItem, Metadata, NewClient, NewCredential, RejectedUsage, Scopes, Source,
-    UsageRecord, UsageStats,
+    MaintenanceItem, Metadata, NewClient, NewCredential, Pruned, RejectedUsage, Retention, Scopes,
+    Source, UsageRecord, UsageStats,
 };
 pub use ratelimit::RateInfo;
 pub use stats::{HostStats, Stats};

@@ -221,6 +221,69 @@ fn usage_exports_as_a_stream(db: &TestDb) {
     );
 }
 
+fn retention_prunes_raw_rows_and_keeps_statistics(db: &TestDb) {
+    let now = now_ms();
+    let day = heratio_keys_core::model::DAY_MS;
+    let row = |at: i64, credential: Option<i64>| UsageRecord {
+        kind: Kind::ApiKey,
+        credential_id: credential,
+        client_id: credential.map(|_| 1),
+        at,
+        ip: Some("192.0.2.1".into()),
+        endpoint: None,
+        status: if credential.is_some() {
+            Status::Valid
+        } else {
+            Status::NotFound
+        },
+    };
+    let mut batch: Vec<UsageRecord> = (0..12_000)
+        .map(|i| row(now - 100 * day + i, Some(1)))
+        .collect();
+    batch.extend((0..300).map(|i| row(now - 10 * day + i, Some(1))));
+    batch.extend((0..50).map(|i| row(now - 100 * day + i, None)));
+    db.store.write_usage(&batch).expect("rows");
+    let stats = |days: u32| {
+        db.store
+            .usage_stats(&heratio_keys_core::StatsQuery {
+                client_id: None,
+                now,
+                days,
+                top: 5,
+            })
+            .expect("stats")
+    };
+    let before = stats(120);
+    assert_eq!(before.validations, 12_350);
+    let pruned = db
+        .store
+        .prune(&heratio_keys_core::Retention::defaults())
+        .expect("prune");
+    assert_eq!(pruned.usage_rows, 12_000, "{pruned:?}");
+    assert_eq!(pruned.rejected_rows, 1, "one minute of rejections");
+    assert_eq!(pruned.audit_rows, 0, "audit kept unless asked");
+    let left = db
+        .store
+        .usage_log(&UsageQuery {
+            limit: 1,
+            ..UsageQuery::default()
+        })
+        .expect("log")
+        .1;
+    assert_eq!(left, 300);
+    let after = stats(120);
+    assert_eq!(
+        after.validations, 12_300,
+        "rollups keep the statistics (rejections are raw)"
+    );
+    assert_eq!(after.valid_validations, before.valid_validations);
+    let again = db
+        .store
+        .prune(&heratio_keys_core::Retention::defaults())
+        .expect("again");
+    assert_eq!(again.usage_rows, 0, "idempotent");
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -236,4 +299,5 @@ on_both_stores!(
     admins_have_roles_and_the_last_admin_stays,
     the_audit_log_can_be_searched,
     usage_exports_as_a_stream,
+    retention_prunes_raw_rows_and_keeps_statistics,
 );

@@ -619,6 +619,48 @@ impl std::fmt::Debug for AdminCredentials {
     }
 }
 
+/// What `prune` keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// The time to count back from (ms), normally now.
+    pub now: i64,
+    /// Raw usage rows and rejection counts are kept this long (default 90
+    /// days); daily rollups always stay.
+    pub usage_ms: i64,
+    /// Change-feed rows are kept this long (at least an hour).
+    pub feed_ms: i64,
+    /// Audit rows are kept this long; `None` (the default): forever.
+    pub audit_ms: Option<i64>,
+}
+
+impl Retention {
+    /// The defaults as of now: 90 days of usage, a day of feed, all audit.
+    #[must_use]
+    pub fn defaults() -> Self {
+        Retention {
+            now: super::now_ms(),
+            usage_ms: 90 * super::DAY_MS,
+            feed_ms: super::DAY_MS,
+            audit_ms: None,
+        }
+    }
+}
+
+/// What `prune` deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Raw usage rows.
+    pub usage_rows: u64,
+    /// Per-minute rejection counts.
+    pub rejected_rows: u64,
+    /// Change-feed rows.
+    pub feed_rows: u64,
+    /// Rate counters of past hours.
+    pub rate_rows: u64,
+    /// Audit rows.
+    pub audit_rows: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

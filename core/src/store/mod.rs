@@ -22,7 +22,8 @@ use crate::import::{HeratioSource, ImportPlan, ImportReport};
 use crate::model::{
     Actor, AdminAccount, AdminCredentials, AdminRole, AllowedIps, AuditEntry, Client, ClientUpdate,
     Credential, CredentialInfo, Deactivation, FeedEntry, InstallReport, Maintenance, Metadata,
-    NewClient, NewCredential, RejectedUsage, Replacement, UsageRecord, UsageStats,
+    NewClient, NewCredential, Pruned, RejectedUsage, Replacement, Retention, UsageRecord,
+    UsageStats,
 };
 
 mod dsn;
@@ -355,6 +356,15 @@ pub trait ReportStore {
         query: &UsageQuery,
         sink: &mut dyn FnMut(UsageEntry) -> Result<()>,
     ) -> Result<u64>;
+
+    /// Deletes what `retention` says is no longer kept, in small batches
+    /// that each commit on their own. Statistics are unaffected (they read
+    /// the daily rollups).
+    ///
+    /// # Errors
+    ///
+    /// Store errors (batches already deleted stay deleted).
+    fn prune(&self, retention: &Retention) -> Result<Pruned>;
 }
 
 /// The audit log.

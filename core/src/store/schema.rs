@@ -6,7 +6,7 @@
 //! a key up by hand.
 
 /// The schema version this library writes and expects.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// One step of a migration. MySQL commits DDL implicitly, so an
 /// interrupted install re-runs steps: each must be idempotent. Tables and
@@ -159,6 +159,7 @@ impl Dialect {
                 "admin roles and disabled accounts; audit search indexes",
                 self.v7(),
             ),
+            (8, "daily usage rollups", self.v8()),
         ]
     }
 
@@ -512,5 +513,50 @@ impl Dialect {
                 definition: "INDEX audit_log_action ON audit_log(action, created_at)",
             },
         ]
+    }
+
+    /// Daily counts per credential and status, kept by every usage batch,
+    /// so statistics never scan the raw log (which `keygen prune` trims).
+    /// Filled from the existing log once, when the table is made.
+    fn v8(self) -> Vec<Step> {
+        let table = match self {
+            Dialect::Sqlite => {
+                "CREATE TABLE IF NOT EXISTS usage_daily (
+                day INTEGER NOT NULL,
+                credential_kind INTEGER NOT NULL,
+                credential_id INTEGER NOT NULL,
+                client_id INTEGER NOT NULL,
+                status INTEGER NOT NULL,
+                count INTEGER NOT NULL,
+                PRIMARY KEY (day, credential_kind, credential_id, status))"
+            }
+            Dialect::Mysql => {
+                "CREATE TABLE IF NOT EXISTS usage_daily (
+                day INT NOT NULL,
+                credential_kind TINYINT NOT NULL,
+                credential_id BIGINT NOT NULL,
+                client_id BIGINT NOT NULL,
+                status TINYINT NOT NULL,
+                count BIGINT NOT NULL,
+                PRIMARY KEY (day, credential_kind, credential_id, status),
+                KEY usage_daily_client (client_id, day)
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+            }
+        };
+        let day = self.int_div("created_at", crate::model::DAY_MS);
+        let mut steps = vec![Step::Sql(table.to_owned())];
+        if self == Dialect::Sqlite {
+            steps.push(Step::Sql(
+                "CREATE INDEX IF NOT EXISTS usage_daily_client ON usage_daily(client_id, day)"
+                    .to_owned(),
+            ));
+        }
+        steps.push(Step::Sql(format!(
+            "{} INTO usage_daily (day, credential_kind, credential_id, client_id, status, count) \
+             SELECT {day}, credential_kind, credential_id, MAX(client_id), status, COUNT(*) FROM usage_log \
+             WHERE credential_id IS NOT NULL GROUP BY {day}, credential_kind, credential_id, status",
+            self.insert_ignore()
+        )));
+        steps
     }
 }

@@ -214,8 +214,10 @@ impl Run<'_> {
             &[],
         )?;
         let mut out = HashMap::with_capacity(rows.len());
+        // key_hash follows the credential columns, however many they are.
+        let hash_column = CREDENTIAL_COLUMNS.split(',').count();
         for row in &rows {
-            let digest = parse_digest_hex(&row.text(14)?)
+            let digest = parse_digest_hex(&row.text(hash_column)?)
                 .ok_or_else(|| Error::internal("stored key_hash is not hex"))?;
             out.insert(digest, credential_info_from_row(Kind::ApiKey, row)?);
         }

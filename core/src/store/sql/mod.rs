@@ -28,6 +28,7 @@ mod credentials;
 mod heratio;
 mod install;
 mod lifecycle;
+mod prune;
 mod rates;
 mod reports;
 mod usage;

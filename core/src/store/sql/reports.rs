@@ -10,6 +10,7 @@ use crate::model::{
     rejection_bucket, utc_date, CredentialUsage, DayCount, RejectedUsage, UsageRecord, UsageStats,
     DAY_MS, MINUTE_MS,
 };
+use crate::model::{Pruned, Retention};
 use crate::status::Status;
 use crate::store::{ReportStore, StatsQuery, UsageEntry, UsageQuery};
 
@@ -47,13 +48,14 @@ impl<D: Driver> ReportStore for SqlStore<D> {
                 )?;
                 *slot = rows.first().map(|r| r.int(0)).transpose()?.unwrap_or(0);
             }
-            let day = dialect.int_div("created_at", DAY_MS);
+            // The daily rollups, never the raw log: statistics stay cheap
+            // however much usage is recorded (and after it is pruned).
             let per_day_rows = conn.query(
                 &format!(
-                    "SELECT {day} AS day, COUNT(*), COALESCE(SUM(CASE WHEN status = 0 THEN 1 ELSE 0 END), 0) \
-                     FROM usage_log WHERE created_at >= ? AND created_at <= ?{client_filter} GROUP BY {day} ORDER BY day"
+                    "SELECT day, SUM(count), COALESCE(SUM(CASE WHEN status = 0 THEN count ELSE 0 END), 0) \
+                     FROM usage_daily WHERE day >= ? AND day <= ?{client_filter} GROUP BY day ORDER BY day"
                 ),
-                &with_client(vec![since.into(), query.now.into()]),
+                &with_client(vec![first_day.into(), today.into()]),
             )?;
             let mut counted: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
             for row in &per_day_rows {
@@ -245,6 +247,10 @@ impl<D: Driver> ReportStore for SqlStore<D> {
                 return Ok(written);
             }
         }
+    }
+
+    fn prune(&self, retention: &Retention) -> Result<Pruned> {
+        self.run_prune(retention)
     }
 }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use super::{Driver, SqlStore, Value};
 use crate::error::Result;
 use crate::format::Kind;
-use crate::model::{rejection_bucket, UsageRecord, MINUTE_MS};
+use crate::model::{rejection_bucket, UsageRecord, DAY_MS, MINUTE_MS};
 use crate::status::Status;
 
 /// Credentials per usage-count UPDATE (5 placeholders each, well under
@@ -34,6 +34,7 @@ impl<D: Driver> SqlStore<D> {
         statements.extend(log_rows(&logged));
         statements.extend(self.counter_updates(&logged));
         statements.extend(self.rejection_upsert(&rejected));
+        statements.extend(self.daily_upsert(&logged));
         if let Some((queue, last)) = through {
             let dialect = self.driver.dialect();
             statements.push((
@@ -107,7 +108,38 @@ impl<D: Driver> SqlStore<D> {
         updates
     }
 
-    fn rejection_upsert(&self, rejected: &[&UsageRecord]) -> Option<(String, Vec<Value>)> {
+    /// Adds the batch to the per-day, per-credential, per-status counts.
+    fn daily_upsert(&self, logged: &[&UsageRecord]) -> Vec<(String, Vec<Value>)> {
+        let mut counts: BTreeMap<(i64, Kind, i64, Status), (i64, i64)> = BTreeMap::new();
+        for r in logged {
+            let (Some(id), client) = (r.credential_id, r.client_id.unwrap_or(0)) else {
+                continue;
+            };
+            let entry = counts
+                .entry((r.at.div_euclid(DAY_MS), r.kind, id, r.status))
+                .or_insert((client, 0));
+            entry.1 += 1;
+        }
+        chunked_inserts(
+            "INSERT INTO usage_daily (day, credential_kind, credential_id, client_id, status, count)",
+            &self.driver.dialect().add_on_conflict(
+                &["day", "credential_kind", "credential_id", "status"],
+                "count",
+            ),
+            counts.into_iter().map(|((day, kind, id, status), (client, n))| {
+                [
+                    day.into(),
+                    i64::from(kind.code()).into(),
+                    id.into(),
+                    client.into(),
+                    i64::from(status.code()).into(),
+                    n.into(),
+                ]
+            }),
+        )
+    }
+
+    fn rejection_upsert(&self, rejected: &[&UsageRecord]) -> Vec<(String, Vec<Value>)> {
         let mut counts = Rejections::new();
         for r in rejected {
             let minute = r.at - r.at.rem_euclid(MINUTE_MS);
@@ -116,19 +148,13 @@ impl<D: Driver> SqlStore<D> {
                 .entry((minute, r.kind, bucket, r.status))
                 .or_insert(0) += 1;
         }
-        if counts.is_empty() {
-            return None;
-        }
-        let rows = vec!["(?, ?, ?, ?, ?)"; counts.len()].join(", ");
-        let sql = format!(
-            "INSERT INTO usage_rejected (minute, credential_kind, ip, status, count) VALUES {rows} {}",
-            self.driver
+        chunked_inserts(
+            "INSERT INTO usage_rejected (minute, credential_kind, ip, status, count)",
+            &self
+                .driver
                 .dialect()
-                .add_on_conflict(&["minute", "credential_kind", "ip", "status"], "count")
-        );
-        let params = counts
-            .into_iter()
-            .flat_map(|((minute, kind, ip, status), n)| {
+                .add_on_conflict(&["minute", "credential_kind", "ip", "status"], "count"),
+            counts.into_iter().map(|((minute, kind, ip, status), n)| {
                 [
                     minute.into(),
                     i64::from(kind.code()).into(),
@@ -136,24 +162,17 @@ impl<D: Driver> SqlStore<D> {
                     i64::from(status.code()).into(),
                     n.into(),
                 ]
-            })
-            .collect();
-        Some((sql, params))
+            }),
+        )
     }
 }
 
-/// The multi-row insert of the logged validations.
-fn log_rows(logged: &[&UsageRecord]) -> Option<(String, Vec<Value>)> {
-    if logged.is_empty() {
-        return None;
-    }
-    let rows = vec!["(?, ?, ?, ?, ?, ?, ?)"; logged.len()].join(", ");
-    let sql = format!(
-        "INSERT INTO usage_log (credential_kind, credential_id, client_id, created_at, ip, endpoint, status) VALUES {rows}"
-    );
-    let params = logged
-        .iter()
-        .flat_map(|r| {
+/// The multi-row inserts of the logged validations.
+fn log_rows(logged: &[&UsageRecord]) -> Vec<(String, Vec<Value>)> {
+    chunked_inserts(
+        "INSERT INTO usage_log (credential_kind, credential_id, client_id, created_at, ip, endpoint, status)",
+        "",
+        logged.iter().map(|r| {
             [
                 i64::from(r.kind.code()).into(),
                 r.credential_id.into(),
@@ -163,7 +182,29 @@ fn log_rows(logged: &[&UsageRecord]) -> Option<(String, Vec<Value>)> {
                 r.endpoint.clone().into(),
                 i64::from(r.status.code()).into(),
             ]
+        }),
+    )
+}
+
+/// Rows per multi-row INSERT: 1000 rows of at most 7 columns stay far below
+/// SQLite's 32 766 and MySQL's 65 535 placeholders, however large a batch
+/// a host queue hands over.
+const INSERT_ROWS_CHUNK: usize = 1000;
+
+/// Multi-row INSERTs of `rows` (each `N` values), `INSERT_ROWS_CHUNK` rows
+/// per statement; `head` ends before VALUES, `tail` follows the rows.
+fn chunked_inserts<const N: usize>(
+    head: &str,
+    tail: &str,
+    rows: impl IntoIterator<Item = [Value; N]>,
+) -> Vec<(String, Vec<Value>)> {
+    let placeholders = format!("({})", vec!["?"; N].join(", "));
+    let rows: Vec<[Value; N]> = rows.into_iter().collect();
+    rows.chunks(INSERT_ROWS_CHUNK)
+        .map(|chunk| {
+            let values = vec![placeholders.as_str(); chunk.len()].join(", ");
+            let params = chunk.iter().flat_map(|row| row.iter().cloned()).collect();
+            (format!("{head} VALUES {values} {tail}"), params)
         })
-        .collect();
-    Some((sql, params))
+        .collect()
 }

@@ -1,0 +1,75 @@
+//! Retention: deleting raw usage, rejection counts, change-feed rows, old
+//! rate counters and (only when asked) audit rows, in small batches that
+//! each commit on their own, so validation and the usage flusher never
+//! wait behind one long delete. Statistics read the daily rollups, which
+//! are kept.
+
+use super::{Driver, SqlStore};
+use crate::error::Result;
+use crate::model::{Pruned, Retention};
+use crate::ratelimit::HOUR_MS;
+
+/// Rows deleted per statement.
+const BATCH: i64 = 5000;
+/// Change-feed rows are kept at least this long: a process that stalled
+/// may still read them, and the pollers' hole window is five minutes.
+const FEED_KEEP_MS: i64 = HOUR_MS;
+
+impl<D: Driver> SqlStore<D> {
+    /// Deletes rows of `table` older than `cutoff` (column `time`), by
+    /// ranges of the id, `BATCH` at a time. Returns how many went.
+    fn prune_by_id(&self, table: &str, time: &str, cutoff: i64) -> Result<u64> {
+        let upto = self.with_conn(|conn| {
+            conn.query(
+                &format!("SELECT MIN(id), MAX(id) FROM {table} WHERE {time} < ?"),
+                &[cutoff.into()],
+            )
+        })?;
+        let (Some(low), Some(high)) = (
+            upto.first().map(|r| r.opt_int(0)).transpose()?.flatten(),
+            upto.first().map(|r| r.opt_int(1)).transpose()?.flatten(),
+        ) else {
+            return Ok(0);
+        };
+        let mut deleted = 0;
+        let mut from = low - 1;
+        while from < high {
+            let to = (from + BATCH).min(high);
+            deleted += self.with_conn(|conn| {
+                conn.exec(
+                    &format!("DELETE FROM {table} WHERE id > ? AND id <= ? AND {time} < ?"),
+                    &[from.into(), to.into(), cutoff.into()],
+                )
+                .map(|e| e.affected)
+            })?;
+            from = to;
+            // Let the flusher's and the validators' statements in.
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        Ok(deleted)
+    }
+
+    fn prune_where(&self, sql: &str, cutoff: i64) -> Result<u64> {
+        self.with_conn(|conn| conn.exec(sql, &[cutoff.into()]).map(|e| e.affected))
+    }
+
+    pub(super) fn run_prune(&self, retention: &Retention) -> Result<Pruned> {
+        let now = retention.now;
+        let usage_cutoff = now - retention.usage_ms;
+        let feed_cutoff = now - retention.feed_ms.max(FEED_KEEP_MS);
+        Ok(Pruned {
+            usage_rows: self.prune_by_id("usage_log", "created_at", usage_cutoff)?,
+            rejected_rows: self
+                .prune_where("DELETE FROM usage_rejected WHERE minute < ?", usage_cutoff)?,
+            feed_rows: self.prune_by_id("change_feed", "created_at", feed_cutoff)?,
+            rate_rows: self.prune_where(
+                "DELETE FROM rate_counter WHERE window_start < ?",
+                now - 2 * HOUR_MS,
+            )?,
+            audit_rows: match retention.audit_ms {
+                Some(keep) => self.prune_by_id("audit_log", "created_at", now - keep)?,
+                None => 0,
+            },
+        })
+    }
+}
