@@ -156,11 +156,28 @@ pub(crate) fn push(region: &Region, record: &UsageRecord) -> bool {
                     return true;
                 }
             }
-            d if d < 0 => {
+            // The slot still holds the previous lap's record (filled, or
+            // claimed and being filled): the ring is full.
+            d if d == -n.cast_signed() || d == 1 - n.cast_signed() => {
                 h.ring_dropped.fetch_add(1, Ordering::Relaxed);
                 return false;
             }
-            _ => std::hint::spin_loop(),
+            _ => {
+                // Legitimately another producer took `pos` and the tail has
+                // moved on: retry. With the tail still at `pos`, no step of
+                // the protocol wrote this sequence: the slot was scribbled
+                // over. Give it back its turn instead of spinning forever
+                // (a hung validator would be far worse than a lost record).
+                if h.ring_tail.load(Ordering::Acquire) == pos
+                    && slot
+                        .seq
+                        .compare_exchange(seq, pos, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    h.corrupt.fetch_add(1, Ordering::Relaxed);
+                }
+                std::hint::spin_loop();
+            }
         }
     }
 }
@@ -203,8 +220,10 @@ pub(crate) fn peek(region: &Region, drain: &mut Drain, max: usize) -> Vec<(u64, 
             continue;
         }
         let tail = h.ring_tail.load(Ordering::Acquire);
-        if seq == pos && tail > pos && out.is_empty() {
-            // Claimed, not filled. Skip only at the head, after a second.
+        if tail > pos && out.is_empty() {
+            // Claimed, not filled (its producer died), or a sequence no
+            // producer wrote (the slot was scribbled over). Skip only at
+            // the head, after a second.
             match drain.stuck_since {
                 Some((at, since)) if at == pos && since.elapsed().as_secs() >= 1 => {
                     release_one(h, slot, pos, n);
@@ -255,6 +274,66 @@ pub(crate) fn queued(region: &Region) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shared::region::Geometry;
+
+    fn record(at: i64) -> UsageRecord {
+        UsageRecord {
+            kind: Kind::ApiKey,
+            credential_id: Some(1),
+            client_id: Some(2),
+            at,
+            ip: None,
+            endpoint: None,
+            status: Status::Valid,
+        }
+    }
+
+    fn ring_region(dir: &std::path::Path, ring_slots: u64) -> Region {
+        let geometry = Geometry {
+            table_slots: 0,
+            ring_slots,
+        };
+        let init = std::fs::File::create(dir.join("init")).expect("init lock");
+        let region = Region::open(
+            &dir.join("r.region"),
+            &init,
+            geometry,
+            geometry.bytes(SLOT_BYTES, RECORD_BYTES),
+        )
+        .expect("region");
+        initialise(&region);
+        region
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // mmap
+    fn scribbled_sequences_neither_hang_producers_nor_stall_the_leader() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let region = ring_region(dir.path(), 4);
+        let ring = records(&region);
+        // Ahead of the tail (d > 0) and behind it by a distance no lap
+        // leaves (d < 0): both used to loop or drop forever.
+        for garbage in [u64::MAX / 3, u64::MAX - 100] {
+            let tail = region.header().ring_tail.load(Ordering::Relaxed);
+            ring[usize::try_from(tail % 4).expect("index")]
+                .seq
+                .store(garbage, Ordering::Relaxed);
+            assert!(push(&region, &record(1)), "repaired and queued");
+        }
+        assert_eq!(region.header().corrupt.load(Ordering::Relaxed), 2);
+        // A full ring is still full, not "corrupted".
+        assert!(push(&region, &record(2)));
+        assert!(push(&region, &record(3)));
+        assert!(!push(&region, &record(4)), "four slots, four records");
+        assert_eq!(region.header().ring_dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(region.header().corrupt.load(Ordering::Relaxed), 2);
+        let mut drain = Drain::default();
+        let got = peek(&region, &mut drain, 10);
+        assert_eq!(got.len(), 4);
+        release(&region, got[3].0);
+        assert_eq!(queued(&region), 0);
+        assert!(push(&region, &record(5)), "next lap");
+    }
 
     #[test]
     fn records_round_trip_through_words() {
