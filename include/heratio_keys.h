@@ -30,21 +30,40 @@
  *
  * API conventions
  * ---------------
- * Ownership:  hk_validator is opaque. hk_validator_open and
- *             hk_validator_open_with create it; hk_validator_free
- *             (NULL-safe) destroys it exactly once, after writing buffered
- *             usage records. hk_credential, hk_rate, hk_stats and
- *             hk_options are plain structs the caller owns (the stack is
- *             fine); the library never allocates memory the caller must
- *             free. hk_version and hk_status_name return static strings.
- *             Input pointers are read only during the call, never kept.
+ * Ownership:  hk_validator is opaque. hk_validator_open,
+ *             hk_validator_open_with and hk_validator_open_ex create it;
+ *             hk_validator_free (NULL-safe) destroys it exactly once, after
+ *             writing buffered usage records. hk_credential, hk_rate,
+ *             hk_stats, hk_host_stats and hk_options are plain structs the
+ *             caller owns (the stack is fine); the library never allocates
+ *             memory the caller must free. hk_version and hk_status_name
+ *             return static strings. Input pointers are read only during
+ *             the call, never kept.
  * Threading:  one hk_validator may be used by any number of threads at once
  *             (hk_validate, hk_check_format, hk_validator_stats,
+ *             hk_validator_host_stats,
  *             hk_validator_flush); the cache is shared and lookups do not
  *             serialise. Only hk_validator_free needs exclusive access: call
  *             it when no other call on the handle is running. Each validator
- *             runs two background threads (feed poller, usage flusher):
+ *             runs two background threads (feed poller, usage flusher; one
+ *             host thread in shared mode) and, on MySQL, one I/O thread:
  *             open one per process.
+ * Shared:     hk_validator_open_ex(dsn, opts, HK_OPEN_SHARED_CACHE, &v)
+ *             shares one cache, one feed poller and one usage writer with
+ *             every process of the same OS user validating against the same
+ *             DSN (PHP-FPM workers included), through a 0600 region file in
+ *             $HERATIO_KEYS_REGION_DIR, else /dev/shm; whichever process
+ *             holds the region's lock leads (polls, writes usage), and
+ *             another takes over within a poll interval when it exits or is
+ *             killed. Every process sharing a region must use the same
+ *             region sizes: C programs use the library's defaults, as does
+ *             PHP unless heratio_keys.shared_cache_slots /
+ *             shared_queue_records are changed. If the region cannot be used
+ *             (another owner, readable by others, no room), the validator
+ *             opens anyway with its own cache; hk_validator_host_stats then
+ *             answers HK_ERR_NOT_SHARED and hk_last_error_message says why.
+ *             Trust boundary: any process of that OS user can read and write
+ *             the region, as it can read the DSN (see docs/shared-cache.md).
  * fork():     background threads and connections belong to the process that
  *             started them. In a forked child, the first call on an inherited
  *             handle starts fresh ones and leaves the parent's alone;
@@ -90,7 +109,8 @@
  *             - ip / endpoint NULL: not recorded; non-UTF-8 bytes are
  *               replaced, over-long values cut (45 / 255 bytes).
  *             - NULL dsn / out in hk_validator_open*, NULL v / out in the
- *               other int functions: HK_ERR_INVALID_ARGUMENT.
+ *               other int functions, flag bits hk_validator_open_ex does not
+ *               know: HK_ERR_INVALID_ARGUMENT.
  *             - hk_status / hk_kind values the library does not know:
  *               hk_status_name gives "unknown", hk_status_http 500.
  *             Enum-typed arguments are received as uint32_t by the library,
@@ -103,11 +123,14 @@
  * Stability:  enum values are explicit and never renumbered or reused; later
  *             statuses take numbers after 10, so keep a default: branch. The
  *             soname (libheratio_keys.so.0) changes on any incompatible ABI
- *             change, independently of the crate version. hk_credential
- *             and hk_rate keep their size; hk_options may only grow at its
- *             end, together with a soname change: always initialise it with
- *             hk_options_default(). hk_error codes are likewise explicit;
- *             later ones take numbers below -9.
+ *             change, independently of the crate version. hk_credential,
+ *             hk_rate and hk_host_stats keep their size; hk_options may only
+ *             grow at its end, together with a soname change: always
+ *             initialise it with hk_options_default(). What opening needs
+ *             beyond hk_options comes as hk_validator_open_ex flags
+ *             (HK_OPEN_*): new flags take new bits, and a library refuses
+ *             bits it does not know. hk_error codes are likewise explicit;
+ *             later ones take numbers below -10.
  */
 
 #ifndef HERATIO_KEYS_H
@@ -125,6 +148,14 @@
 #define HK_VERSION_PATCH 0
 #define HK_VERSION "0.1.0"
 
+
+// `hk_validator_open_ex` flag: share the host's cache, change-feed poller
+// and usage writer with every other process of this OS user validating
+// against the same DSN (PHP-FPM workers, other C programs) through a
+// memory-mapped region, instead of keeping them per process. If the region
+// cannot be used, the validator runs with its own cache and
+// `hk_validator_host_stats` says why. See `docs/shared-cache.md`.
+#define HK_OPEN_SHARED_CACHE 1
 
 // Size of `hk_credential.name`: holds any label the store accepts
 // (255 characters of up to 4 UTF-8 bytes) plus the terminating NUL.
@@ -199,9 +230,10 @@ typedef uint32_t hk_kind;
 #endif // __cplusplus
 
 // Return codes of the functions returning `int` (`hk_validator_open`,
-// `hk_validator_open_with`, `hk_validator_stats`, `hk_validator_flush`,
-// `hk_last_rate`): 0 on success, one of these negative values otherwise.
-// Values are stable and never reused; later codes take numbers below -9.
+// `hk_validator_open_with`, `hk_validator_open_ex`, `hk_validator_stats`,
+// `hk_validator_host_stats`, `hk_validator_flush`, `hk_last_rate`): 0 on
+// success, one of these negative values otherwise. Values are stable and
+// never reused; later codes take numbers below -10.
 // `hk_last_error_message` gives the details (except for `hk_last_rate`,
 // which leaves it to describe the validation).
 typedef enum hk_error {
@@ -232,6 +264,11 @@ typedef enum hk_error {
   // request against an hourly rate limit (the credential is unlimited,
   // none was matched, or it was refused for another reason first).
   HK_ERR_NO_RATE_LIMIT = -9,
+  // `hk_validator_host_stats`: the validator does not share the host
+  // region (it was opened without `HK_OPEN_SHARED_CACHE`, or the region
+  // could not be used and it runs with its own cache);
+  // `hk_last_error_message` says which, and why.
+  HK_ERR_NOT_SHARED = -10,
 } hk_error;
 
 // A validator: store connection, cache, change-feed poller and usage
@@ -344,6 +381,35 @@ typedef struct hk_stats {
   uint64_t usage_write_errors;
 } hk_stats;
 
+// The host region as this process sees it (`hk_validator_host_stats`):
+// its role, and the counters every process sharing the region adds to.
+// A plain struct the caller owns; its size is fixed: later information
+// comes through a new function, never by growing it.
+typedef struct hk_host_stats {
+  // 1 when this process leads the host now (polls the change feed and
+  // writes the usage queue for every process), else 0.
+  uint32_t leader;
+  // The leading process's id, as the region last recorded it.
+  uint32_t leader_pid;
+  // Validations answered from the host cache, all processes.
+  uint64_t hits;
+  // Validations that needed a store query, all processes.
+  uint64_t misses;
+  // Answers stored in the host cache.
+  uint64_t fills;
+  // Occupied host cache slots now.
+  uint64_t entries;
+  // Host cache slots found damaged (read as misses).
+  uint64_t corrupt;
+  // Usage records queued host-wide and not yet written.
+  uint64_t queued;
+  // Usage records the host queue could not take (full) or lost (a
+  // process died while writing one).
+  uint64_t dropped;
+  // Usage records written from the host queue.
+  uint64_t written;
+} hk_host_stats;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -365,6 +431,7 @@ int hk_validator_open(const char *dsn, struct hk_validator **out);
 
 // Opens a validator on `dsn` with `opts` (NULL: defaults), checking that the
 // store is reachable and its schema current. Background threads start now.
+// Same as `hk_validator_open_ex(dsn, opts, 0, out)`.
 //
 // Returns 0 and stores the handle in `*out`, or a negative `hk_error`:
 // `HK_ERR_INVALID_ARGUMENT` (NULL `dsn` or `out`, option out of range),
@@ -380,6 +447,23 @@ int hk_validator_open(const char *dsn, struct hk_validator **out);
 int hk_validator_open_with(const char *dsn,
                            const struct hk_options *opts,
                            struct hk_validator **out);
+
+// As `hk_validator_open_with`, with `flags`: 0, or `HK_OPEN_SHARED_CACHE`
+// to share the host's cache, feed poller and usage writer with the other
+// processes of this OS user on the same DSN. A flag bit this library does
+// not know is refused with `HK_ERR_INVALID_ARGUMENT` (a program built for
+// a newer library fails to open rather than silently running without
+// what it asked for). A region that cannot be used is not an error: the
+// validator opens with its own cache, and `hk_validator_host_stats`
+// answers `HK_ERR_NOT_SHARED` with the reason.
+//
+// # Safety
+//
+// As `hk_validator_open_with`.
+int hk_validator_open_ex(const char *dsn,
+                         const struct hk_options *opts,
+                         uint32_t flags,
+                         struct hk_validator **out);
 
 // Frees a validator after writing its buffered usage records (retrying for
 // up to `shutdown_flush_timeout_ms` if the store is down) and stopping its
@@ -490,6 +574,18 @@ hk_status hk_check_format(hk_kind kind, const char *key, size_t key_len);
 //
 // `v` is NULL or a live handle; `out` is NULL or writable.
 int hk_validator_stats(const struct hk_validator *v, struct hk_stats *out);
+
+// Fills `*out` with the host region's counters as this process sees them.
+// Returns 0; `HK_ERR_NOT_SHARED` when the validator does not share the
+// host region (opened without `HK_OPEN_SHARED_CACHE`, or the region could
+// not be used and it runs with its own cache: `hk_last_error_message` says
+// which, with the reason); `HK_ERR_INVALID_ARGUMENT` for a NULL argument.
+// `*out` is written only on success.
+//
+// # Safety
+//
+// `v` is NULL or a live handle; `out` is NULL or writable.
+int hk_validator_host_stats(const struct hk_validator *v, struct hk_host_stats *out);
 
 // The stable name of a status (`"valid"`, `"wrong_kind"`, …), as in the
 // usage log, the CLI and the PHP extension; `"unknown"` for a value this

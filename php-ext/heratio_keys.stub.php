@@ -94,7 +94,14 @@ namespace {
      * open_failures, last_error, validations, cache_hits, cache_misses,
      * cache_entries, store_queries, store_errors, feed_polls, feed_errors,
      * feed_evictions, feed_lag_ms, usage_queued, usage_written,
-     * usage_dropped, usage_write_errors.
+     * usage_dropped, usage_write_errors; then the host region
+     * (heratio_keys.shared_cache): shared (bool: this worker uses it),
+     * shared_error (?string: why not, when it was asked for), shared_region
+     * (?string: the region file), and the host's counters host_leader (0/1:
+     * this worker leads), host_leader_pid, host_hits, host_misses,
+     * host_fills, host_entries, host_corrupt, host_queued, host_dropped,
+     * host_written — every key always present, the host_* ones null when
+     * this worker does not share the region.
      *
      * @return array<string, int|bool|string|null>
      */

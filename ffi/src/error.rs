@@ -11,9 +11,10 @@ use heratio_keys_core::ErrorKind;
 use crate::marshal::write_c_string;
 
 /// Return codes of the functions returning `int` (`hk_validator_open`,
-/// `hk_validator_open_with`, `hk_validator_stats`, `hk_validator_flush`,
-/// `hk_last_rate`): 0 on success, one of these negative values otherwise.
-/// Values are stable and never reused; later codes take numbers below -9.
+/// `hk_validator_open_with`, `hk_validator_open_ex`, `hk_validator_stats`,
+/// `hk_validator_host_stats`, `hk_validator_flush`, `hk_last_rate`): 0 on
+/// success, one of these negative values otherwise. Values are stable and
+/// never reused; later codes take numbers below -10.
 /// `hk_last_error_message` gives the details (except for `hk_last_rate`,
 /// which leaves it to describe the validation).
 #[repr(C)]
@@ -46,6 +47,11 @@ pub enum hk_error {
     /// request against an hourly rate limit (the credential is unlimited,
     /// none was matched, or it was refused for another reason first).
     HK_ERR_NO_RATE_LIMIT = -9,
+    /// `hk_validator_host_stats`: the validator does not share the host
+    /// region (it was opened without `HK_OPEN_SHARED_CACHE`, or the region
+    /// could not be used and it runs with its own cache);
+    /// `hk_last_error_message` says which, and why.
+    HK_ERR_NOT_SHARED = -10,
 }
 
 impl From<ErrorKind> for hk_error {

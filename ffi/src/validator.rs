@@ -7,7 +7,7 @@ use std::ptr;
 use std::time::Duration;
 
 use heratio_keys_core::model::check_required;
-use heratio_keys_core::{Options, Request, Validator};
+use heratio_keys_core::{Options, OptionsBuilder, Request, Validator};
 
 use crate::credential::{hk_credential, write_credential};
 use crate::error::{clear_error, fail, hk_error, set_error, set_error_with_detail, succeed};
@@ -74,8 +74,38 @@ pub extern "C" fn hk_options_default() -> hk_options {
     }
 }
 
+/// `hk_validator_open_ex` flag: share the host's cache, change-feed poller
+/// and usage writer with every other process of this OS user validating
+/// against the same DSN (PHP-FPM workers, other C programs) through a
+/// memory-mapped region, instead of keeping them per process. If the region
+/// cannot be used, the validator runs with its own cache and
+/// `hk_validator_host_stats` says why. See `docs/shared-cache.md`.
+pub const HK_OPEN_SHARED_CACHE: u32 = 1;
+
+/// Every flag `hk_validator_open_ex` knows; other bits are refused.
+const KNOWN_OPEN_FLAGS: u32 = HK_OPEN_SHARED_CACHE;
+
+/// Core's options from C's and the open flags, or why they are out of range.
+fn core_options_with(o: &hk_options, flags: u32) -> Result<Options, String> {
+    let unknown = flags & !KNOWN_OPEN_FLAGS;
+    if unknown != 0 {
+        return Err(format!(
+            "unknown flags 0x{unknown:x} (this library knows 0x{KNOWN_OPEN_FLAGS:x})"
+        ));
+    }
+    Ok(core_builder(o)?
+        .shared_cache(flags & HK_OPEN_SHARED_CACHE != 0)
+        .build())
+}
+
 /// Core's options from C's, or why they are out of range.
+#[cfg(test)]
 fn core_options(o: &hk_options) -> Result<Options, String> {
+    core_builder(o).map(OptionsBuilder::build)
+}
+
+/// A builder holding C's options, or why they are out of range.
+fn core_builder(o: &hk_options) -> Result<OptionsBuilder, String> {
     let ms = Duration::from_millis;
     if o.usage_queue_capacity == 0 {
         return Err("usage_queue_capacity must be at least 1".into());
@@ -96,8 +126,7 @@ fn core_options(o: &hk_options) -> Result<Options, String> {
         .usage_queue_capacity(queue)
         .usage_flush_interval(ms(o.usage_flush_interval_ms))
         .shutdown_flush_timeout(ms(o.shutdown_flush_timeout_ms))
-        .usage_log(usage_log)
-        .build())
+        .usage_log(usage_log))
 }
 
 /// Opens a validator on `dsn` (`sqlite:PATH` or
@@ -121,6 +150,7 @@ pub unsafe extern "C" fn hk_validator_open(
 
 /// Opens a validator on `dsn` with `opts` (NULL: defaults), checking that the
 /// store is reachable and its schema current. Background threads start now.
+/// Same as `hk_validator_open_ex(dsn, opts, 0, out)`.
 ///
 /// Returns 0 and stores the handle in `*out`, or a negative `hk_error`:
 /// `HK_ERR_INVALID_ARGUMENT` (NULL `dsn` or `out`, option out of range),
@@ -139,17 +169,59 @@ pub unsafe extern "C" fn hk_validator_open_with(
     opts: *const hk_options,
     out: *mut *mut hk_validator,
 ) -> c_int {
-    const F: &str = "hk_validator_open";
-    guard(F, hk_error::HK_ERR_INTERNAL as c_int, || {
+    // SAFETY: forwarded caller guarantees.
+    unsafe { open("hk_validator_open", dsn, opts, 0, out) }
+}
+
+/// As `hk_validator_open_with`, with `flags`: 0, or `HK_OPEN_SHARED_CACHE`
+/// to share the host's cache, feed poller and usage writer with the other
+/// processes of this OS user on the same DSN. A flag bit this library does
+/// not know is refused with `HK_ERR_INVALID_ARGUMENT` (a program built for
+/// a newer library fails to open rather than silently running without
+/// what it asked for). A region that cannot be used is not an error: the
+/// validator opens with its own cache, and `hk_validator_host_stats`
+/// answers `HK_ERR_NOT_SHARED` with the reason.
+///
+/// # Safety
+///
+/// As `hk_validator_open_with`.
+#[no_mangle]
+pub unsafe extern "C" fn hk_validator_open_ex(
+    dsn: *const c_char,
+    opts: *const hk_options,
+    flags: u32,
+    out: *mut *mut hk_validator,
+) -> c_int {
+    // SAFETY: forwarded caller guarantees.
+    unsafe { open("hk_validator_open_ex", dsn, opts, flags, out) }
+}
+
+/// The open functions' common body; `function` names the caller in messages.
+///
+/// # Safety
+///
+/// As `hk_validator_open_with`.
+unsafe fn open(
+    function: &str,
+    dsn: *const c_char,
+    opts: *const hk_options,
+    flags: u32,
+    out: *mut *mut hk_validator,
+) -> c_int {
+    guard(function, hk_error::HK_ERR_INTERNAL as c_int, || {
         if dsn.is_null() {
-            return fail(F, hk_error::HK_ERR_INVALID_ARGUMENT, "dsn is NULL");
+            return fail(function, hk_error::HK_ERR_INVALID_ARGUMENT, "dsn is NULL");
         }
         if out.is_null() {
-            return fail(F, hk_error::HK_ERR_INVALID_ARGUMENT, "out is NULL");
+            return fail(function, hk_error::HK_ERR_INVALID_ARGUMENT, "out is NULL");
         }
         // SAFETY: checked non-NULL; the caller guarantees NUL termination.
         let Ok(dsn) = unsafe { CStr::from_ptr(dsn) }.to_str() else {
-            return fail(F, hk_error::HK_ERR_INVALID_DSN, "the DSN is not UTF-8");
+            return fail(
+                function,
+                hk_error::HK_ERR_INVALID_DSN,
+                "the DSN is not UTF-8",
+            );
         };
         let options = if opts.is_null() {
             hk_options_default()
@@ -158,9 +230,9 @@ pub unsafe extern "C" fn hk_validator_open_with(
             // `hk_options` (`read_unaligned` spares an alignment demand).
             unsafe { opts.read_unaligned() }
         };
-        let options = match core_options(&options) {
+        let options = match core_options_with(&options, flags) {
             Ok(options) => options,
-            Err(message) => return fail(F, hk_error::HK_ERR_INVALID_ARGUMENT, message),
+            Err(message) => return fail(function, hk_error::HK_ERR_INVALID_ARGUMENT, message),
         };
         match Validator::open(dsn, options) {
             Ok(inner) => {
@@ -169,7 +241,7 @@ pub unsafe extern "C" fn hk_validator_open_with(
                 unsafe { out.write(handle) };
                 succeed()
             }
-            Err(e) => fail(F, e.kind().into(), e),
+            Err(e) => fail(function, e.kind().into(), e),
         }
     })
 }
@@ -411,17 +483,176 @@ mod tests {
 
     /// A validator on a fresh SQLite store with the current schema.
     fn open_fresh(dir: &tempfile::TempDir) -> *mut hk_validator {
-        let dsn = format!("sqlite:{}", dir.path().join("keys.db").display());
-        store::open(&Dsn::parse(&dsn).expect("a valid DSN"))
-            .expect("the store opens")
-            .install()
-            .expect("the schema installs");
-        let dsn = std::ffi::CString::new(dsn).expect("no NUL");
+        open_fresh_ex(dir, 0)
+    }
+
+    /// The DSN of the store in `dir`, installed if new.
+    fn fresh_dsn(dir: &tempfile::TempDir) -> std::ffi::CString {
+        let path = dir.path().join("keys.db");
+        let dsn = format!("sqlite:{}", path.display());
+        if !path.exists() {
+            store::open(&Dsn::parse(&dsn).expect("a valid DSN"))
+                .expect("the store opens")
+                .install()
+                .expect("the schema installs");
+        }
+        std::ffi::CString::new(dsn).expect("no NUL")
+    }
+
+    /// As `open_fresh`, with `hk_validator_open_ex` flags.
+    fn open_fresh_ex(dir: &tempfile::TempDir, flags: u32) -> *mut hk_validator {
+        let dsn = fresh_dsn(dir);
         let mut v = ptr::null_mut();
         // SAFETY: a NUL-terminated DSN and a writable out pointer.
-        let rc = unsafe { hk_validator_open(dsn.as_ptr(), &mut v) };
+        let rc = unsafe { hk_validator_open_ex(dsn.as_ptr(), ptr::null(), flags, &mut v) };
         assert_eq!(rc, 0, "{}", last_error());
         v
+    }
+
+    /// Removes a region's three files (`.region`, `.init`, `.leader`): the
+    /// tests leave nothing in /dev/shm.
+    fn remove_region(region: &std::path::Path) {
+        for suffix in ["region", "init", "leader"] {
+            let _ = std::fs::remove_file(region.with_extension(suffix));
+        }
+    }
+
+    #[test]
+    fn open_ex_refuses_unknown_flags() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let dsn = fresh_dsn(&dir);
+        for flags in [2u32, 1 << 31, HK_OPEN_SHARED_CACHE | 4] {
+            let mut v = ptr::null_mut();
+            // SAFETY: valid pointers; refused before anything is opened.
+            let rc = unsafe { hk_validator_open_ex(dsn.as_ptr(), ptr::null(), flags, &mut v) };
+            assert_eq!(rc, hk_error::HK_ERR_INVALID_ARGUMENT as c_int);
+            assert!(v.is_null(), "out untouched");
+            assert!(
+                last_error().starts_with("hk_validator_open_ex: unknown flags 0x"),
+                "{}",
+                last_error()
+            );
+        }
+        // SAFETY: NULL DSN is answered.
+        let rc = unsafe { hk_validator_open_ex(ptr::null(), ptr::null(), 1, ptr::null_mut()) };
+        assert_eq!(rc, hk_error::HK_ERR_INVALID_ARGUMENT as c_int);
+        // Options still count: flags do not bypass their checks.
+        let mut o = hk_options_default();
+        o.usage_log = 7;
+        let mut v = ptr::null_mut();
+        // SAFETY: valid pointers.
+        let rc = unsafe { hk_validator_open_ex(dsn.as_ptr(), &o, 1, &mut v) };
+        assert_eq!(rc, hk_error::HK_ERR_INVALID_ARGUMENT as c_int);
+        assert!(core_options_with(&hk_options_default(), 1)
+            .expect("known")
+            .shared_cache());
+        assert!(!core_options_with(&hk_options_default(), 0)
+            .expect("known")
+            .shared_cache());
+    }
+
+    #[test]
+    fn host_stats_of_a_private_validator_say_not_shared() {
+        use crate::stats::{hk_host_stats, hk_validator_host_stats};
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let v = open_fresh(&dir);
+        let mut h = hk_host_stats {
+            hits: 99,
+            ..Default::default()
+        };
+        // SAFETY: a live handle and a writable struct.
+        let rc = unsafe { hk_validator_host_stats(v, &mut h) };
+        assert_eq!(rc, hk_error::HK_ERR_NOT_SHARED as c_int);
+        assert_eq!(h.hits, 99, "out untouched");
+        assert_eq!(
+            last_error(),
+            "hk_validator_host_stats: the validator was opened without HK_OPEN_SHARED_CACHE"
+        );
+        // SAFETY: a live handle, freed once.
+        unsafe { hk_validator_free(v) };
+    }
+
+    #[test]
+    fn shared_validators_share_fills_and_one_leads() {
+        use crate::stats::{hk_host_stats, hk_validator_host_stats};
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let a = open_fresh_ex(&dir, HK_OPEN_SHARED_CACHE);
+        let b = open_fresh_ex(&dir, HK_OPEN_SHARED_CACHE);
+        // SAFETY: live handles.
+        let region = unsafe { &*a }
+            .inner
+            .shared_region_path()
+            .expect("a shares the region");
+        let host = |v: *mut hk_validator| {
+            let mut h = hk_host_stats::default();
+            // SAFETY: a live handle and a writable struct.
+            let rc = unsafe { hk_validator_host_stats(v, &mut h) };
+            assert_eq!(rc, 0, "{}", last_error());
+            h
+        };
+        let (ha, hb) = (host(a), host(b));
+        assert_eq!(ha.leader + hb.leader, 1, "exactly one leads: {ha:?} {hb:?}");
+        assert_eq!(ha.leader_pid, std::process::id());
+        let key = "hk_api_00000000000000000000000000000000000000001Wtgbr";
+        let validate = |v: *mut hk_validator| {
+            // SAFETY: a live handle and key.
+            unsafe {
+                hk_validate(
+                    v,
+                    1,
+                    key.as_ptr().cast(),
+                    key.len(),
+                    ptr::null(),
+                    0,
+                    ptr::null(),
+                    ptr::null(),
+                    ptr::null_mut(),
+                )
+            }
+        };
+        assert_eq!(validate(a), hk_status::HK_STATUS_NOT_FOUND);
+        let misses = host(b).misses;
+        assert_eq!(validate(b), hk_status::HK_STATUS_NOT_FOUND);
+        let hb = host(b);
+        assert_eq!(hb.misses, misses, "b found a's negative answer");
+        assert!(hb.hits >= 1 && hb.fills >= 1 && hb.entries >= 1, "{hb:?}");
+        // SAFETY: live handles, freed once.
+        unsafe {
+            hk_validator_free(a);
+            hk_validator_free(b);
+        }
+        remove_region(&region);
+    }
+
+    #[test]
+    fn an_unusable_region_falls_back_and_says_why() {
+        use std::os::unix::fs::PermissionsExt;
+
+        use crate::stats::{hk_host_stats, hk_validator_host_stats};
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let probe = open_fresh_ex(&dir, HK_OPEN_SHARED_CACHE);
+        // SAFETY: a live handle.
+        let region = unsafe { &*probe }
+            .inner
+            .shared_region_path()
+            .expect("shared");
+        // SAFETY: a live handle, freed once.
+        unsafe { hk_validator_free(probe) };
+        std::fs::set_permissions(&region, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let v = open_fresh_ex(&dir, HK_OPEN_SHARED_CACHE);
+        let mut h = hk_host_stats::default();
+        // SAFETY: a live handle and a writable struct.
+        let rc = unsafe { hk_validator_host_stats(v, &mut h) };
+        assert_eq!(rc, hk_error::HK_ERR_NOT_SHARED as c_int);
+        let why = last_error();
+        assert!(
+            why.contains("runs with its own cache") && why.contains("private"),
+            "{why}"
+        );
+        assert_eq!(h, hk_host_stats::default(), "out untouched");
+        // SAFETY: a live handle, freed once.
+        unsafe { hk_validator_free(v) };
+        remove_region(&region);
     }
 
     #[test]

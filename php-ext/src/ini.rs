@@ -32,7 +32,8 @@ impl Directive {
         self.name.to_str().unwrap_or_default()
     }
 
-    fn default_value(&self) -> &'static str {
+    /// The default, as registered.
+    pub fn default_value(&self) -> &'static str {
         self.default.to_str().unwrap_or_default()
     }
 }
@@ -45,13 +46,49 @@ pub const CACHE_TTL: Directive = Directive::new(c"heratio_keys.cache_ttl", c"60"
 pub const POLL_INTERVAL_MS: Directive = Directive::new(c"heratio_keys.poll_interval_ms", c"500");
 /// `heratio_keys.usage_log`: whether validations are written to `usage_log`.
 pub const USAGE_LOG: Directive = Directive::new(c"heratio_keys.usage_log", c"1");
+/// `heratio_keys.shared_cache`: whether the workers of this host share one
+/// cache, feed poller and usage writer (the host region).
+pub const SHARED_CACHE: Directive = Directive::new(c"heratio_keys.shared_cache", c"1");
+/// `heratio_keys.shared_cache_slots`: slots of the host cache (512 bytes
+/// each; the core's default).
+pub const SHARED_CACHE_SLOTS: Directive =
+    Directive::new(c"heratio_keys.shared_cache_slots", c"131072");
+/// `heratio_keys.shared_queue_records`: records the host usage queue holds
+/// (352 bytes each; the core's default).
+pub const SHARED_QUEUE_RECORDS: Directive =
+    Directive::new(c"heratio_keys.shared_queue_records", c"16384");
+/// `heratio_keys.db_connections`: most MySQL connections one worker holds.
+/// Two: the request's own (a cache miss, a rate-limit reservation) and the
+/// host thread's while this worker leads (feed poll, usage writes).
+pub const DB_CONNECTIONS: Directive = Directive::new(c"heratio_keys.db_connections", c"2");
+/// `heratio_keys.db_connection_idle`: seconds an idle MySQL connection is
+/// kept (the core's default).
+pub const DB_CONNECTION_IDLE: Directive = Directive::new(c"heratio_keys.db_connection_idle", c"10");
+
+/// Every directive, once: MINIT registers these, `php --ri` lists them.
+pub const ALL: [&Directive; 9] = [
+    &DSN,
+    &CACHE_TTL,
+    &POLL_INTERVAL_MS,
+    &USAGE_LOG,
+    &SHARED_CACHE,
+    &SHARED_CACHE_SLOTS,
+    &SHARED_QUEUE_RECORDS,
+    &DB_CONNECTIONS,
+    &DB_CONNECTION_IDLE,
+];
 
 /// What MINIT registers.
-pub static ENTRIES: IniEntryDefs<5> = IniEntryDefs::new([
+pub static ENTRIES: IniEntryDefs<10> = IniEntryDefs::new([
     DSN.entry(),
     CACHE_TTL.entry(),
     POLL_INTERVAL_MS.entry(),
     USAGE_LOG.entry(),
+    SHARED_CACHE.entry(),
+    SHARED_CACHE_SLOTS.entry(),
+    SHARED_QUEUE_RECORDS.entry(),
+    DB_CONNECTIONS.entry(),
+    DB_CONNECTION_IDLE.entry(),
     IniEntryDef::end(),
 ]);
 
@@ -66,6 +103,16 @@ pub struct Settings {
     pub poll_interval: Duration,
     /// `heratio_keys.usage_log`.
     pub usage_log: bool,
+    /// `heratio_keys.shared_cache`.
+    pub shared_cache: bool,
+    /// `heratio_keys.shared_cache_slots`.
+    pub shared_cache_slots: u64,
+    /// `heratio_keys.shared_queue_records`.
+    pub shared_queue_records: u64,
+    /// `heratio_keys.db_connections`.
+    pub db_connections: usize,
+    /// `heratio_keys.db_connection_idle`.
+    pub db_connection_idle: Duration,
 }
 
 /// The raw value of a directive in this process (`None`: unset).
@@ -106,11 +153,32 @@ impl Settings {
         let cache_ttl = number(&CACHE_TTL, &value(&CACHE_TTL), 1, 86_400)?;
         let poll = number(&POLL_INTERVAL_MS, &value(&POLL_INTERVAL_MS), 10, 60_000)?;
         let usage_log = boolean(&USAGE_LOG, &value(&USAGE_LOG))?;
+        let shared_cache = boolean(&SHARED_CACHE, &value(&SHARED_CACHE))?;
+        let shared_cache_slots = number(
+            &SHARED_CACHE_SLOTS,
+            &value(&SHARED_CACHE_SLOTS),
+            16,
+            16_777_216,
+        )?;
+        let shared_queue_records = number(
+            &SHARED_QUEUE_RECORDS,
+            &value(&SHARED_QUEUE_RECORDS),
+            16,
+            4_194_304,
+        )?;
+        let db_connections = number(&DB_CONNECTIONS, &value(&DB_CONNECTIONS), 1, 64)?;
+        let db_connection_idle =
+            number(&DB_CONNECTION_IDLE, &value(&DB_CONNECTION_IDLE), 1, 3_600)?;
         Ok(Settings {
             dsn,
             cache_ttl: Duration::from_secs(cache_ttl),
             poll_interval: Duration::from_millis(poll),
             usage_log,
+            shared_cache,
+            shared_cache_slots,
+            shared_queue_records,
+            db_connections: usize::try_from(db_connections).unwrap_or(1),
+            db_connection_idle: Duration::from_secs(db_connection_idle),
         })
     }
 
@@ -120,6 +188,11 @@ impl Settings {
             .cache_ttl(self.cache_ttl)
             .poll_interval(self.poll_interval)
             .usage_log(self.usage_log)
+            .shared_cache(self.shared_cache)
+            .shared_cache_slots(self.shared_cache_slots)
+            .shared_queue_records(self.shared_queue_records)
+            .connections(self.db_connections)
+            .connection_idle(self.db_connection_idle)
             .build()
     }
 }
@@ -182,11 +255,66 @@ mod tests {
     }
 
     #[test]
+    fn shared_mode_is_on_by_default_and_its_sizes_are_read() {
+        let s = parse(&[(&DSN, "sqlite:/x")]).expect("defaults");
+        assert!(s.shared_cache, "PHP shares the host cache by default");
+        assert!(s.options().shared_cache());
+        assert_eq!(s.db_connections, 2);
+        assert_eq!(s.options().connections(), 2);
+        let s = parse(&[
+            (&DSN, "sqlite:/x"),
+            (&SHARED_CACHE, "off"),
+            (&SHARED_CACHE_SLOTS, "262144"),
+            (&SHARED_QUEUE_RECORDS, "65536"),
+            (&DB_CONNECTIONS, "1"),
+            (&DB_CONNECTION_IDLE, "3"),
+        ])
+        .expect("valid");
+        let o = s.options();
+        assert!(!o.shared_cache());
+        assert_eq!(o.shared_cache_slots(), 262_144);
+        assert_eq!(o.shared_queue_records(), 65_536);
+        assert_eq!(o.connections(), 1);
+        assert_eq!(o.connection_idle(), Duration::from_secs(3));
+        for (d, bad) in [
+            (&SHARED_CACHE, "sometimes"),
+            (&SHARED_CACHE_SLOTS, "8"),
+            (&SHARED_QUEUE_RECORDS, "-1"),
+            (&DB_CONNECTIONS, "0"),
+            (&DB_CONNECTION_IDLE, "0"),
+        ] {
+            let e = parse(&[(&DSN, "sqlite:/x"), (d, bad)]).expect_err(bad);
+            assert!(e.contains(d.name()), "{e}");
+        }
+    }
+
+    #[test]
+    fn every_directive_is_registered_once() {
+        let names: std::collections::BTreeSet<&str> = ALL.iter().map(|d| d.name()).collect();
+        assert_eq!(names.len(), ALL.len());
+        assert_eq!(
+            ENTRIES.as_slice().len(),
+            ALL.len() + 1,
+            "and the end marker"
+        );
+    }
+
+    #[test]
     fn defaults_agree_with_the_core() {
         let s = parse(&[(&DSN, "sqlite:/x")]).expect("defaults");
         let core = Options::default();
         assert_eq!(s.options().cache_ttl(), core.cache_ttl());
         assert_eq!(s.options().poll_interval(), core.poll_interval());
         assert_eq!(s.options().usage_log(), core.usage_log());
+        // Sizes equal the core's, so PHP workers and C programs (which use
+        // the core's defaults) open the host region with the same geometry.
+        assert_eq!(s.options().shared_cache_slots(), core.shared_cache_slots());
+        assert_eq!(
+            s.options().shared_queue_records(),
+            core.shared_queue_records()
+        );
+        assert_eq!(s.options().connection_idle(), core.connection_idle());
+        // Deliberately different: a worker needs two connections at most.
+        assert!(s.options().connections() < core.connections());
     }
 }

@@ -1,6 +1,7 @@
 //! What this process's validator reports: `heratio_keys_stats()` and
 //! `php --ri heratio_keys` / `phpinfo()`, both from the core's one list of
-//! counters ([`Stats::fields`]).
+//! counters ([`Stats::fields`]) and of host counters ([`HostStats::fields`]),
+//! plus whether this worker shares the host region and, if not, why.
 
 use std::panic::catch_unwind;
 
@@ -10,7 +11,7 @@ use ext_php_rs::prelude::*;
 use ext_php_rs::types::{ZendHashTable, Zval};
 use ext_php_rs::zend::ModuleEntry;
 use ext_php_rs::{info_table_end, info_table_row, info_table_start};
-use heratio_keys_core::{Dsn, Stats};
+use heratio_keys_core::{Dsn, HostStats, Stats, Validator};
 
 use crate::ini;
 use crate::SLOT;
@@ -28,11 +29,6 @@ fn configured_dsn() -> Option<String> {
     })
 }
 
-/// The counters now: the open validator's, or zeros before it is opened.
-fn counters() -> Stats {
-    SLOT.peek().map(|v| v.stats()).unwrap_or_default()
-}
-
 fn int(v: u64) -> Zval {
     let mut z = Zval::new();
     z.set_long(i64::try_from(v).unwrap_or(i64::MAX));
@@ -47,8 +43,49 @@ fn opt_str(v: Option<String>) -> Zval {
     }
 }
 
+/// Whether this process shares the host region, as reported: `shared`
+/// (bool), `shared_error` (why not, when it was asked for), `shared_region`
+/// (the region file), and the host's counters (`None` when not shared).
+#[derive(Debug, Default)]
+struct Sharing {
+    shared: bool,
+    error: Option<String>,
+    region: Option<String>,
+    host: Option<HostStats>,
+}
+
+impl Sharing {
+    fn of(validator: Option<&Validator>, stats: &Stats) -> Sharing {
+        let Some(v) = validator else {
+            return Sharing::default();
+        };
+        Sharing {
+            shared: stats.host.is_some(),
+            error: v.shared_cache_error(),
+            region: v
+                .shared_region_path()
+                .map(|p| p.to_string_lossy().into_owned()),
+            host: stats.host,
+        }
+    }
+
+    /// Every host counter's name, with its value when shared: the names
+    /// come from the core even when there is no value, so the keys of
+    /// `heratio_keys_stats()` never depend on the mode.
+    fn host_fields(&self) -> impl Iterator<Item = (&'static str, Option<u64>)> + '_ {
+        let names = HostStats::default().fields();
+        let values = self.host.map(|h| h.fields());
+        names
+            .into_iter()
+            .enumerate()
+            .map(move |(i, (name, _))| (name, values.map(|v| v[i].1)))
+    }
+}
+
 /// `heratio_keys_stats()`: process id, whether the validator is open, the
-/// masked DSN, open failures, and every counter.
+/// masked DSN, open failures, every counter, whether this worker shares the
+/// host region (and why not), and the host's counters (null when not
+/// shared).
 pub fn table() -> PhpResult<ZBox<ZendHashTable>> {
     let mut out = ZendHashTable::new();
     let mut put = |k: &str, v: Zval| {
@@ -66,7 +103,15 @@ pub fn table() -> PhpResult<ZBox<ZendHashTable>> {
     put("dsn", opt_str(dsn))?;
     put("open_failures", int(open_failures))?;
     put("last_error", opt_str(last_error))?;
-    for (name, value) in counters().fields() {
+    let stats = validator.as_ref().map(|v| v.stats()).unwrap_or_default();
+    for (name, value) in stats.fields() {
+        put(name, value.map_or_else(Zval::null, int))?;
+    }
+    let sharing = Sharing::of(validator.as_deref(), &stats);
+    put("shared", Zval::from(sharing.shared))?;
+    put("shared_error", opt_str(sharing.error.clone()))?;
+    put("shared_region", opt_str(sharing.region.clone()))?;
+    for (name, value) in sharing.host_fields() {
         put(name, value.map_or_else(Zval::null, int))?;
     }
     Ok(out)
@@ -102,7 +147,31 @@ pub unsafe extern "C" fn module_info(_module: *mut ModuleEntry) {
         if let Some(e) = last_error {
             rows.push(("last error".into(), e));
         }
-        for (name, value) in counters().fields() {
+        for d in ini::ALL.iter().filter(|d| d.name() != ini::DSN.name()) {
+            let value = ini::raw(d).unwrap_or_else(|| d.default_value().to_owned());
+            rows.push((d.name().to_owned(), value));
+        }
+        let validator = SLOT.peek();
+        let stats = validator.as_ref().map(|v| v.stats()).unwrap_or_default();
+        for (name, value) in stats.fields() {
+            rows.push((
+                name.replace('_', " "),
+                value.map_or_else(|| "-".into(), |v| v.to_string()),
+            ));
+        }
+        let sharing = Sharing::of(validator.as_deref(), &stats);
+        rows.push((
+            "shared".into(),
+            match (&validator, sharing.shared, &sharing.error) {
+                (None, _, _) => "- (decided when the validator opens)".into(),
+                (Some(_), true, _) => {
+                    format!("yes ({})", sharing.region.as_deref().unwrap_or("region"))
+                }
+                (Some(_), false, Some(why)) => format!("no, private cache: {why}"),
+                (Some(_), false, None) => "no (heratio_keys.shared_cache = Off)".into(),
+            },
+        ));
+        for (name, value) in sharing.host_fields() {
             rows.push((
                 name.replace('_', " "),
                 value.map_or_else(|| "-".into(), |v| v.to_string()),

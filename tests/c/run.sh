@@ -4,8 +4,9 @@
 # tests/c/ with `gcc -std=c11 -Wall -Wextra -Wpedantic -Werror` against the
 # INSTALLED header and library (pkg-config), and runs them against a
 # temporary SQLite store and the test MariaDB: dynamically linked, under
-# valgrind, and statically linked. Also checks the soname, the pkg-config
-# file, header drift and the Python ctypes example.
+# valgrind, statically linked, and built with AddressSanitizer and
+# UndefinedBehaviorSanitizer. Also checks the soname, the pkg-config file,
+# header drift and the Python ctypes example.
 #
 # Environment:
 #   HERATIO_KEYS_TEST_MYSQL_DSN  mysql://user:pass@host:port/db of a server on
@@ -14,6 +15,7 @@
 #   HERATIO_KEYS_REQUIRE_MYSQL=1 ...unless this is set, then it fails.
 #   HK_C_PROFILE=release|debug   library build to test (default release)
 #   HK_C_VALGRIND=0              skip the valgrind runs
+#   HK_C_ASAN=0                  skip the AddressSanitizer/UBSan runs
 #   HK_C_BENCH=N                 also run the cache-hit benchmark with N keys
 #
 # Needs: cargo, gcc, pkg-config, valgrind, python3, binutils (readelf),
@@ -26,6 +28,7 @@ root=$(pwd)
 profile=${HK_C_PROFILE:-release}
 [[ $profile == release || $profile == debug ]] || { echo "HK_C_PROFILE: release or debug" >&2; exit 2; }
 use_valgrind=${HK_C_VALGRIND:-1}
+use_asan=${HK_C_ASAN:-1}
 passed=0
 failed=0
 failures=()
@@ -49,7 +52,7 @@ check() {
     local log="$work/log.$((passed + failed))"
     if "$@" >"$log" 2>&1; then
         ok "$name"
-        grep -h -E '^(test_revocation: revocation seen|bench|usage_log|filled)' "$log" | sed 's/^/        /'
+        grep -h -E '^(test_revocation: revocation seen|test_shared: |bench|usage_log|filled)' "$log" | sed 's/^/        /'
     else
         ko "$name"
         sed 's/^/        | /' "$log" | tail -40
@@ -95,7 +98,7 @@ echo "==> compiling the C programs against the installed library"
 CFLAGS=(-std=c11 -Wall -Wextra -Wpedantic -Werror -O2 -g)
 bin="$work/bin"
 mkdir -p "$bin"
-programs=(test_validate test_bad_input test_threads test_revocation test_limits)
+programs=(test_validate test_bad_input test_threads test_revocation test_limits test_shared)
 read -r -a cflags <<<"$(pkg-config --cflags heratio_keys)"
 read -r -a libs <<<"$(pkg-config --libs heratio_keys)"
 read -r -a libs_l <<<"$(pkg-config --libs-only-L heratio_keys)"
@@ -109,6 +112,40 @@ for p in "${programs[@]}"; do
         gcc "${CFLAGS[@]}" "${cflags[@]}" tests/c/$p.c -o "$bin/$p.static" -pthread \
         "${libs_l[@]}" -Wl,-Bstatic -lheratio_keys -Wl,-Bdynamic "${static_libs[@]}"
 done
+# AddressSanitizer + UndefinedBehaviorSanitizer: the C programs are
+# instrumented, the Rust library is not (it is the installed, release
+# libheratio_keys.so; Rust's own memory safety is checked by Miri and the
+# fuzzers). No LD_PRELOAD is needed: the executable is linked with
+# -fsanitize=address, so gcc puts libasan first in its DT_NEEDED list, ahead
+# of libheratio_keys.so, and ASan's malloc/free/pthread interceptors also
+# cover what the library allocates and the threads it starts (leaks included:
+# LeakSanitizer runs at exit). -fno-sanitize-recover=all makes any UBSan
+# finding fatal (by default UBSan prints and carries on); ASan reports are
+# fatal by default. `asan_env` below is how the programs are run.
+asan_flags=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -O1)
+asan_env=(env ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1:exitcode=23
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=23)
+if [[ $use_asan == 1 ]]; then
+    for p in "${programs[@]}"; do
+        check "gcc -fsanitize=address,undefined $p.c (shared)" \
+            gcc "${CFLAGS[@]}" "${asan_flags[@]}" "${cflags[@]}" tests/c/$p.c -o "$bin/$p.asan" -pthread \
+            "${libs[@]}" -Wl,-rpath,"$libdir"
+    done
+    # The mode must fail on a report: a heap overflow, and a signed overflow,
+    # in a program linked like the tests have to stop it with a report.
+    printf '%s\n' '#include <heratio_keys.h>' '#include <limits.h>' '#include <stdlib.h>' \
+        'int main(int argc, char **argv) { (void)argv;' \
+        '  if (argc > 1) { volatile int i = INT_MAX; i = i + argc; return i == 0; }' \
+        '  volatile char *p = malloc((size_t)argc + 7); p[8] = 1; free((void *)p);' \
+        '  return hk_check_format(HK_KIND_API_KEY, "x", 1) == HK_STATUS_MALFORMED ? 0 : 1; }' \
+        >"$work/asan_probe.c"
+    check "ASan/UBSan mode stops on a report (self-test)" bash -c "
+        gcc -std=c11 -g ${asan_flags[*]} ${cflags[*]} '$work/asan_probe.c' -o '$work/asan_probe' ${libs[*]} -Wl,-rpath,'$libdir' &&
+        ! ${asan_env[*]} '$work/asan_probe' >'$work/asan_probe.log' 2>&1 &&
+        grep -q 'ERROR: AddressSanitizer: heap-buffer-overflow' '$work/asan_probe.log' &&
+        ! ${asan_env[*]} '$work/asan_probe' ub >'$work/ubsan_probe.log' 2>&1 &&
+        grep -q 'runtime error: signed integer overflow' '$work/ubsan_probe.log'"
+fi
 check "static binaries do not need libheratio_keys.so" bash -c "
     ! readelf -d '$bin/test_validate.static' | grep -q 'NEEDED.*libheratio_keys'"
 echo '#include <heratio_keys.h>
@@ -181,6 +218,7 @@ run_programs() {
     local label=$1 mode p cmd revoke_out
     local modes=(shared static)
     [[ $use_valgrind == 1 ]] && modes+=(valgrind)
+    [[ $use_asan == 1 ]] && modes+=(asan)
     # Give the 1 s key time to expire.
     sleep "$(python3 -c "print(max(0.0, 1.2 - ($(date +%s.%N) - $expired_at)))")"
     for mode in "${modes[@]}"; do
@@ -188,6 +226,7 @@ run_programs() {
             cmd=("$bin/$p")
             [[ $mode == static ]] && cmd=("$bin/$p.static")
             [[ $mode == valgrind ]] && cmd=("${valgrind_cmd[@]}" "$bin/$p")
+            [[ $mode == asan ]] && cmd=("${asan_env[@]}" "$bin/$p.asan")
             if [[ $p == test_revocation ]]; then
                 # A fresh key per run: keygen (another process) revokes it.
                 revoke_out=$("$keygen" --dsn "$HK_T_DSN" --json api:generate "$fixture_client" --name doomed 2>/dev/null) || {
@@ -199,6 +238,7 @@ run_programs() {
                 HK_T_REVOKE_CMD="'$keygen' --dsn '$HK_T_DSN' api:revoke $(json "['id']" <<<"$revoke_out") >/dev/null"
                 HK_T_REVOKE_LIMIT_MS=1000
                 [[ $mode == valgrind ]] && HK_T_REVOKE_LIMIT_MS=3000
+                [[ $mode == asan ]] && HK_T_REVOKE_LIMIT_MS=2000
             fi
             if [[ $p == test_limits ]]; then
                 # A fresh budget per run: the hourly count is in the store.

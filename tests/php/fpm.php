@@ -6,6 +6,7 @@
 declare(strict_types=1);
 
 require __DIR__ . '/lib.php';
+require __DIR__ . '/fpmlib.php';
 
 [, $kind, $ext, $keygen, $tmp] = $argv;
 $benchSeconds = (int) ($argv[5] ?? 0);
@@ -17,169 +18,13 @@ $store = Store::create($kind, $tmp, $keygen);
 $client = $store->client('ApiClient');
 $key = $store->generate('api', $client, 'production', '--scopes', 'read,write');
 
-$fpmBin = getenv('PHP_FPM') ?: (is_file('/usr/sbin/php-fpm8.2') ? '/usr/sbin/php-fpm8.2' : 'php-fpm');
-$nginxBin = getenv('NGINX') ?: '/usr/sbin/nginx';
-$root = posix_getuid() === 0;
+$regionDir = region_dir($tmp);
 
-/** A started server process. */
-final class Server
-{
-    /** @param resource $proc */
-    public function __construct(public string $name, public $proc, public int $pid, public string $log)
-    {
-    }
-
-    /** Graceful stop (SIGQUIT: FPM workers finish, run MSHUTDOWN, exit). */
-    public function stop(float $timeout = 20.0): bool
-    {
-        posix_kill($this->pid, SIGQUIT);
-        $deadline = microtime(true) + $timeout;
-        while (microtime(true) < $deadline) {
-            $st = proc_get_status($this->proc);
-            if (!$st['running']) {
-                proc_close($this->proc);
-                return true;
-            }
-            usleep(50_000);
-        }
-        kill_tree($this->pid);
-        proc_close($this->proc);
-        return false;
-    }
-}
-
-/** SIGKILL to a process and its children (cleanup after a failure). */
-function kill_tree(int $pid): void
-{
-    foreach (glob('/proc/[0-9]*/stat') ?: [] as $stat) {
-        $fields = explode(' ', (string) @file_get_contents($stat));
-        $rest = strrchr(implode(' ', $fields), ')');
-        $parts = $rest !== false ? explode(' ', trim(substr($rest, 1))) : [];
-        if (($parts[1] ?? null) === (string) $pid) {
-            posix_kill((int) basename(dirname($stat)), SIGKILL);
-        }
-    }
-    if (file_exists("/proc/$pid")) {
-        posix_kill($pid, SIGKILL);
-    }
-}
-
-function start(string $name, array $argv, string $log): Server
-{
-    $p = proc_open($argv, [0 => ['file', '/dev/null', 'r'], 1 => ['file', $log, 'a'], 2 => ['file', $log, 'a']], $pipes);
-    if (!is_resource($p)) {
-        throw new RuntimeException("cannot start $name");
-    }
-    $pid = proc_get_status($p)['pid'];
-    register_shutdown_function(static function () use ($pid): void {
-        kill_tree($pid);
-    });
-    return new Server($name, $p, $pid, $log);
-}
-
-/** Starts php-fpm (static pool of WORKERS) and nginx in front of it. */
+/** php-fpm (static pool of WORKERS) and nginx in front of it. */
 function deploy(string $dir, string $dsn, int $maxRequests): array
 {
-    global $ext, $fpmBin, $nginxBin, $root;
-    @mkdir($dir, 0755, true);
-    @mkdir("$dir/tmp", 0755, true);
-    $fport = free_port();
-    $nport = free_port();
-    $endpoint = __DIR__ . '/fpm/endpoint.php';
-    file_put_contents("$dir/php-fpm.conf", <<<CONF
-[global]
-pid = $dir/fpm.pid
-error_log = $dir/fpm.log
-daemonize = no
-log_level = notice
-; Graceful stop/reload: workers get SIGQUIT and this long to finish (and to
-; flush usage at module shutdown) before the master sends SIGTERM. With the
-; default 0 the SIGTERM follows at once and the last second of usage is lost.
-process_control_timeout = 10s
-
-[heratio]
-listen = 127.0.0.1:$fport
-pm = static
-pm.max_children = 4
-pm.max_requests = $maxRequests
-catch_workers_output = yes
-php_admin_value[heratio_keys.dsn] = "$dsn"
-php_admin_value[display_errors] = stderr
-php_admin_value[log_errors] = On
-
-CONF);
-    $fpmArgv = [$fpmBin, '-n', '-d', "extension=$ext", '-y', "$dir/php-fpm.conf", '-F'];
-    if ($root) {
-        $fpmArgv[] = '-R';
-    }
-    $fpm = start('php-fpm', $fpmArgv, "$dir/fpm.out");
-    $user = $root ? 'user root;' : '';
-    file_put_contents("$dir/nginx.conf", <<<CONF
-daemon off;
-master_process on;
-worker_processes 2;
-pid $dir/nginx.pid;
-error_log $dir/nginx-error.log warn;
-$user
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $dir/tmp/body;
-    fastcgi_temp_path $dir/tmp/fastcgi;
-    proxy_temp_path $dir/tmp/proxy;
-    uwsgi_temp_path $dir/tmp/uwsgi;
-    scgi_temp_path $dir/tmp/scgi;
-    server {
-        listen 127.0.0.1:$nport;
-        location /api/ {
-            include /etc/nginx/fastcgi_params;
-            fastcgi_param SCRIPT_FILENAME $endpoint;
-            fastcgi_param SCRIPT_NAME /index.php;
-            fastcgi_pass 127.0.0.1:$fport;
-        }
-    }
-}
-
-CONF);
-    $nginx = start('nginx', [$nginxBin, '-p', "$dir/", '-c', "$dir/nginx.conf", '-e', "$dir/nginx-error.log"], "$dir/nginx.out");
-    return [$fpm, $nginx, $nport];
-}
-
-/**
- * Sends all requests at once (one connection each), then reads the answers.
- * Returns [status, decoded body, received-at] per request.
- */
-function http_many(int $port, array $requests): array
-{
-    $socks = [];
-    foreach ($requests as $i => [$path, $headers]) {
-        $s = @stream_socket_client("tcp://127.0.0.1:$port", $errno, $errstr, 5);
-        if ($s === false) {
-            $socks[$i] = null;
-            continue;
-        }
-        stream_set_timeout($s, 15);
-        $h = '';
-        foreach ($headers as $name => $value) {
-            $h .= "$name: $value\r\n";
-        }
-        fwrite($s, "GET $path HTTP/1.0\r\nHost: localhost\r\n{$h}\r\n");
-        $socks[$i] = $s;
-    }
-    $out = [];
-    foreach ($socks as $i => $s) {
-        if ($s === null) {
-            $out[$i] = [0, null, microtime(true)];
-            continue;
-        }
-        $raw = stream_get_contents($s);
-        fclose($s);
-        $at = microtime(true);
-        $status = preg_match('#^HTTP/1\.\d (\d{3})#', (string) $raw, $m) ? (int) $m[1] : 0;
-        $body = ($p = strpos((string) $raw, "\r\n\r\n")) !== false ? substr($raw, $p + 4) : '';
-        $out[$i] = [$status, json_decode($body, true), $at];
-    }
-    return $out;
+    global $ext, $regionDir;
+    return deploy_fpm($ext, $dir, $dsn, ['workers' => WORKERS, 'max_requests' => $maxRequests, 'region_dir' => $regionDir]);
 }
 
 $served = 0; // requests that reached PHP (each validates once → one usage row)
@@ -281,20 +126,24 @@ $log = (string) @file_get_contents("$dir/fpm.log");
 T::check('no crash or warning in the FPM log', !preg_match('/SIGSEGV|SIGABRT|core dumped|exited on signal|PHP (Warning|Fatal)/', $log), $log);
 
 // === Phase 2: pm.max_requests = 10: recycled workers lose no usage rows. =====
+// Private workers write their rows at module shutdown, before they exit;
+// workers sharing the host region leave them in the host queue, which the
+// leading worker writes within usage_flush_interval (1 s) whoever queued them.
 $key2 = $store->generate('api', $client, 'recycled');
 $auth2 = ['X-API-Key' => $key2['key']];
-$dir = "$tmp/fpm2";
+foreach (['private' => 'off', 'shared' => 'on'] as $mode => $sharedCache) {
+$dir = "$tmp/fpm2-$mode";
 $before = $store->usageRows();
 $servedBefore = $served;
-[$fpm, $nginx, $port] = deploy($dir, $store->dsn, 10);
-T::check('php-fpm (pm.max_requests=10) and nginx answer', wait_ready($port, $count));
+[$fpm, $nginx, $port] = deploy_fpm($ext, $dir, $store->dsn, ['workers' => WORKERS, 'max_requests' => 10, 'region_dir' => $regionDir, 'ini' => ['heratio_keys.shared_cache' => $sharedCache]]);
+T::check("$mode: php-fpm (pm.max_requests=10) and nginx answer", wait_ready($port, $count));
 $byPid = [];
 $ok = true;
 $n = 0;
 for ($burst = 0; $burst < 20; $burst++) {
     $reqs = [];
     for ($i = 0; $i < 10; $i++) {
-        $reqs[] = ['/api/p2/' . ($n++), $auth2];
+        $reqs[] = ["/api/p2-$mode/" . ($n++), $auth2];
     }
     foreach ($count(http_many($port, $reqs)) as $i => [$status, $body]) {
         $ok = $ok && $status === 200;
@@ -303,8 +152,8 @@ for ($burst = 0; $burst < 20; $burst++) {
         }
     }
 }
-T::check('200 requests through recycling workers all accepted', $ok);
-T::check('workers were recycled (more than 4 pids served)', count($byPid) > WORKERS, count($byPid) . ' pids');
+T::check("$mode: 200 requests through recycling workers all accepted", $ok);
+T::check("$mode: workers were recycled (more than 4 pids served)", count($byPid) > WORKERS, count($byPid) . ' pids');
 // Workers that served their 10 requests exit; as soon as one is gone, every
 // row it recorded must already be in usage_log (flushed at MSHUTDOWN, not
 // left to a flusher that no longer exists).
@@ -322,14 +171,30 @@ foreach ($gone as $pid) {
     array_push($paths, ...$byPid[$pid]);
 }
 $in = implode(',', array_map(fn ($p) => $store->pdo->quote($p), $paths));
-$found = $paths ? (int) $store->pdo->query("SELECT COUNT(*) FROM usage_log WHERE endpoint IN ($in)")->fetchColumn() : -1;
-T::check('recycled workers exited', count($gone) >= WORKERS, count($gone) . ' gone');
-T::eq('usage_log: every request served by a recycled worker is recorded the moment it exits', count($paths), $found);
-T::check('php-fpm stopped gracefully', $fpm->stop());
+$recorded = fn () => $paths ? (int) $store->pdo->query("SELECT COUNT(*) FROM usage_log WHERE endpoint IN ($in)")->fetchColumn() : -1;
+$found = $recorded();
+$waited = 0.0;
+if ($mode === 'shared') {
+    $t0 = microtime(true);
+    while ($found < count($paths) && microtime(true) - $t0 < 3.0) {
+        usleep(50_000);
+        $found = $recorded();
+    }
+    $waited = microtime(true) - $t0;
+}
+T::check("$mode: recycled workers exited", count($gone) >= WORKERS, count($gone) . ' gone');
+T::eq($mode === 'private'
+    ? 'private: usage_log: every request served by a recycled worker is recorded the moment it exits'
+    : 'shared: usage_log: every request served by a recycled worker is recorded by the leader within 3 s of its exit', count($paths), $found);
+if ($mode === 'shared') {
+    printf("  (shared: the rows of %d exited workers were all written %.0f ms after the last exit was seen)\n", count($gone), $waited * 1000);
+}
+T::check("$mode: php-fpm stopped gracefully", $fpm->stop());
 $nginx->stop();
-T::eq('usage_log: exactly one row per request (phase 2)', $served - $servedBefore, $store->usageRows() - $before);
+T::eq("$mode: usage_log: exactly one row per request (phase 2)", $served - $servedBefore, $store->usageRows() - $before);
 $log = (string) @file_get_contents("$dir/fpm.log");
-T::check('no crash in the FPM log (phase 2)', !preg_match('/SIGSEGV|SIGABRT|core dumped|exited on signal/', $log), $log);
+T::check("$mode: no crash in the FPM log (phase 2)", !preg_match('/SIGSEGV|SIGABRT|core dumped|exited on signal/', $log), $log);
+}
 
 // === Throughput (optional): wrk through nginx + FPM with the extension. =====
 if ($benchSeconds > 0) {

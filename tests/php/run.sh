@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # PHP-level tests of the heratio_keys extension: builds it, runs the CLI
-# suite and the php-fpm + nginx deployment test on SQLite and (when
-# HERATIO_KEYS_TEST_MYSQL_DSN is set) MariaDB, prints the measured figures and
-# ends with "PHP tests: N passed, M failed". Exit status 0 only if all passed.
+# suite, the php-fpm + nginx deployment test and the host region's fault
+# tests (shared.php: a SIGKILLed leader, a corrupted region, an unusable one)
+# on SQLite and (when HERATIO_KEYS_TEST_MYSQL_DSN is set) MariaDB, prints the
+# measured figures and ends with "PHP tests: N passed, M failed". Exit status
+# 0 only if all passed.
 #
 # Needs: php8.2-cli php8.2-dev php8.2-fpm php8.2-sqlite3 php8.2-mysql nginx
 # libclang-dev (wrk for the requests/s figure). Env:
@@ -45,20 +47,26 @@ else
 fi
 
 echo "== building the extension ($profile) and keygen =="
+target="${CARGO_TARGET_DIR:-$root/target}"
 if [[ "$profile" == release ]]; then
     cargo build --release -p heratio-keys-php
-    so="$root/target/release/libheratio_keys_php.so"
+    so="$target/release/libheratio_keys_php.so"
 else
     cargo build --profile "$profile" -p heratio-keys-php
-    so="$root/target/$profile/libheratio_keys_php.so"
-    [[ "$profile" == dev ]] && so="$root/target/debug/libheratio_keys_php.so"
+    so="$target/$profile/libheratio_keys_php.so"
+    [[ "$profile" == dev ]] && so="$target/debug/libheratio_keys_php.so"
 fi
 cargo build -p heratio-keys-cli
-keygen="$root/target/debug/keygen"
+keygen="$target/debug/keygen"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/heratio-keys-php.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 chmod 755 "$tmp"
+# heratio_keys.shared_cache is On by default: every PHP process of these
+# tests keeps its host region in a private directory, never in /dev/shm (the
+# FPM pools get it through env[HERATIO_KEYS_REGION_DIR]).
+export HERATIO_KEYS_REGION_DIR="$tmp/regions"
+mkdir -m 700 "$HERATIO_KEYS_REGION_DIR"
 # Installed under its real name, as an operator would.
 install -m 755 "$so" "$tmp/heratio_keys.so"
 # The suite loads the build above with -d extension=. Where heratio_keys is
@@ -101,7 +109,7 @@ run() {
     if ((status != 0 && f == 0)); then
         failed=$((failed + 1))
     fi
-    grep -hE '^  (NS_PER_CALL|NS_UNLIMITED|NS_LIMITED|RESERVATIONS_PER_1000|CALL_UNLIMITED|CALL_LIMITED|REVOCATION_MS|REQUESTS_PER_SEC)' "$log" | sed "s/^ */$2 /" >>"$tmp/figures" || true
+    grep -hE '^  (NS_PER_CALL|NS_UNLIMITED|NS_LIMITED|RESERVATIONS_PER_1000|CALL_UNLIMITED|CALL_LIMITED|REVOCATION_MS|REQUESTS_PER_SEC|TAKEOVER_MS|REVOCATION_AFTER_TAKEOVER_MS|USAGE_ROWS)' "$log" | sed "s/^ */$2 /" >>"$tmp/figures" || true
 }
 
 for store in "${stores[@]}"; do
@@ -111,6 +119,8 @@ for store in "${stores[@]}"; do
     b=0
     [[ "$store" == "${stores[-1]}" ]] && b="$bench"
     run tests/php/fpm.php "$store" "$ext" "$keygen" "$dir/fpm" "$b"
+    mkdir -p "$dir/shared"
+    run tests/php/shared.php "$store" "$ext" "$keygen" "$dir/shared"
 done
 
 echo
@@ -123,7 +133,11 @@ if [[ -f "$tmp/figures" ]]; then
          s/CALL_UNLIMITED/ns per call (hrtime around each call), unlimited key:/;
          s/CALL_LIMITED/ns per call (hrtime around each call), rate-limited key:/;
          s/REVOCATION_MS/revocation seen by every FPM worker after (ms):/;
-         s/REQUESTS_PER_SEC/requests\/s through nginx + php-fpm (4 workers, wrk -t2 -c16):/' "$tmp/figures"
+         s/REQUESTS_PER_SEC/requests\/s through nginx + php-fpm (4 workers, wrk -t2 -c16):/;
+         s/TAKEOVER_MS/host leadership taken over after SIGKILL of the leading worker (ms):/;
+         s/REVOCATION_AFTER_TAKEOVER_MS/revocation seen by every worker after the takeover (ms):/;
+         s/USAGE_ROWS_CORRUPTION/usage rows around the region corruption:/;
+         s/USAGE_ROWS/usage rows around the SIGKILL:/' "$tmp/figures"
 fi
 echo "PHP tests: $passed passed, $failed failed"
 ((failed == 0))

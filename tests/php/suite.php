@@ -192,6 +192,31 @@ $before = $store->usageRows();
 [$code, $out] = run(php_argv($ext, $ini + ['heratio_keys.usage_log' => 'off'], '-r', 'echo heratio_keys_validate_api_key(getenv("K"))->status;'), null, ['K' => $rw['key']]);
 T::check('usage_log=off: validates, records nothing', $out === 'valid' && $store->usageRows() === $before, $out);
 
+// --- host region: two processes, one after the other, share one cache -----------
+$probe = 'echo json_encode([heratio_keys_validate_api_key(getenv("K"))->status, heratio_keys_stats()]);';
+$fresh = $store->generate('api', $c1, 'host-shared');
+usleep(500_000); // its "generated" feed row is read before the first fill
+[, $out1] = run(php_argv($ext, $ini, '-r', $probe), null, ['K' => $fresh['key']]);
+[, $out2] = run(php_argv($ext, $ini, '-r', $probe), null, ['K' => $fresh['key']]);
+[$st1, $s1] = json_decode($out1, true) ?? [null, []];
+[$st2, $s2] = json_decode($out2, true) ?? [null, []];
+T::check('shared: the first process queries the store for a new key', $st1 === 'valid' && ($s1['store_queries'] ?? -1) === 1 && ($s1['shared'] ?? false) === true, $out1);
+T::check('shared: the next process finds it in the host cache (no store query)', $st2 === 'valid' && ($s2['store_queries'] ?? -1) === 0 && ($s2['cache_hits'] ?? 0) === 1 && ($s2['host_hits'] ?? 0) > ($s1['host_hits'] ?? 0), $out2);
+T::check('shared: both used the same region file', isset($s1['shared_region']) && $s1['shared_region'] === ($s2['shared_region'] ?? null));
+
+// --- heratio_keys.shared_cache = Off: private, the host keys present and null ---
+[, $out] = run(php_argv($ext, $ini + ['heratio_keys.shared_cache' => 'Off'], '-r', $probe), null, ['K' => $fresh['key']]);
+[$st, $s] = json_decode($out, true) ?? [null, []];
+$hostNull = array_filter($s, fn ($v, $k) => str_starts_with($k, 'host_') && $v !== null, ARRAY_FILTER_USE_BOTH) === [];
+T::check('shared_cache=Off: validates with a private cache (one store query)', $st === 'valid' && ($s['store_queries'] ?? -1) === 1, $out);
+T::check('shared_cache=Off: shared false, no error, no region, every host_* key present and null', ($s['shared'] ?? null) === false && array_key_exists('shared_error', $s) && $s['shared_error'] === null && $s['shared_region'] === null && array_key_exists('host_leader', $s) && array_key_exists('host_written', $s) && $hostNull, $out);
+
+// --- php --ri shows the shared mode and the host counters -----------------------
+[, $ri] = run(php_argv($ext, $ini, '-r', 'heratio_keys_validate_api_key(getenv("K")); phpinfo(INFO_MODULES);'), null, ['K' => $fresh['key']]);
+T::check('phpinfo: shared yes (region), host counters and the shared directives listed', (bool) preg_match('/^shared => yes \(.*\.region\)$/m', $ri) && preg_match('/^host leader pid => \d+$/m', $ri) && preg_match('/^host hits => \d+$/m', $ri) && str_contains($ri, 'heratio_keys.shared_cache => 1') && str_contains($ri, 'heratio_keys.db_connections => 2'), substr($ri, (int) strpos($ri, 'heratio_keys support'), 2500));
+[, $ri] = run(php_argv($ext, [], '-r', 'phpinfo(INFO_MODULES);'));
+T::check('php --ri before any validation: the host rows are "-"', (bool) preg_match('/^host hits => -$/m', $ri) && str_contains($ri, 'shared => - (decided when the validator opens)'), substr($ri, (int) strpos($ri, 'heratio_keys support'), 2500));
+
 // --- stub in sync with the extension --------------------------------------------
 [$c1code, $fromExt, $e1] = run(php_argv($ext, [], "$cases/stub.php", 'ext'));
 [$c2code, $fromStub, $e2] = run([PHP_BINARY, "$cases/stub.php", dirname(__DIR__, 2) . '/php-ext/heratio_keys.stub.php']);

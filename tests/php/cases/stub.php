@@ -26,7 +26,7 @@ if ($mode === 'ext') {
     $out['extension_functions'] = array_values(array_filter(array_map('strtolower', get_defined_functions()['user']), fn ($f) => str_starts_with($f, 'heratio_keys_')));
     $out['extension_classes'] = array_values(array_filter(get_declared_classes(), fn ($c) => str_starts_with($c, 'Heratio\\Keys\\')));
     // Ini names are documented in the stub's sibling docs, not the stub.
-    $out['ini'] = ['heratio_keys.dsn', 'heratio_keys.cache_ttl', 'heratio_keys.poll_interval_ms', 'heratio_keys.usage_log'];
+    $out['ini'] = ['heratio_keys.dsn', 'heratio_keys.cache_ttl', 'heratio_keys.poll_interval_ms', 'heratio_keys.usage_log', 'heratio_keys.shared_cache', 'heratio_keys.shared_cache_slots', 'heratio_keys.shared_queue_records', 'heratio_keys.db_connections', 'heratio_keys.db_connection_idle'];
 }
 sort($out['extension_functions']);
 sort($out['extension_classes']);

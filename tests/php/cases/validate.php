@@ -170,8 +170,17 @@ t('ini_get heratio_keys.cache_ttl', ini_get('heratio_keys.cache_ttl') === '60', 
 t('ini_get heratio_keys.poll_interval_ms', ini_get('heratio_keys.poll_interval_ms') === (string) $k['poll_ms']);
 t('heratio_keys_version', heratio_keys_version() === phpversion('heratio_keys') && preg_match('/^\d+\.\d+\.\d+/', heratio_keys_version()) === 1, heratio_keys_version());
 $s = heratio_keys_stats();
-$expectKeys = ['pid', 'open', 'dsn', 'open_failures', 'last_error', 'validations', 'cache_hits', 'cache_misses', 'cache_entries', 'store_queries', 'store_errors', 'feed_polls', 'feed_errors', 'feed_evictions', 'feed_lag_ms', 'usage_queued', 'usage_written', 'usage_dropped', 'usage_write_errors'];
+$hostKeys = ['host_leader', 'host_leader_pid', 'host_hits', 'host_misses', 'host_fills', 'host_entries', 'host_corrupt', 'host_queued', 'host_dropped', 'host_written'];
+$expectKeys = ['pid', 'open', 'dsn', 'open_failures', 'last_error', 'validations', 'cache_hits', 'cache_misses', 'cache_entries', 'store_queries', 'store_errors', 'feed_polls', 'feed_errors', 'feed_evictions', 'feed_lag_ms', 'usage_queued', 'usage_written', 'usage_dropped', 'usage_write_errors', 'shared', 'shared_error', 'shared_region', ...$hostKeys];
 t('stats: keys', array_keys($s) === $expectKeys, json_encode(array_keys($s)));
+// heratio_keys.shared_cache is On by default: this lone process shares the
+// host region (in the driver's private HERATIO_KEYS_REGION_DIR) and leads it.
+$regionDir = getenv('HERATIO_KEYS_REGION_DIR');
+t('ini_get heratio_keys.shared_cache is On by default', ini_get('heratio_keys.shared_cache') === '1', var_export(ini_get('heratio_keys.shared_cache'), true));
+t('stats: shared, no error, region in HERATIO_KEYS_REGION_DIR', $s['shared'] === true && $s['shared_error'] === null && is_string($s['shared_region']) && ($regionDir === false || str_starts_with($s['shared_region'], $regionDir . '/')), json_encode([$s['shared'], $s['shared_error'], $s['shared_region']]));
+t('stats: region file is 0600', is_string($s['shared_region']) && (fileperms($s['shared_region']) & 0777) === 0600);
+t('stats: the lone process leads the host', $s['host_leader'] === 1 && $s['host_leader_pid'] === getmypid(), json_encode([$s['host_leader'], $s['host_leader_pid']]));
+t('stats: host counters are integers, hits and fills seen', array_filter($hostKeys, fn ($k) => !is_int($s[$k])) === [] && $s['host_hits'] > 0 && $s['host_fills'] > 0 && $s['host_entries'] > 0, json_encode(array_intersect_key($s, array_flip($hostKeys))));
 t('stats: open, this pid', $s['open'] === true && $s['pid'] === getmypid());
 t('stats: validations counted', $s['validations'] === $validations, "stats {$s['validations']} vs $validations");
 t('stats: cache hits', $s['cache_hits'] > 0 && $s['cache_misses'] > 0);
