@@ -1,7 +1,10 @@
 /* Cost of hk_validate from C on cached keys (usage_log on, as in
  * production): fills the cache with every key of KEYS_FILE, then times
  * PASSES passes over the keys in random order.
- *   c_bench DSN KEYS_FILE PASSES
+ *   c_bench DSN KEYS_FILE PASSES [shared]
+ * With "shared", the validator shares the host region
+ * (hk_validator_open_ex with HK_OPEN_SHARED_CACHE): the cache is the
+ * region's table, filled by this process on the first pass.
  * Prints one JSON object: per-call clock_gettime timings (p50/p99, timer
  * included, timer cost reported) and the median pass mean (no timer in the
  * loop). */
@@ -59,7 +62,7 @@ static long long pct(const long long *sorted, size_t n, double p) {
 
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: c_bench DSN KEYS_FILE PASSES\n");
+        fprintf(stderr, "usage: c_bench DSN KEYS_FILE PASSES [shared]\n");
         return 2;
     }
     size_t passes = (size_t)atoll(argv[3]);
@@ -83,7 +86,8 @@ int main(int argc, char **argv) {
     opts.cache_capacity = 2 * (uint64_t)n;
     opts.usage_log = true;
     hk_validator *v = NULL;
-    if (hk_validator_open_with(argv[1], &opts, &v) != 0) {
+    int shared = argc > 4 && strcmp(argv[4], "shared") == 0;
+    if (hk_validator_open_ex(argv[1], &opts, shared ? HK_OPEN_SHARED_CACHE : 0, &v) != 0) {
         char msg[512];
         hk_last_error_message(msg, sizeof msg);
         fprintf(stderr, "open: %s\n", msg);
@@ -136,7 +140,11 @@ int main(int argc, char **argv) {
     qsort(pass_thread, mpasses, sizeof *pass_thread, cmp_d);
     hk_stats st;
     hk_validator_stats(v, &st);
-    printf("{\"keys\":%zu,\"passes\":%zu,\"calls\":%zu,\"fill_s\":%.3f,\"p50_ns\":%lld,\"p99_ns\":%lld,"
+    hk_host_stats hs;
+    int is_shared = hk_validator_host_stats(v, &hs) == HK_OK;
+    printf("{\"shared\":%s,\"host_entries\":%llu,\"host_corrupt\":%llu,", is_shared ? "true" : "false",
+           is_shared ? (unsigned long long)hs.entries : 0ULL, is_shared ? (unsigned long long)hs.corrupt : 0ULL);
+    printf("\"keys\":%zu,\"passes\":%zu,\"calls\":%zu,\"fill_s\":%.3f,\"p50_ns\":%lld,\"p99_ns\":%lld,"
            "\"timer_p50_ns\":%lld,\"pass_mean_median_ns\":%.1f,\"pass_cpu_median_ns\":%.1f,"
            "\"pass_thread_cpu_median_ns\":%.1f,\"not_valid\":%zu,"
            "\"cache_hits\":%llu,\"cache_misses\":%llu,\"usage_dropped\":%llu}\n",

@@ -17,6 +17,15 @@
 #   - correctness under speed: revocation propagation across processes
 #     (SQLite and MariaDB), store queries for malformed and unknown keys,
 #     the highest usage-log rate with nothing dropped, RSS per cached key;
+#   - one keygen client per host (host.py), the per-process (private) mode
+#     and the shared mode one after the other on the same machine and keys:
+#     php-fpm with 50 workers behind nginx plus 4 C processes (c_host.c) on
+#     one MariaDB, 10 000 keys at random: connections held idle and under
+#     load, feed polls per second, store queries per key per TTL, hit ratio,
+#     host memory for 100 000 cached keys, revocation at every process, and
+#     the leader killed with SIGKILL mid-run; cached validation from PHP and
+#     C, private and shared, at 10k and 100k keys beside the SHA-256 and
+#     HashMap floors of the same run (hk-bench floors);
 #   - (full run) the criterion benches, whose medians join the report.
 # Then benches/harness/report.py prints the ratios and targets and writes
 # summary.md, results.json and validation-cost.svg into the output dir.
@@ -55,6 +64,9 @@ if ((smoke)); then
     REVOCATIONS=10 MALFORMED=100000 UNKNOWN=20000 DISTINCT=1000
     USAGE_SECONDS=1 USAGE_MAX=10000 MEM_KEYS=10000 WARM=1 WRK_SECONDS=2 WRK_ROUNDS=1
     USAGE_DISTINCT=(1000)
+    # host.py: a small host, seconds per phase, no memory probe
+    HOST='{"workers": 6, "c_procs": 2, "mem_keys": 0, "warm_s": 2, "idle_settle_s": 1, "idle_window_s": 2,
+           "round_s": 3, "c_rate": 100, "wrk_conns": 12, "revocations": 2, "kill_rounds": 1, "kill_load_s": 4}'
     criterion=0
 else
     label="Benchmark"
@@ -62,11 +74,19 @@ else
     REVOCATIONS=100 MALFORMED=1000000 UNKNOWN=1000000 DISTINCT=10000
     USAGE_SECONDS=5 USAGE_MAX=1280000 MEM_KEYS=100000 WARM=10 WRK_SECONDS=10 WRK_ROUNDS=3
     USAGE_DISTINCT=(10000 100)
+    # host.py: idle_settle_s outlasts the connection idle time (10 s); the
+    # two 30 s load rounds make one 60 s cache TTL.
+    HOST='{"workers": 50, "c_procs": 4, "mem_keys": 100000, "warm_s": 10, "idle_settle_s": 12, "idle_window_s": 10,
+           "round_s": 30, "c_rate": 250, "wrk_conns": 64, "revocations": 10, "kill_rounds": 3, "kill_load_s": 20}'
 fi
 if [[ -z $out ]] && ((!smoke)); then out="$root/benches/results"; fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/heratio-keys-bench.XXXXXX")
 chmod 755 "$work"
+# Host regions (shared mode) live in memory as in production, in private
+# directories of this run: $shm-cli, $shm-http, $shm-private, $shm-shared.
+shm=/dev/shm/heratio-keys-bench-$$
+[[ -d /dev/shm ]] || shm="$work/shm"
 [[ -n $out ]] || out="$work/out"
 mkdir -p "$out" "$work/results"
 res="$work/results"
@@ -86,7 +106,7 @@ cleanup() {
         mysql_admin -e "DROP DATABASE IF EXISTS \`$db\`" >/dev/null 2>&1 || true
     done
     [[ -n $own_mariadb ]] && scripts/mariadb.sh stop "$own_mariadb" >/dev/null 2>&1
-    rm -rf "$work"
+    rm -rf "$work" "$shm"-*
 }
 trap cleanup EXIT
 
@@ -142,10 +162,11 @@ echo "==> machine"
     echo "mode: $( ((smoke)) && echo smoke || echo full)"
 } | tee "$res/machine.txt" | sed 's/^/    /'
 
-echo "==> building (release): libheratio_keys, heratio_keys.so, hk-bench"
+echo "==> building (release): libheratio_keys, heratio_keys.so, hk-bench, keygen"
 load build
 build_started=$(date +%s)
-if ! cargo build --release -p heratio-keys-ffi -p heratio-keys-php -p heratio-keys-bench --bin hk-bench >"$work/build.log" 2>&1; then
+if ! cargo build --release -p heratio-keys-ffi -p heratio-keys-php -p heratio-keys-bench --bin hk-bench \
+    -p heratio-keys-cli >"$work/build.log" 2>&1; then
     ko "cargo build --release"
     tail -30 "$work/build.log"
     finish
@@ -154,15 +175,19 @@ ok "cargo build --release"
 build_secs=$(($(date +%s) - build_started))
 target=${CARGO_TARGET_DIR:-$root/target}
 hkb="$target/release/hk-bench"
+keygen="$target/release/keygen"
 install -m 755 "$target/release/libheratio_keys_php.so" "$work/heratio_keys.so"
 ext="$work/heratio_keys.so"
 if scripts/install-c.sh "$work/prefix" --no-build >"$work/install.log" 2>&1 &&
     gcc -std=c11 -O2 -Wall -Wextra -Werror "$here/c_bench.c" -o "$work/c_bench" \
         $(PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" pkg-config --cflags --libs heratio_keys) \
+        -Wl,-rpath,"$work/prefix/lib" >>"$work/install.log" 2>&1 &&
+    gcc -std=c11 -O2 -Wall -Wextra -Werror "$here/c_host.c" -o "$work/c_host" \
+        $(PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" pkg-config --cflags --libs heratio_keys) \
         -Wl,-rpath,"$work/prefix/lib" >>"$work/install.log" 2>&1; then
-    ok "C library installed, c_bench.c compiled"
+    ok "C library installed, c_bench.c and c_host.c compiled"
 else
-    ko "C library installed, c_bench.c compiled"
+    ko "C library installed, c_bench.c and c_host.c compiled"
     tail -20 "$work/install.log"
 fi
 
@@ -197,19 +222,43 @@ echo "==> PHP loop: PDO baseline vs heratio_keys_validate_api_key ($N keys)"
 step "PHP + PDO baseline, $N keys x $BASE_PASSES" "$res/php_baseline.json" \
     php "$here/php_loop.php" baseline "$DSN" "$keys" "$BASE_PASSES" &&
     jcheck "baseline: every key valid" "$res/php_baseline.json" "d['valid'] == $N * $BASE_PASSES"
-step "PHP extension, $N keys x $EXT_PASSES (usage log on)" "$res/php_ext.json" \
-    php -d "extension=$ext" -d "heratio_keys.dsn=$DSN" "$here/php_loop.php" ext "$DSN" "$keys" "$EXT_PASSES" &&
+step "PHP extension, $N keys x $EXT_PASSES (usage log on, private cache)" "$res/php_ext.json" \
+    php -d "extension=$ext" -d "heratio_keys.dsn=$DSN" -d heratio_keys.shared_cache=Off \
+    "$here/php_loop.php" ext "$DSN" "$keys" "$EXT_PASSES" &&
     jcheck "extension: every key valid" "$res/php_ext.json" "d['valid'] == $N * ($EXT_PASSES + 1)"
+mkdir -m 700 -p "$shm-cli"
+step "PHP extension, $N keys x $EXT_PASSES (usage log on, shared host cache)" "$res/php_ext_shared.json" \
+    env HERATIO_KEYS_REGION_DIR="$shm-cli" php -d "extension=$ext" -d "heratio_keys.dsn=$DSN" -d heratio_keys.shared_cache=On \
+    "$here/php_loop.php" ext "$DSN" "$keys" "$EXT_PASSES" &&
+    jcheck "extension (shared): every key valid, the process shared the region" "$res/php_ext_shared.json" \
+        "d['valid'] == $N * ($EXT_PASSES + 1) and d['stats']['shared'] is True"
 
 echo "==> C: hk_validate"
 step "C hk_validate, $N keys (MariaDB) x $C_PASSES" "$res/c_mariadb.json" \
     "$work/c_bench" "$DSN" "$keys" "$C_PASSES" &&
     jcheck "C (MariaDB): every key valid" "$res/c_mariadb.json" "d['not_valid'] == 0"
+step "C hk_validate, $N keys (MariaDB) x $C_PASSES, shared host cache" "$res/c_mariadb_shared.json" \
+    env HERATIO_KEYS_REGION_DIR="$shm-cli" "$work/c_bench" "$DSN" "$keys" "$C_PASSES" shared &&
+    jcheck "C (MariaDB, shared): every key valid, shared" "$res/c_mariadb_shared.json" "d['not_valid'] == 0 and d['shared']"
+step "floors: SHA-256 and HashMap get, $N keys" "$res/floors.json" "$hkb" floors "$keys" 21
 big_dsn="sqlite:$work/big.db"
 if step "seed $BIG keys into SQLite" "$res/seed_big.json" "$hkb" seed "$big_dsn" "$BIG" "$work/big.txt"; then
     step "C hk_validate, $BIG keys (SQLite) x $BIG_PASSES" "$res/c_sqlite_big.json" \
         "$work/c_bench" "$big_dsn" "$work/big.txt" "$BIG_PASSES" &&
         jcheck "C ($BIG keys): every key valid" "$res/c_sqlite_big.json" "d['not_valid'] == 0"
+    step "C hk_validate, $BIG keys (SQLite) x $BIG_PASSES, shared host cache" "$res/c_sqlite_big_shared.json" \
+        env HERATIO_KEYS_REGION_DIR="$shm-cli" "$work/c_bench" "$big_dsn" "$work/big.txt" "$BIG_PASSES" shared &&
+        jcheck "C ($BIG keys, shared): every key valid, shared" "$res/c_sqlite_big_shared.json" "d['not_valid'] == 0 and d['shared']"
+    step "PHP extension, $BIG keys (SQLite) x $BIG_PASSES, private cache" "$res/php_ext_big.json" \
+        php -d memory_limit=2G -d "extension=$ext" -d "heratio_keys.dsn=$big_dsn" -d heratio_keys.shared_cache=Off \
+        "$here/php_loop.php" ext "$big_dsn" "$work/big.txt" "$BIG_PASSES" &&
+        jcheck "extension ($BIG keys): every key valid" "$res/php_ext_big.json" "d['valid'] == $BIG * ($BIG_PASSES + 1)"
+    step "PHP extension, $BIG keys (SQLite) x $BIG_PASSES, shared host cache" "$res/php_ext_big_shared.json" \
+        env HERATIO_KEYS_REGION_DIR="$shm-cli" php -d memory_limit=2G -d "extension=$ext" -d "heratio_keys.dsn=$big_dsn" \
+        -d heratio_keys.shared_cache=On "$here/php_loop.php" ext "$big_dsn" "$work/big.txt" "$BIG_PASSES" &&
+        jcheck "extension ($BIG keys, shared): every key valid, shared" "$res/php_ext_big_shared.json" \
+            "d['valid'] == $BIG * ($BIG_PASSES + 1) and d['stats']['shared'] is True"
+    step "floors: SHA-256 and HashMap get, $BIG keys" "$res/floors_big.json" "$hkb" floors "$work/big.txt" 21
 fi
 
 echo "==> HTTP: nginx + php-fpm, wrk from loopback"
@@ -246,6 +295,7 @@ pm.max_children = 4
 pm.max_requests = 0
 clear_env = yes
 env[HK_BASELINE_DSN] = "$DSN"
+env[HERATIO_KEYS_REGION_DIR] = "$shm-http"
 php_admin_value[heratio_keys.dsn] = "$DSN"
 php_admin_value[log_errors] = On
 ; The same extension middleware with usage logging off: shows what the
@@ -255,6 +305,7 @@ listen = 127.0.0.1:$fport2
 pm = static
 pm.max_children = 4
 clear_env = yes
+env[HERATIO_KEYS_REGION_DIR] = "$shm-http"
 php_admin_value[heratio_keys.dsn] = "$DSN"
 php_admin_value[heratio_keys.usage_log] = 0
 php_admin_value[log_errors] = On
@@ -294,6 +345,7 @@ http {
     }
 }
 CONF
+mkdir -m 700 -p "$shm-http"
 "$fpm_bin" -d "extension=$ext" -y "$work/http/php-fpm.conf" -F "${as_root[@]}" >"$work/http/fpm.out" 2>&1 &
 pids+=($!)
 nginx -p "$work/http/" -c "$work/http/nginx.conf" -e "$work/http/nginx-error.log" >"$work/http/nginx.out" 2>&1 &
@@ -379,6 +431,50 @@ done
 if d=$(new_db memory) && step "seed $MEM_KEYS keys for the memory probe" "$res/seed_mem.json" "$hkb" seed "$d" "$MEM_KEYS" "$work/mem.txt"; then
     step "memory per cached key ($MEM_KEYS keys, MariaDB)" "$res/memory.json" "$hkb" memory "$d" "$work/mem.txt" &&
         jcheck "memory: a positive figure" "$res/memory.json" "d['bytes_per_entry'] > 0"
+fi
+
+echo "==> one keygen client per host: private vs shared (host.py)"
+if hdsn=$(new_db host); then
+    host_keys=$(python3 -c 'import json,sys; print(max(int(sys.argv[2]), json.loads(sys.argv[1])["mem_keys"]))' "$HOST" "$N")
+    if step "seed $host_keys keys for the host benchmark (MariaDB)" "$res/seed_host.json" \
+        "$hkb" seed "$hdsn" "$host_keys" "$work/host_keys.txt"; then
+        head -n "$N" "$work/host_keys.txt" >"$work/host_load_keys.txt"
+        host_client=$("$keygen" --dsn "$hdsn" --json client:create --name "host bench" --email host@example.org 2>/dev/null |
+            python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+        HK_CFG_DSN=$hdsn HK_CFG_USER=$my_user HK_CFG_PASS=$my_pass HK_CFG_HOST=$my_host HK_CFG_PORT=$my_port \
+            HK_CFG_N=$N HK_CFG_WORK=$work HK_CFG_EXT=$ext HK_CFG_KEYGEN=$keygen HK_CFG_CLIENT=${host_client:-0} \
+            HK_CFG_SHM=$shm HK_CFG_FPM=$fpm_bin python3 - "$HOST" "$work/host.json" <<'PY'
+import json, os, sys
+e = os.environ
+cfg = json.loads(sys.argv[1])
+w = e["HK_CFG_WORK"]
+cfg.update(dsn=e["HK_CFG_DSN"], db=e["HK_CFG_DSN"].rsplit("/", 1)[1], db_user=e["HK_CFG_USER"],
+           n_keys=int(e["HK_CFG_N"]), keys_file=f"{w}/host_keys.txt", load_keys_file=f"{w}/host_load_keys.txt",
+           ext=e["HK_CFG_EXT"], c_host=f"{w}/c_host", keygen=e["HK_CFG_KEYGEN"], client_id=int(e["HK_CFG_CLIENT"]),
+           work=f"{w}/host", region_dir=e["HK_CFG_SHM"], fpm_bin=e["HK_CFG_FPM"],
+           mysql=["env", "MYSQL_PWD=" + e["HK_CFG_PASS"], "mariadb", "--protocol=TCP", "-h", e["HK_CFG_HOST"],
+                  "-P", e["HK_CFG_PORT"], "-u", e["HK_CFG_USER"]])
+json.dump(cfg, open(sys.argv[2], "w"))
+PY
+        for mode in private shared; do
+            load "host $mode"
+            if python3 "$here/host.py" "$mode" "$work/host.json" "$res/host_$mode.json" 2>"$res/host_$mode.log" &&
+                [[ -s $res/host_$mode.json ]]; then
+                ok "host benchmark ($mode) ran"
+            else
+                ko "host benchmark ($mode)"
+                tail -20 "$res/host_$mode.log" | sed 's/^/        | /'
+            fi
+            while read -r verdict name; do
+                if [[ $verdict == ok ]]; then ok "host $name"; else ko "host $name"; fi
+            done < <(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+for c in d.get("checks", []):
+    print(("ok " if c["ok"] else "KO ") + c["name"] + ("" if c["ok"] else ": " + c["detail"]))
+' "$res/host_$mode.json" 2>/dev/null)
+        done
+    fi
 fi
 
 if ((criterion)); then

@@ -11,6 +11,10 @@
 //!                                           highest paced rate with no usage record
 //!                                           dropped, over the first DISTINCT keys
 //! hk-bench memory DSN KEYS_FILE             RSS per cached key
+//! hk-bench floors KEYS_FILE PASSES          the floors of a cached validation in
+//!                                           this run: SHA-256 of each key, and a
+//!                                           std HashMap get of its digest over
+//!                                           every key of the file, random order
 //! hk-bench revoker DSN                      (internal) revokes the key ids read from stdin
 //! ```
 
@@ -42,6 +46,7 @@ fn main() {
             usage_rate(&args[1], &args[2], &args[3], &args[4], &args[5])
         }
         Some("memory") if args.len() == 3 => memory(&args[1], &args[2]),
+        Some("floors") if args.len() == 3 => floors(&args[1], &args[2]),
         _ => {
             eprintln!("usage: see the module documentation of benches/src/bin/hk-bench.rs");
             std::process::exit(2);
@@ -498,5 +503,69 @@ fn memory(dsn: &str, keys_file: &str) -> Res<()> {
         })
     );
     v.shutdown();
+    Ok(())
+}
+
+/// The floors a cached validation cannot go under, measured in this run
+/// next to the validations themselves: SHA-256 of a 53-byte key (the
+/// core's own `digest`), and a `std::collections::HashMap` get of a 32-byte
+/// digest among every key of the file (random order, so that a large table
+/// pays its memory latency as the cache does). Median of the passes' means.
+fn floors(keys_file: &str, passes: &str) -> Res<()> {
+    use std::collections::HashMap;
+    use std::hint::black_box;
+
+    let keys = read_keys(keys_file)?;
+    let passes: usize = num::<usize>(passes)?.max(3);
+    let n = keys.len().max(1);
+    let digests: Vec<[u8; 32]> = keys
+        .iter()
+        .map(|k| heratio_keys_core::format::digest(k.as_bytes()))
+        .collect();
+    let map: HashMap<[u8; 32], u64> = digests.iter().zip(0u64..).map(|(d, i)| (*d, i)).collect();
+    // A fixed pseudo-random order, different for each pass.
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut shuffle = |order: &mut Vec<usize>| {
+        for i in (1..order.len()).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let j = usize::try_from(x % (i as u64 + 1)).unwrap_or(0);
+            order.swap(i, j);
+        }
+    };
+    let (mut sha, mut get) = (Vec::new(), Vec::new());
+    for _ in 0..passes {
+        shuffle(&mut order);
+        let t = Instant::now();
+        for &i in &order {
+            black_box(heratio_keys_core::format::digest(black_box(
+                keys[i].as_bytes(),
+            )));
+        }
+        sha.push(t.elapsed().as_nanos() as f64 / n as f64);
+        shuffle(&mut order);
+        let t = Instant::now();
+        for &i in &order {
+            black_box(map.get(black_box(&digests[i])));
+        }
+        get.push(t.elapsed().as_nanos() as f64 / n as f64);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (sha, get) = (median(&mut sha), median(&mut get));
+    println!(
+        "{}",
+        json!({
+            "keys": keys.len(),
+            "passes": passes,
+            "sha256_ns": sha,
+            "hashmap_get_ns": get,
+            "sum_ns": sha + get,
+        })
+    );
     Ok(())
 }
