@@ -60,6 +60,38 @@ async function noHorizontalScroll(page, what) {
   assert(scroll <= inner + 1, `${what}: page is ${scroll}px wide in a ${inner}px viewport`);
 }
 
+async function verify(key, kind = 'api') {
+  const r = await fetch(`${BASE}/v1/verify`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ key, kind }),
+  });
+  return { http: r.status, ...(await r.json()) };
+}
+
+// Polls /v1/verify until `status` (the change feed takes up to a second).
+async function verifyUntil(key, status) {
+  let last = {};
+  for (let i = 0; i < 50; i += 1) {
+    last = await verify(key);
+    if (last.status === status) { return last; }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return last;
+}
+
+// Chromium logs every expected 4xx answer as a console error: take the
+// one this step caused out of the list the last test checks.
+function expectConsoleStatus(code) {
+  const i = problems.findIndex((p) => p.includes(`status of ${code}`));
+  assert(i >= 0, `the ${code} answer was seen`);
+  problems.splice(i, 1);
+}
+
+// The POST forms on the current page, the log-out form aside.
+async function postForms(p) {
+  return p.locator('form[method="post"]:not([action="/logout"])').count();
+}
+
 // Wait for the server (run.sh started it in the background).
 for (let i = 0; ; i += 1) {
   try {
@@ -249,6 +281,110 @@ await test('deactivate the client: the confirmation counts what is revoked', asy
   await shot(page, 'desktop-11-client-inactive');
 });
 
+
+let rotClientUrl = '';
+let rotKeyId = '';
+let rotOld = '';
+let rotNew = '';
+
+await test('rotate a key: the new one is shown once and copied, the old one still valid', async () => {
+  await page.goto(`${BASE}/clients`);
+  await page.fill('#name', 'Rotation Archive');
+  await page.fill('#email', 'rotate@example.org');
+  await page.click('#new-client button[type=submit]');
+  await page.waitForURL(/\/clients\/\d+$/);
+  rotClientUrl = page.url();
+  await page.fill('#api-label', 'harvester');
+  await page.click('#generate-api button[type=submit]');
+  await page.waitForSelector('#new-key');
+  rotOld = await page.inputValue('#new-key');
+  rotKeyId = (await page.innerText('#new-key-id')).trim();
+  await page.goto(`${BASE}/credentials/api/${rotKeyId}`);
+  assert((await page.innerText('#key-label')).trim() === 'harvester', 'key page label');
+  await shot(page, 'desktop-12-key-page');
+  await page.selectOption('#rotate-grace', '24h');
+  await page.click('#rotate');
+  await page.waitForSelector('#new-key');
+  rotNew = await page.inputValue('#new-key');
+  assert(/^hk_api_[0-9A-Za-z]{46}$/.test(rotNew) && rotNew !== rotOld, 'a new key');
+  assert((await page.innerText('#old-expires')).length > 0, 'says when the old one stops');
+  await page.click('#copy-key');
+  await page.waitForFunction(() => document.getElementById('copy-status').textContent.includes('Copied'));
+  assert(await page.evaluate(() => navigator.clipboard.readText()) === rotNew, 'clipboard holds the new key');
+  await shot(page, 'desktop-13-rotated');
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  const n = await verify(copied);
+  assert(n.valid === true, `new key: ${JSON.stringify(n)}`);
+  const o = await verify(rotOld);
+  assert(o.valid === true && String(o.key_id) === rotKeyId, `old key during the grace: ${JSON.stringify(o)}`);
+  // Shown once: the key pages list prefixes only.
+  await page.click('#done');
+  await page.waitForSelector('#rotated-from');
+  assert(!(await page.content()).includes(rotNew), 'new key page shows the key');
+});
+
+await test('expire the old key now: refused, the new one still valid', async () => {
+  await page.goto(`${BASE}/credentials/api/${rotKeyId}`);
+  assert(await page.locator('#replaced-by').count() === 1, 'links its replacement');
+  assert((await page.innerText('#key-state')).includes('expires soon'), 'expires soon within the grace');
+  await page.selectOption('#expiry-mode', 'now');
+  await page.click('#expiry-form button[type=submit]');
+  await page.waitForSelector('.alert-success');
+  const o = await verifyUntil(rotOld, 'expired');
+  assert(o.status === 'expired' && o.http === 401, `old key: ${JSON.stringify(o)}`);
+  assert((await verify(rotNew)).valid === true, 'new key still valid');
+  const r = keygen(['api:validate'], `${rotOld}\n`);
+  assert(r.code === 1 && r.stdout.startsWith('expired'), `keygen: ${r.stdout}`);
+  await shot(page, 'desktop-14-expired');
+});
+
+await test('edit a client, deactivate, reactivate (keys stay revoked) and generate again', async () => {
+  await page.goto(rotClientUrl);
+  await page.click('#edit-link');
+  await page.waitForSelector('#edit-client');
+  await page.fill('#name', 'Rotation Archive Ltd');
+  await page.fill('#email', 'keys@example.org');
+  await page.fill('#organization', 'City Archives');
+  await page.fill('#idle_revoke', '30d');
+  await page.click('#edit-client button[type=submit]');
+  await page.waitForURL(rotClientUrl);
+  assert((await page.innerText('#client-idle-revoke')).includes('30d'), 'idle policy shown');
+  assert((await page.innerText('#client-email')).trim() === 'keys@example.org', 'e-mail shown');
+  await page.click('#deactivate-link');
+  await page.click('#confirm-deactivate');
+  await page.waitForSelector('#reactivate-link');
+  assert((await verifyUntil(rotNew, 'revoked')).status === 'revoked', 'deactivation revoked the key');
+  await page.click('#reactivate-link');
+  await page.waitForSelector('#confirm-reactivate');
+  assert((await page.innerText('#reactivate-summary')).includes('stay revoked'), 'says the keys stay revoked');
+  await shot(page, 'desktop-15-reactivate-confirm');
+  await page.click('#confirm-reactivate');
+  await page.waitForSelector('#all-revoked-note');
+  assert((await page.content()).includes('generate new ones below'), 'offers to generate');
+  assert((await verify(rotNew)).status === 'revoked', 'still revoked after reactivation');
+  await page.fill('#api-label', 'harvester-2');
+  await page.click('#generate-api button[type=submit]');
+  await page.waitForSelector('#new-key');
+  const fresh = await page.inputValue('#new-key');
+  assert((await verify(fresh)).valid === true, 'the new key works');
+  await page.click('#done');
+  assert(await page.locator('#client-audit-table').count() === 1, 'client audit trail');
+  assert((await page.content()).includes('client.reactivate'), 'reactivation on the trail');
+  await shot(page, 'desktop-16-client-reactivated');
+});
+
+await test('an admin creates a viewer account', async () => {
+  await page.click('a.nav-link[href="/admins"]');
+  await page.fill('#new-username', 'vera');
+  await page.fill('#new-password', `${PASSWORD}-vera`);
+  await page.fill('#new-password2', `${PASSWORD}-vera`);
+  await page.selectOption('#new-role', 'viewer');
+  await page.click('#new-admin button[type=submit]');
+  await page.waitForSelector('tr[data-admin="vera"]');
+  assert((await page.content()).includes('Created account vera (viewer)'), 'flash');
+  await shot(page, 'desktop-17-accounts');
+});
+
 const phone = await context.newPage();
 watch(phone);
 await phone.setViewportSize({ width: 390, height: 844 });
@@ -261,7 +397,8 @@ await test('phone width: navigation collapses and opens, no sideways scrolling',
   await phone.click('button.navbar-toggler');
   await phone.waitForSelector('a.nav-link[href="/usage"]', { state: 'visible' });
   await shot(phone, 'phone-02-menu');
-  for (const path of ['/clients', '/usage', '/audit', new URL(clientUrl).pathname]) {
+  for (const path of ['/clients', '/usage', '/audit', '/admins', new URL(clientUrl).pathname,
+    `/credentials/api/${rotKeyId}`, `${new URL(rotClientUrl).pathname}/edit`]) {
     await phone.goto(`${BASE}${path}`);
     await noHorizontalScroll(phone, path);
   }
@@ -298,10 +435,56 @@ await test('log out ends the session', async () => {
   assert(new URL(page.url()).pathname === '/login', 'clients needs a login again');
 });
 
+
+await test("a viewer's read-only view: every page, no forms, changes refused", async () => {
+  await page.goto(`${BASE}/login`);
+  await page.fill('#username', 'vera');
+  await page.fill('#password', `${PASSWORD}-vera`);
+  await page.click('button[type=submit]');
+  await page.waitForURL(`${BASE}/`);
+  assert((await page.innerText('#current-role')).trim() === 'viewer', 'role in the navbar');
+  assert(await page.locator('a.nav-link[href="/admins"]').count() === 0, 'no accounts link');
+  const paths = ['/', '/clients', new URL(rotClientUrl).pathname, `/credentials/api/${rotKeyId}`, '/usage', '/audit'];
+  for (const path of paths) {
+    await page.goto(`${BASE}${path}`);
+    assert(await postForms(page) === 0, `${path} has forms for a viewer`);
+    assert(await page.locator('a[href$="/revoke"], #edit-link, #reactivate-link, #deactivate-link').count() === 0,
+      `${path} links to a change`);
+  }
+  await page.goto(`${BASE}${new URL(rotClientUrl).pathname}`);
+  await shot(page, 'desktop-18-viewer-client');
+  // Reading includes the exports.
+  const csv = await page.evaluate(async () => (await fetch('/usage/export?format=csv')).text());
+  assert(csv.startsWith('id,time,kind,credential_id'), 'usage export');
+  const audit = await page.evaluate(async () => (await fetch('/audit/export?action=client.reactivate')).text());
+  assert(audit.split('\n').filter((l) => l.includes('client.reactivate')).length === 1, 'audit export');
+  // A change, even with the page's own token, is refused.
+  const csrf = await page.locator('input[name=csrf]').first().inputValue();
+  const status = await page.evaluate(async ([id, token]) => {
+    const r = await fetch(`/credentials/api/${id}/revoke`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `csrf=${encodeURIComponent(token)}`, redirect: 'manual',
+    });
+    return r.status;
+  }, [rotKeyId, csrf]);
+  assert(status === 403, `revoke as a viewer: ${status}`);
+  expectConsoleStatus(403);
+  await page.goto(`${BASE}/admins`);
+  assert((await page.innerText('h1')).includes('Not allowed'), 'accounts page refused');
+  expectConsoleStatus(403);
+  await shot(page, 'desktop-19-viewer-refused');
+  const fresh = await verify(rotNew);
+  assert(fresh.status === 'revoked', 'nothing changed');
+  await page.goto(`${BASE}/`);
+  await page.click('nav button[type=submit]:has-text("Log out")');
+  await page.waitForURL(`${BASE}/login`);
+});
+
 await test('no console errors or CSP violations; the key never reached the server log', async () => {
   assert(problems.length === 0, problems.join('\n'));
   const log = readFileSync(SERVER_LOG, 'utf8');
   assert(!log.includes(key) && !log.includes('hk_api_') && !log.includes('hk_ai_'), 'a key in the server log');
+  assert(!log.includes(rotNew) && !log.includes(rotOld), 'a rotated key in the server log');
   assert(log.includes('POST "/v1/verify" 200'), 'access log has the verify call');
 });
 

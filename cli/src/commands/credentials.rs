@@ -255,7 +255,9 @@ fn details(info: &CredentialInfo) -> Vec<(&'static str, String)> {
                 .map_or_else(|| "none".into(), |n| format!("{n} per hour")),
         ),
     ];
-    pairs.push(("allowed ips", allowlist_text(info.allowed_ips.as_ref())));
+    if let Some(a) = &info.allowed_ips {
+        pairs.push(("allowed ips", a.to_string()));
+    }
     if let Some(m) = &info.metadata {
         pairs.push(("metadata", m.to_string()));
     }

@@ -90,8 +90,11 @@ async fn admins(State(app): State<Shared>, admin: Admin) -> Page {
                             (csrf_field(&admin.csrf))
                             div.mb-3 {
                                 label.form-label for="new-username" { "User name" }
+                                // No `pattern`: the core's rule is checked on
+                                // the server and said in its words.
                                 input.form-control #new-username name="username" required maxlength="64"
-                                    autocomplete="off" pattern="[A-Za-z0-9._@-]+";
+                                    autocomplete="off" aria-describedby="new-username-help";
+                                div.form-text #new-username-help { "1–64 characters of A–Z a–z 0–9 . _ @ -" }
                             }
                             div.mb-3 {
                                 label.form-label for="new-password" { "Password " span.text-muted { "(12 characters or more)" } }
