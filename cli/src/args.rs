@@ -422,6 +422,10 @@ cannot be demoted (exit 1)."
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+
+    /// Print the keygen(1) man page in roff (packagers: `keygen man > keygen.1`)
+    #[command(name = "man", hide = true)]
+    Man,
 }
 
 #[derive(Debug, Args)]

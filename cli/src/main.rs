@@ -12,6 +12,7 @@ use heratio_keys_core::ErrorKind;
 
 mod args;
 mod commands;
+mod generate;
 mod os;
 mod output;
 

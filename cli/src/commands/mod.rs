@@ -6,12 +6,11 @@
 
 use std::sync::Arc;
 
-use clap::CommandFactory;
 use heratio_keys_core::model::{parse_duration, parse_rfc3339};
 use heratio_keys_core::{store, Actor, Dsn, KeyStore, Kind, Source};
 
 use crate::args::{Cli, Command, DEFAULT_DSN, DSN_ENV};
-use crate::{exit, os, Failure, Outcome};
+use crate::{exit, generate, os, Failure, Outcome};
 
 mod admin;
 mod clients;
@@ -58,10 +57,11 @@ pub(super) fn actor() -> Actor {
 
 pub fn run(cli: Cli) -> Result<Outcome, Failure> {
     let json = cli.json;
-    if let Command::Completions { shell } = cli.command {
-        let mut buf = Vec::new();
-        clap_complete::generate(shell, &mut Cli::command(), "keygen", &mut buf);
-        return ok(String::from_utf8_lossy(&buf).into_owned());
+    // Generated from the grammar alone: no store, so no DSN to resolve.
+    match cli.command {
+        Command::Completions { shell } => return ok(generate::completions(shell)),
+        Command::Man => return ok(generate::man_page()),
+        _ => {}
     }
     let dsn_text = resolve_dsn(cli.dsn);
     let dsn = Dsn::parse(&dsn_text)?;
@@ -113,7 +113,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::AdminDisable { user } => admin::admin_set_active(&dsn, json, &user, false),
         Command::AdminEnable { user } => admin::admin_set_active(&dsn, json, &user, true),
         Command::AdminRole { user, role } => admin::admin_role(&dsn, json, &user, role),
-        Command::Completions { .. } => ok(String::new()),
+        Command::Completions { .. } | Command::Man => ok(String::new()),
     }
 }
 
