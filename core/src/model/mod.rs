@@ -3,12 +3,14 @@
 //! (scope names, held and required), [`metadata`] (a credential's JSON
 //! object), [`records`] (clients, credentials, usage and audit rows).
 
+pub mod admin;
 pub mod metadata;
 pub mod network;
 pub mod records;
 pub mod scopes;
 pub mod time;
 
+pub use admin::*;
 pub use metadata::{Metadata, MAX_METADATA_LEN};
 pub use network::{AllowedIps, MAX_NETWORKS};
 pub use records::*;
