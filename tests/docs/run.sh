@@ -440,6 +440,9 @@ hkd_expect "usage_rejected: the 3 malformed attempts counted (INSERT … ON DUPL
     test "$(hkd_db_count "SELECT COALESCE(SUM(count), 0) FROM usage_rejected WHERE status = 1")" = 3
 hkd_expect "usage_log: one row per request ($hkd_requests), written with the runtime account's INSERT" \
     test "$(hkd_db_count "SELECT COUNT(*) FROM usage_log WHERE endpoint = '/heratio-keys-check.php'")" = "$hkd_requests"
+hkd_expect "usage_daily: the rollups agree with usage_log for api_key 1 (the runtime account's upsert)" \
+    test "$(hkd_db_count "SELECT COALESCE(SUM(count), 0) FROM usage_daily WHERE credential_id = 1 AND credential_kind = 1")" = \
+    "$(hkd_db_count "SELECT COUNT(*) FROM usage_log WHERE credential_id = 1 AND credential_kind = 1")"
 hkd_expect "api_key 1: usage_count 2 (keygen's check and nginx's), last_used_at set (column UPDATE grant)" \
     test "$(hkd_db_count "SELECT CONCAT(usage_count, ',', last_used_at IS NOT NULL) FROM api_key WHERE id = 1")" = "2,1"
 
