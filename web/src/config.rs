@@ -66,6 +66,15 @@ pub struct Config {
     /// `maintenance`) at start and then this often; `None`: never (the
     /// operator runs `keygen maintain` from cron instead).
     pub maintenance_interval: Option<Duration>,
+    /// Serve `GET /metrics` (Prometheus text format; see
+    /// `docs/metrics.md`). On by default: it holds counts only, never a
+    /// key, client, user name or address, and Prometheus scrapes without
+    /// credentials, so keep the listener private (as `listen`'s default is).
+    pub metrics: bool,
+    /// Serve `/metrics` on this address instead of `listen` (then only
+    /// there): a private interface for the scraper while `listen` faces the
+    /// callers of `/v1/verify`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 // By hand, because the derived one would print the DSN's password.
@@ -91,6 +100,8 @@ impl fmt::Debug for Config {
             .field("store_threads", &self.store_threads)
             .field("access_log", &self.access_log)
             .field("maintenance_interval", &self.maintenance_interval)
+            .field("metrics", &self.metrics)
+            .field("metrics_listen", &self.metrics_listen)
             .finish()
     }
 }
@@ -119,6 +130,8 @@ impl Config {
             store_threads: 8,
             access_log: true,
             maintenance_interval: Some(Duration::from_secs(3600)),
+            metrics: true,
+            metrics_listen: None,
         }
     }
 }

@@ -28,10 +28,12 @@ mod error;
 mod export;
 mod extract;
 mod maintenance;
+mod metrics;
 mod middleware;
 mod params;
 mod password;
 mod rate;
+mod readiness;
 mod routes;
 mod server;
 mod session;
@@ -46,4 +48,4 @@ pub use error::Error;
 /// The network type of [`Config::verify_trusted`].
 pub use ipnet::IpNet;
 pub use password::{peak_password_checks, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
-pub use server::{serve, serve_listener};
+pub use server::{serve, serve_listener, serve_listeners};

@@ -1,7 +1,7 @@
 //! Running the server: open the database, start a runtime, serve until told
 //! to stop, then flush what `/v1/verify` queued.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -36,17 +36,27 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 /// Store errors (unreachable, schema missing or outdated), or `Conflict`
 /// when the address cannot be bound.
 pub fn serve(config: &Config) -> Result<(), Error> {
-    let listener = std::net::TcpListener::bind(config.listen).map_err(|e| {
-        Error::new(
-            ErrorKind::Conflict,
-            format!("cannot listen on {}: {e}", config.listen),
-        )
-    })?;
-    run(config, listener, None::<std::future::Pending<()>>)
+    let listener = bind(config.listen)?;
+    let metrics = metrics_listener(config)?;
+    run(config, listener, metrics, None::<std::future::Pending<()>>)
+}
+
+fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, Error> {
+    std::net::TcpListener::bind(addr)
+        .map_err(|e| Error::new(ErrorKind::Conflict, format!("cannot listen on {addr}: {e}")))
+}
+
+/// The listener of `/metrics` when it has its own address.
+fn metrics_listener(config: &Config) -> Result<Option<std::net::TcpListener>, Error> {
+    match config.metrics_listen {
+        Some(addr) if config.metrics => bind(addr).map(Some),
+        _ => Ok(None),
+    }
 }
 
 /// Runs the server on an already bound listener until `shutdown` completes
-/// (tests bind port 0 and pass the listener).
+/// (tests bind port 0 and pass the listener). `/metrics` gets its own
+/// listener if `config.metrics_listen` says so.
 ///
 /// # Errors
 ///
@@ -59,13 +69,53 @@ pub fn serve_listener<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    run(config, listener, Some(shutdown))
+    let metrics = metrics_listener(config)?;
+    run(config, listener, metrics, Some(shutdown))
+}
+
+/// As [`serve_listener`], with `/metrics` on `metrics` (already bound)
+/// instead of on `listener`, unless `config.metrics` is off.
+///
+/// # Errors
+///
+/// As [`serve`].
+pub fn serve_listeners<F>(
+    config: &Config,
+    listener: std::net::TcpListener,
+    metrics: std::net::TcpListener,
+    shutdown: F,
+) -> Result<(), Error>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let mut config = config.clone();
+    config.metrics_listen = Some(metrics.local_addr().map_err(socket_error)?);
+    let metrics = config.metrics.then_some(metrics);
+    run(&config, listener, metrics, Some(shutdown))
+}
+
+fn socket_error(e: std::io::Error) -> Error {
+    Error::new(ErrorKind::Internal, format!("cannot configure socket: {e}"))
+}
+
+/// A std listener made ready for tokio, and the address it listens on.
+fn to_tokio(
+    listener: std::net::TcpListener,
+    configured: SocketAddr,
+) -> Result<(tokio::net::TcpListener, String), Error> {
+    listener.set_nonblocking(true).map_err(socket_error)?;
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(socket_error)?;
+    let local = listener
+        .local_addr()
+        .map_or_else(|_| configured.to_string(), |a| a.to_string());
+    Ok((listener, local))
 }
 
 /// Runs until `shutdown` completes, or with `None` until SIGINT/SIGTERM.
 fn run<F>(
     config: &Config,
     listener: std::net::TcpListener,
+    metrics: Option<std::net::TcpListener>,
     shutdown: Option<F>,
 ) -> Result<(), Error>
 where
@@ -93,27 +143,62 @@ where
         if let Some(every) = config.maintenance_interval.filter(|d| !d.is_zero()) {
             maintenance::start(&app, every);
         }
-        let socket_error = |e: std::io::Error| {
-            Error::new(ErrorKind::Internal, format!("cannot configure socket: {e}"))
-        };
-        listener.set_nonblocking(true).map_err(socket_error)?;
-        let listener = tokio::net::TcpListener::from_std(listener).map_err(socket_error)?;
-        let local = listener
-            .local_addr()
-            .map_or_else(|_| config.listen.to_string(), |a| a.to_string());
+        let (listener, local) = to_tokio(listener, config.listen)?;
         eprintln!("keygen serve: listening on http://{local}/ (database {dsn}; log in at /login)");
         if admin_count == 0 {
             eprintln!(
                 "keygen serve: warning: no admin account yet: create one with `keygen admin:create USER`"
             );
         }
-        axum::serve(
+        // One shutdown signal, seen by both servers.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(());
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<()>| async move {
+            // Also ends if the sender is gone.
+            let _ = rx.changed().await;
+        };
+        let server_error = |e: std::io::Error| {
+            Error::new(ErrorKind::Internal, format!("server error: {e}"))
+        };
+        let metrics_server = match metrics {
+            Some(metrics) => {
+                let (metrics, local) =
+                    to_tokio(metrics, config.metrics_listen.unwrap_or(config.listen))?;
+                eprintln!("keygen serve: metrics on http://{local}/metrics");
+                let router = routes::metrics_only(std::sync::Arc::clone(&app));
+                Some(tokio::spawn(
+                    axum::serve(
+                        metrics,
+                        router.into_make_service_with_connect_info::<SocketAddr>(),
+                    )
+                    .with_graceful_shutdown(stopped(stop_rx.clone()))
+                    .into_future(),
+                ))
+            }
+            None => None,
+        };
+        let main = axum::serve(
             listener,
             routes::router(app).into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(stopped(stop_rx))
         .await
-        .map_err(|e| Error::new(ErrorKind::Internal, format!("server error: {e}")))
+        .map_err(server_error);
+        if let Some(task) = metrics_server {
+            match task.await {
+                Ok(result) => result.map_err(server_error)?,
+                Err(e) => {
+                    return Err(Error::new(
+                        ErrorKind::Internal,
+                        format!("metrics server failed: {e}"),
+                    ))
+                }
+            }
+        }
+        main
     });
     drop(rt);
     // Usage records of /v1/verify still queued would otherwise be lost.

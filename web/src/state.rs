@@ -10,8 +10,10 @@ use crate::blocking::Blocking;
 use crate::config::Config;
 use crate::error::{AppError, Error};
 use crate::export::Exports;
+use crate::metrics::Metrics;
 use crate::password::{self, Checks};
 use crate::rate::SourceBuckets;
+use crate::readiness::Readiness;
 use crate::session::{Sessions, Throttle};
 
 /// The server's state.
@@ -31,6 +33,10 @@ pub(crate) struct App {
     pub dummy_hash: String,
     /// Bounds the streamed exports running at once.
     pub exports: Exports,
+    /// What `/metrics` reports.
+    pub metrics: Metrics,
+    /// `/readyz`'s check.
+    pub readiness: Readiness,
 }
 
 pub(crate) type Shared = Arc<App>;
@@ -42,7 +48,10 @@ impl App {
         };
         let pool = Blocking::new("store", config.store_threads).map_err(threads_error)?;
         let checks = Checks::new(config.login_concurrency).map_err(threads_error)?;
+        let metrics = Metrics::new(Arc::clone(&backends.validator))
+            .map_err(|e| Error::new(ErrorKind::Internal, format!("cannot set up metrics: {e}")))?;
         Ok(Arc::new(App {
+            readiness: Readiness::new(heratio_keys_core::Dsn::parse(&config.dsn)?),
             checks,
             verify_buckets: SourceBuckets::new(config.verify_rate, config.verify_burst),
             config,
@@ -53,6 +62,7 @@ impl App {
             throttle: Throttle::default(),
             dummy_hash: password::dummy_hash(),
             exports: Exports::default(),
+            metrics,
         }))
     }
 

@@ -17,6 +17,9 @@ const PUBLIC: &[(&str, &str)] = &[
     ("POST", "/v1/verify"),
     ("GET", "/healthz"),
     ("GET", "/assets/{file}"),
+    ("GET", "/readyz"),
+    ("GET", "/openapi.json"),
+    ("GET", "/metrics"),
 ];
 
 /// The path with its parameters filled in from the fixtures. A route with

@@ -189,10 +189,12 @@ async fn login_submit(
     let attempt = match app.throttle.begin(&app.config, &username, client.source()) {
         Begin::Go(attempt) => attempt,
         Begin::Locked { wait, report } => {
+            app.metrics.login_refused_locked.inc();
             eprintln!("keygen serve: login refused (locked out) for {username:?} from {ip}");
             // Once per lock-out: a locked-out source retrying cannot grow
             // the audit log (standard error still has every refusal).
             if report {
+                app.metrics.login_lockouts.inc();
                 audit_auth(&app, &username, &ip, "admin.login_locked_out").await;
             }
             let minutes = wait.as_secs().div_ceil(60).max(1);
@@ -209,6 +211,7 @@ async fn login_submit(
             );
         }
         Begin::Full => {
+            app.metrics.login_refused_busy.inc();
             eprintln!(
                 "keygen serve: login refused (throttle table full) for {username:?} from {ip}"
             );
@@ -217,6 +220,7 @@ async fn login_submit(
     };
     let Some(permit) = app.checks.try_start() else {
         app.throttle.cancel(&app.config, attempt);
+        app.metrics.login_refused_busy.inc();
         eprintln!("keygen serve: login refused (password checks busy) for {username:?} from {ip}");
         return busy(&app, &username);
     };
@@ -246,6 +250,7 @@ async fn login_submit(
         // page must not confirm its password to whoever is trying it. The
         // audit row says why, for the administrators.
         Some(_) if matched => {
+            app.metrics.login_failures.inc();
             eprintln!("keygen serve: refused login of disabled account {username:?} from {ip}");
             audit_auth_detail(
                 &app,
@@ -263,6 +268,7 @@ async fn login_submit(
             );
         }
         _ => {
+            app.metrics.login_failures.inc();
             eprintln!("keygen serve: failed login for {username:?} from {ip}");
             audit_auth(&app, &username, &ip, "admin.login_failed").await;
             return login_response(

@@ -12,6 +12,7 @@ use axum::Router;
 
 use crate::access::Routes;
 use crate::error::AppError;
+use crate::metrics::count_requests;
 use crate::middleware::headers_and_log;
 use crate::state::Shared;
 
@@ -22,6 +23,7 @@ mod clients;
 mod credentials;
 mod dashboard;
 mod login;
+mod ops;
 mod usage;
 mod verify;
 
@@ -39,7 +41,11 @@ fn pages() -> Routes {
 
 /// Every route, as [`crate::access::route_table`] lists them.
 pub(crate) fn all() -> Routes {
-    pages().merge(verify::router()).merge(assets::router())
+    pages()
+        .merge(verify::router())
+        .merge(assets::router())
+        .merge(ops::router())
+        .merge(ops::metrics_router())
 }
 
 /// The whole site.
@@ -52,11 +58,29 @@ pub(crate) fn router(app: Shared) -> Router {
         .into_parts()
         .0
         .layer(DefaultBodyLimit::max(app.config.verify_body_limit));
-    Router::new()
+    let mut site = Router::new()
         .merge(pages)
         .merge(api)
         .merge(assets::router().into_parts().0)
+        .merge(ops::router().into_parts().0);
+    // Off (`--no-metrics`) or moved (`--metrics-listen`): a 404 here.
+    if app.config.metrics && app.config.metrics_listen.is_none() {
+        site = site.merge(ops::metrics_router().into_parts().0);
+    }
+    finish(site, app)
+}
+
+/// `/metrics` alone, for its own listener (`Config::metrics_listen`).
+pub(crate) fn metrics_only(app: Shared) -> Router {
+    finish(ops::metrics_router().into_parts().0, app)
+}
+
+/// The 404 fallback, the request counter (inside routing, where the
+/// matched route template is known) and the headers and access log.
+fn finish(routes: Router<Shared>, app: Shared) -> Router {
+    routes
         .fallback(not_found)
+        .layer(from_fn_with_state(Arc::clone(&app), count_requests))
         .layer(from_fn_with_state(Arc::clone(&app), headers_and_log))
         .with_state(app)
 }

@@ -154,6 +154,7 @@ async fn verify(
     body: Bytes,
 ) -> Result<Response, AppError> {
     if let Err(wait) = app.verify_buckets.take(client.source()) {
+        app.metrics.verify_throttled.inc();
         return Ok(too_many(wait));
     }
     let req = parse(&headers, &body)?;
@@ -186,6 +187,7 @@ async fn verify(
     if let Some(e) = &v.error {
         eprintln!("keygen serve: verify: store unavailable: {}", e.message());
     }
+    app.metrics.validation(kind, v.status);
     let view = ValidationView::from(&v);
     let status =
         StatusCode::from_u16(view.http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -54,6 +54,14 @@ impl Server {
     }
 
     pub fn start_with(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> Server {
+        Server::start_inner(db, tweak, None)
+    }
+
+    fn start_inner(
+        db: &TestDb,
+        tweak: impl FnOnce(&mut Config),
+        metrics: Option<std::net::TcpListener>,
+    ) -> Server {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let mut config = Config::new(db.dsn.clone());
@@ -64,9 +72,13 @@ impl Server {
         tweak(&mut config);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
-            heratio_keys_web::serve_listener(&config, listener, async move {
+            let stop = async move {
                 let _ = rx.await;
-            })
+            };
+            match metrics {
+                Some(m) => heratio_keys_web::serve_listeners(&config, listener, m, stop),
+                None => heratio_keys_web::serve_listener(&config, listener, stop),
+            }
             .expect("server ran");
         });
         Server {
@@ -78,6 +90,18 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// A server with `/metrics` on a listener of its own; returns it and
+    /// that listener's base URL.
+    pub fn start_split(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> (Server, String) {
+        let metrics = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!(
+            "http://127.0.0.1:{}",
+            metrics.local_addr().expect("addr").port()
+        );
+        let server = Server::start_inner(db, tweak, Some(metrics));
+        (server, base)
     }
 }
 
@@ -193,6 +217,11 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(server: &Server) -> Browser {
+        Browser::at(&server.base)
+    }
+
+    /// A client of the server at `base` (`http://127.0.0.1:PORT`).
+    pub fn at(base: &str) -> Browser {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
@@ -202,7 +231,7 @@ impl Browser {
             .into();
         Browser {
             agent,
-            base: server.base.clone(),
+            base: base.to_owned(),
             cookies: Vec::new(),
             forwarded_for: None,
         }
