@@ -730,6 +730,13 @@ pub struct ServeArgs {
     /// Never run the maintenance pass (run `keygen maintain` from cron instead)
     #[arg(long)]
     pub no_maintenance: bool,
+    /// Serve GET /metrics on this address instead of --listen (keep it
+    /// private: Prometheus scrapes without credentials)
+    #[arg(long, value_name = "ADDR", conflicts_with = "no_metrics")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Do not serve GET /metrics at all
+    #[arg(long)]
+    pub no_metrics: bool,
 }
 
 /// The server's own defaults, so `--help` shows them and they live in one place.

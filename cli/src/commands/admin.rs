@@ -20,6 +20,8 @@ pub(super) fn serve(dsn: String, a: ServeArgs) -> Result<Outcome, Failure> {
     config.login_source_max_failures = a.login_source_max_failures;
     config.login_concurrency = a.login_concurrency;
     config.maintenance_interval = (!a.no_maintenance).then_some(a.maintenance_interval);
+    config.metrics = !a.no_metrics;
+    config.metrics_listen = a.metrics_listen;
     heratio_keys_web::serve(&config)?;
     ok(String::new())
 }
