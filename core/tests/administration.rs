@@ -221,6 +221,47 @@ fn usage_exports_as_a_stream(db: &TestDb) {
     );
 }
 
+/// A batch large enough to be sent as one statement with inlined values
+/// (MySQL) keeps every byte of IPs and endpoints: quotes, backslashes,
+/// placeholders and non-ASCII text are data, never SQL.
+fn usage_text_survives_large_batches(db: &TestDb) {
+    let at = now_ms();
+    let endpoints = [
+        "/it's",
+        "/a\\'b",
+        "/q?x=1&y='?'",
+        "/caf\u{e9}/\u{1f511}",
+        "",
+        "/--;DROP TABLE x",
+    ];
+    let batch: Vec<UsageRecord> = (0..60)
+        .map(|i| UsageRecord {
+            kind: Kind::ApiKey,
+            credential_id: Some(1),
+            client_id: Some(1),
+            at: at + i,
+            ip: (i % 2 == 0).then(|| "2001:db8::'1".to_owned()),
+            endpoint: Some(
+                endpoints[usize::try_from(i).expect("small") % endpoints.len()].to_owned(),
+            ),
+            status: Status::Valid,
+        })
+        .collect();
+    db.store.write_usage(&batch).expect("rows");
+    let mut seen = Vec::new();
+    db.store
+        .export_usage(&UsageQuery::default(), &mut |e| {
+            seen.push((e.record.at, e.record.ip, e.record.endpoint));
+            Ok(())
+        })
+        .expect("export");
+    let wanted: Vec<_> = batch
+        .into_iter()
+        .map(|r| (r.at, r.ip, r.endpoint))
+        .collect();
+    assert_eq!(seen, wanted);
+}
+
 fn retention_prunes_raw_rows_and_keeps_statistics(db: &TestDb) {
     let now = now_ms();
     let day = heratio_keys_core::model::DAY_MS;
@@ -299,5 +340,6 @@ on_both_stores!(
     admins_have_roles_and_the_last_admin_stays,
     the_audit_log_can_be_searched,
     usage_exports_as_a_stream,
+    usage_text_survives_large_batches,
     retention_prunes_raw_rows_and_keeps_statistics,
 );
