@@ -127,6 +127,7 @@ fn fresh_enough(feed: &FeedState, stale_bound_ms: u64, filled_at: u64, now: u64)
 /// The host region's table, with this process's settings for reading it.
 pub(crate) struct HostCache {
     pub(crate) shared: Arc<Shared>,
+    decoded: table::Decoded,
     positive_ttl_ms: u64,
     negative_ttl_ms: u64,
     stale_bound_ms: u64,
@@ -141,6 +142,7 @@ impl HostCache {
     pub(crate) fn new(shared: Arc<Shared>, settings: &CacheSettings) -> Self {
         HostCache {
             shared,
+            decoded: table::Decoded::default(),
             positive_ttl_ms: ms(settings.positive_ttl),
             negative_ttl_ms: ms(settings.negative_ttl),
             stale_bound_ms: ms(settings.stale_bound),
@@ -165,6 +167,7 @@ impl HostCache {
             now,
             self.positive_ttl_ms,
             self.negative_ttl_ms,
+            &self.decoded,
         ) {
             Some(Cached::Found {
                 credential,

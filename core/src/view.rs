@@ -65,8 +65,8 @@ impl From<&Validation> for ValidationView {
             missing_scope: v.missing_scope.clone(),
             metadata: c.and_then(|c| c.metadata.as_ref()).map(Metadata::to_object),
             rate_limit: c.and_then(|c| c.rate_limit),
-            rate_remaining: v.rate.map(|r| r.remaining),
-            retry_after: v.rate.filter(|r| !r.admitted).map(|r| r.reset_after),
+            rate_remaining: v.rate_remaining(),
+            retry_after: v.retry_after(),
         }
     }
 }

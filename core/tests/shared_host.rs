@@ -126,6 +126,45 @@ fn processes_share_fills_revocations_and_usage(db: &TestDb) {
     );
 }
 
+/// A process that logs no usage of its own (`usage_log` off) may lead the
+/// host: it must still write the records the other processes queue, or
+/// they would wait in the ring until it fills and then be dropped.
+fn a_leader_without_usage_logging_writes_the_hosts_queue(db: &TestDb) {
+    let (key, _) = new_key(db);
+    let quiet = Options::builder()
+        .shared_cache(true)
+        .poll_interval(Duration::from_millis(100))
+        .usage_flush_interval(Duration::from_millis(200))
+        .usage_log(false)
+        .build();
+    region_dir();
+    let leader = Validator::open(&db.dsn, quiet).expect("leader");
+    let logging = Validator::open(&db.dsn, shared()).expect("logging");
+    assert!(
+        leader.stats().host.expect("shares").leader,
+        "the first opened leads"
+    );
+    let before = recorded(db);
+    for _ in 0..40 {
+        assert_eq!(status(&logging, &key), Status::Valid);
+    }
+    assert_eq!(
+        status(&leader, &key),
+        Status::Valid,
+        "not recorded: its log is off"
+    );
+    assert!(
+        logging.flush(Duration::from_secs(10)),
+        "the leader wrote the queue"
+    );
+    assert_eq!(
+        recorded(db) - before,
+        40,
+        "each of the 40 validations recorded once"
+    );
+    assert_eq!(logging.stats().usage_dropped, 0);
+}
+
 fn a_killed_leader_is_replaced(db: &TestDb) {
     let (key, id) = new_key(db);
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
@@ -261,6 +300,7 @@ macro_rules! on_both_stores {
 
 on_both_stores!(
     processes_share_fills_revocations_and_usage,
+    a_leader_without_usage_logging_writes_the_hosts_queue,
     a_killed_leader_is_replaced,
     scribbled_slots_never_accept_a_refused_key,
 );

@@ -1,5 +1,11 @@
-//! `Heratio\\Keys\\Result`: the read-only answer PHP receives, a thin
-//! wrapper over the core's [`ValidationView`].
+//! `Heratio\\Keys\\Result`: the read-only answer PHP receives. It keeps the
+//! core's [`Validation`] and derives each property when PHP reads it, with
+//! the same values as the core's [`ValidationView`] (the binding of the
+//! CLI's and web's JSON): building every field up front (message, name,
+//! scopes and metadata copies) cost more than the validation itself for a
+//! middleware that reads three of them.
+//!
+//! [`ValidationView`]: heratio_keys_core::ValidationView
 
 use ext_php_rs::convert::{FromZval, IntoZval};
 use ext_php_rs::exception::PhpException;
@@ -7,7 +13,8 @@ use ext_php_rs::flags::{ClassFlags, DataType};
 use ext_php_rs::prelude::*;
 use ext_php_rs::types::{ZendHashTable, Zval};
 use ext_php_rs::zend::ce;
-use heratio_keys_core::{Validation, ValidationView};
+use heratio_keys_core::model::Credential;
+use heratio_keys_core::{Metadata, Validation};
 use serde_json::{Map, Value};
 
 /// The outcome of a validation, read-only.
@@ -22,7 +29,13 @@ use serde_json::{Map, Value};
 #[php(flags = ClassFlags::Final.union(ClassFlags::NoDynamicProperties))]
 #[derive(Debug, Clone)]
 pub struct KeyResult {
-    view: ValidationView,
+    validation: Validation,
+}
+
+impl KeyResult {
+    fn credential(&self) -> Option<&Credential> {
+        self.validation.credential.as_deref()
+    }
 }
 
 #[php_impl]
@@ -30,76 +43,81 @@ impl KeyResult {
     /// Whether the credential was accepted.
     #[php(getter)]
     pub fn get_valid(&self) -> bool {
-        self.view.valid
+        self.validation.is_valid()
     }
 
     /// The status name.
     #[php(getter)]
     pub fn get_status(&self) -> String {
-        self.view.status.to_owned()
+        self.validation.status.name().to_owned()
     }
 
     /// The HTTP status to answer with.
     #[php(getter)]
     pub fn get_http_status(&self) -> i64 {
-        i64::from(self.view.http_status)
+        i64::from(self.validation.status.http_status())
     }
 
     /// A message for the HTTP client; never contains the key.
     #[php(getter)]
     pub fn get_message(&self) -> String {
-        self.view.message.clone()
+        self.validation.message()
     }
 
     /// The owning client, when a credential was matched.
     #[php(getter)]
     pub fn get_client_id(&self) -> Option<i64> {
-        self.view.client_id
+        self.credential().map(|c| c.client_id)
     }
 
     /// The credential's id, when one was matched.
     #[php(getter)]
     pub fn get_key_id(&self) -> Option<i64> {
-        self.view.key_id
+        self.credential().map(|c| c.id)
     }
 
     /// The credential's label (`production`, …), when one was matched.
     #[php(getter)]
     pub fn get_name(&self) -> Option<String> {
-        self.view.name.clone()
+        self.credential().map(|c| c.name.clone())
     }
 
     /// The scopes the credential holds (empty when none was matched).
     #[php(getter)]
     pub fn get_scopes(&self) -> Vec<String> {
-        self.view.scopes.clone()
+        self.credential()
+            .map_or_else(Vec::new, |c| c.scopes.as_slice().to_vec())
     }
 
     /// The credential's metadata object as an associative array (`[]` when
     /// it has none or none was matched).
     #[php(getter)]
     pub fn get_metadata(&self) -> MetadataArray {
-        MetadataArray(self.view.metadata.clone())
+        MetadataArray(
+            self.credential()
+                .and_then(|c| c.metadata.as_ref())
+                .map(Metadata::to_object),
+        )
     }
 
     /// The credential's hourly rate limit (`null`: unlimited, or none
     /// matched).
     #[php(getter)]
     pub fn get_rate_limit(&self) -> Option<i64> {
-        self.view.rate_limit
+        self.credential().and_then(|c| c.rate_limit)
     }
 
     /// Requests left this hour, when this validation was counted against
     /// the credential's limit.
     #[php(getter)]
     pub fn get_rate_remaining(&self) -> Option<i64> {
-        self.view.rate_remaining
+        self.validation.rate_remaining()
     }
 
     /// Seconds until the hourly budget renews, when `rate_limited`.
     #[php(getter)]
     pub fn get_retry_after(&self) -> Option<i64> {
-        self.view.retry_after
+        self.validation.retry_after()
     }
 
     /// Refuses the write: the result is read-only.
@@ -265,10 +283,8 @@ fn read_only(property: &str) -> PhpException {
     )
 }
 
-impl From<&Validation> for KeyResult {
-    fn from(v: &Validation) -> Self {
-        KeyResult {
-            view: ValidationView::from(v),
-        }
+impl From<Validation> for KeyResult {
+    fn from(validation: Validation) -> Self {
+        KeyResult { validation }
     }
 }

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::region::{Header, Region, HEADER_BYTES};
 use super::table::SLOT_BYTES;
 use crate::format::Kind;
-use crate::model::{truncate, UsageRecord, MAX_ENDPOINT_LEN, MAX_IP_LEN};
+use crate::model::{UsageRecord, MAX_ENDPOINT_LEN, MAX_IP_LEN};
 use crate::status::Status;
 
 const IP_WORDS: usize = MAX_IP_LEN.div_ceil(8);
@@ -71,15 +71,67 @@ fn unpack(words: &[u64], len: usize) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-fn encode(r: &UsageRecord) -> [u64; WORDS] {
+/// A usage record with borrowed text: a validation queues its request's
+/// IP and endpoint straight into the ring's words, without first copying
+/// them into an owned [`UsageRecord`] (two allocations per validation).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UsageRef<'a> {
+    pub(crate) kind: Kind,
+    pub(crate) credential_id: Option<i64>,
+    pub(crate) client_id: Option<i64>,
+    pub(crate) at: i64,
+    pub(crate) ip: Option<&'a str>,
+    pub(crate) endpoint: Option<&'a str>,
+    pub(crate) status: Status,
+}
+
+impl<'a> From<&'a UsageRecord> for UsageRef<'a> {
+    fn from(r: &'a UsageRecord) -> Self {
+        UsageRef {
+            kind: r.kind,
+            credential_id: r.credential_id,
+            client_id: r.client_id,
+            at: r.at,
+            ip: r.ip.as_deref(),
+            endpoint: r.endpoint.as_deref(),
+            status: r.status,
+        }
+    }
+}
+
+impl UsageRef<'_> {
+    /// The owned record, text cut to the columns' lengths.
+    pub(crate) fn to_owned_record(self) -> UsageRecord {
+        UsageRecord {
+            kind: self.kind,
+            credential_id: self.credential_id,
+            client_id: self.client_id,
+            at: self.at,
+            ip: self.ip.map(|s| clip(s, MAX_IP_LEN).to_owned()),
+            endpoint: self.endpoint.map(|s| clip(s, MAX_ENDPOINT_LEN).to_owned()),
+            status: self.status,
+        }
+    }
+}
+
+/// `text` cut to at most `max` bytes on a character boundary.
+fn clip(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+fn encode(r: &UsageRef<'_>) -> [u64; WORDS] {
     let mut w = [0u64; WORDS];
-    let ip = r.ip.as_deref().map(|s| truncate(s.to_owned(), MAX_IP_LEN));
-    let endpoint = r
-        .endpoint
-        .as_deref()
-        .map(|s| truncate(s.to_owned(), MAX_ENDPOINT_LEN));
-    let ip_len = ip.as_ref().map_or(0, String::len) as u64;
-    let endpoint_len = endpoint.as_ref().map_or(0, String::len) as u64;
+    let ip = r.ip.map(|s| clip(s, MAX_IP_LEN));
+    let endpoint = r.endpoint.map(|s| clip(s, MAX_ENDPOINT_LEN));
+    let ip_len = ip.map_or(0, str::len) as u64;
+    let endpoint_len = endpoint.map_or(0, str::len) as u64;
     w[0] = u64::from(r.kind.code())
         | u64::from(r.status.code()) << 8
         | ip_len << 16
@@ -95,14 +147,8 @@ fn encode(r: &UsageRecord) -> [u64; WORDS] {
     w[1] = r.credential_id.unwrap_or(0).cast_unsigned();
     w[2] = r.client_id.unwrap_or(0).cast_unsigned();
     w[3] = r.at.cast_unsigned();
-    pack(
-        ip.as_deref().unwrap_or("").as_bytes(),
-        &mut w[4..4 + IP_WORDS],
-    );
-    pack(
-        endpoint.as_deref().unwrap_or("").as_bytes(),
-        &mut w[4 + IP_WORDS..],
-    );
+    pack(ip.unwrap_or("").as_bytes(), &mut w[4..4 + IP_WORDS]);
+    pack(endpoint.unwrap_or("").as_bytes(), &mut w[4 + IP_WORDS..]);
     w
 }
 
@@ -131,7 +177,7 @@ fn decode(w: &[u64; WORDS]) -> Option<UsageRecord> {
 }
 
 /// Queues a record; false if the ring is full (the caller counts a drop).
-pub(crate) fn push(region: &Region, record: &UsageRecord) -> bool {
+pub(crate) fn push(region: &Region, record: &UsageRef<'_>) -> bool {
     let ring = records(region);
     let h = region.header();
     let n = ring.len() as u64;
@@ -318,13 +364,19 @@ mod tests {
             ring[usize::try_from(tail % 4).expect("index")]
                 .seq
                 .store(garbage, Ordering::Relaxed);
-            assert!(push(&region, &record(1)), "repaired and queued");
+            assert!(
+                push(&region, &UsageRef::from(&record(1))),
+                "repaired and queued"
+            );
         }
         assert_eq!(region.header().corrupt.load(Ordering::Relaxed), 2);
         // A full ring is still full, not "corrupted".
-        assert!(push(&region, &record(2)));
-        assert!(push(&region, &record(3)));
-        assert!(!push(&region, &record(4)), "four slots, four records");
+        assert!(push(&region, &UsageRef::from(&record(2))));
+        assert!(push(&region, &UsageRef::from(&record(3))));
+        assert!(
+            !push(&region, &UsageRef::from(&record(4))),
+            "four slots, four records"
+        );
         assert_eq!(region.header().ring_dropped.load(Ordering::Relaxed), 1);
         assert_eq!(region.header().corrupt.load(Ordering::Relaxed), 2);
         let mut drain = Drain::default();
@@ -332,7 +384,7 @@ mod tests {
         assert_eq!(got.len(), 4);
         release(&region, got[3].0);
         assert_eq!(queued(&region), 0);
-        assert!(push(&region, &record(5)), "next lap");
+        assert!(push(&region, &UsageRef::from(&record(5))), "next lap");
     }
 
     #[test]
@@ -346,7 +398,7 @@ mod tests {
             endpoint: Some("/api/v2/é".repeat(40)),
             status: Status::RateLimited,
         };
-        let back = decode(&encode(&r)).expect("decodes");
+        let back = decode(&encode(&UsageRef::from(&r))).expect("decodes");
         assert_eq!(back.kind, r.kind);
         assert_eq!(back.status, r.status);
         assert_eq!(back.credential_id, Some(7));

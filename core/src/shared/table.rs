@@ -270,6 +270,7 @@ pub(crate) fn lookup(
     now: u64,
     ttl_ms: u64,
     negative_ttl_ms: u64,
+    decoded: &Decoded,
 ) -> Option<Cached> {
     let slots = slots(region);
     if slots.is_empty() {
@@ -278,16 +279,27 @@ pub(crate) fn lookup(
     let want = digest_words(digest);
     let start = home(digest, slots.len());
     for i in 0..PROBE {
-        let Some(copy) = slots[(start + i) % slots.len()].read() else {
+        let index = (start + i) % slots.len();
+        let Some(copy) = slots[index].read() else {
             continue;
         };
         if !copy.holds(&want) {
             continue;
         }
+        if let Some(credential) = decoded.get(index, &copy) {
+            let filled_at = copy.filled_at();
+            return (now.saturating_sub(filled_at) <= ttl_ms).then_some(Cached::Found {
+                credential,
+                filled_at,
+            });
+        }
         let Some(answer) = copy.decode(digest) else {
             region.header().corrupt.fetch_add(1, Ordering::Relaxed);
             return None;
         };
+        if let Cached::Found { credential, .. } = &answer {
+            decoded.put(index, &copy, credential);
+        }
         let ttl = match answer {
             Cached::Found { .. } => ttl_ms,
             Cached::Missing => negative_ttl_ms,
@@ -295,6 +307,52 @@ pub(crate) fn lookup(
         return (now.saturating_sub(copy.filled_at()) <= ttl).then_some(answer);
     }
     None
+}
+
+/// Entries of a [`Decoded`] memo (by slot index, modulo).
+const MEMO: usize = 256;
+
+struct Memo {
+    /// The slot's fixed words when decoded: digest, fields, fill time and
+    /// the checksum of everything, name, scopes and metadata included.
+    fixed: [u64; FIXED],
+    credential: Arc<Credential>,
+}
+
+/// This process's decoded copies of found answers, by slot. A hit on a
+/// slot whose fixed words are unchanged (so its checksum, which covers
+/// the variable bytes, is too) reuses the credential decoded last time
+/// instead of checking the CRC and parsing name, scopes, metadata and
+/// allowlist into fresh allocations: for a hot key that was most of a
+/// cached validation's cost in shared mode (callgrind). A refill,
+/// revocation or eviction changes the words and is decoded anew.
+pub(crate) struct Decoded(Box<[arc_swap::ArcSwapOption<Memo>]>);
+
+impl Default for Decoded {
+    fn default() -> Self {
+        Decoded(
+            (0..MEMO)
+                .map(|_| arc_swap::ArcSwapOption::empty())
+                .collect(),
+        )
+    }
+}
+
+impl Decoded {
+    fn get(&self, index: usize, copy: &Copy) -> Option<Arc<Credential>> {
+        let memo = self.0[index % MEMO].load();
+        let memo = memo.as_ref()?;
+        (memo.fixed[..] == copy.0[..FIXED]).then(|| Arc::clone(&memo.credential))
+    }
+
+    fn put(&self, index: usize, copy: &Copy, credential: &Arc<Credential>) {
+        let mut fixed = [0u64; FIXED];
+        fixed.copy_from_slice(&copy.0[..FIXED]);
+        self.0[index % MEMO].store(Some(Arc::new(Memo {
+            fixed,
+            credential: Arc::clone(credential),
+        })));
+    }
 }
 
 /// Caches an answer (`None`: not found) filled at `filled_at`. Returns

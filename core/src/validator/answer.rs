@@ -135,6 +135,19 @@ impl Validation {
         self.status.is_valid()
     }
 
+    /// Requests left this hour, when the matched credential's limit
+    /// counted this validation.
+    #[must_use]
+    pub fn rate_remaining(&self) -> Option<i64> {
+        self.rate.map(|r| r.remaining)
+    }
+
+    /// Seconds until the hourly budget renews, when `rate_limited`.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<i64> {
+        self.rate.filter(|r| !r.admitted).map(|r| r.reset_after)
+    }
+
     /// A message for the HTTP client, in the words Heratio's middleware has
     /// always used. It never contains the key, and never says why the store
     /// failed (that is [`Validation::error`], for operators).

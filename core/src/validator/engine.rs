@@ -15,8 +15,8 @@ use crate::error::{Error, Result};
 use crate::feed::{FeedState, Poller};
 use crate::fork;
 use crate::format::KeyShape;
-use crate::model::UsageRecord;
 use crate::ratelimit::RateLimiter;
+use crate::shared::ring::UsageRef;
 use crate::shared::{Shared, SharedSettings};
 use crate::stats::Counters;
 use crate::store::{self, Dsn, ValidationStore};
@@ -33,10 +33,10 @@ pub(super) enum Recording {
 }
 
 impl Recording {
-    pub(super) fn push(&self, record: UsageRecord) {
+    pub(super) fn push(&self, record: UsageRef<'_>) {
         match self {
             Recording::Off => {}
-            Recording::Private(q) => q.push(record),
+            Recording::Private(q) => q.push(record.to_owned_record()),
             Recording::Host(q) => q.push(&record),
         }
     }
@@ -124,7 +124,11 @@ impl Engine {
                 } else {
                     None
                 };
-                let usage_settings = options.usage_log().then(|| options.usage_settings());
+                // Whoever leads writes the host's queue, even a process that
+                // records nothing itself (`usage_log` off): the queue holds
+                // the other processes' records, which would otherwise wait
+                // until the ring filled and then be dropped.
+                let usage_settings = Some(options.usage_settings());
                 let duties = HostDuties::new(
                     Arc::clone(shared),
                     Arc::clone(&store),

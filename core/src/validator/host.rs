@@ -32,7 +32,7 @@ pub(super) struct HostQueue {
 }
 
 impl HostQueue {
-    pub(super) fn push(&self, record: &UsageRecord) {
+    pub(super) fn push(&self, record: &ring::UsageRef<'_>) {
         if !ring::push(&self.shared.region(), record) {
             bump(&self.counters.usage_dropped);
         }

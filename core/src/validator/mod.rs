@@ -15,7 +15,8 @@ use subtle::ConstantTimeEq;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fork;
 use crate::format::{self, Kind};
-use crate::model::{self, UsageRecord};
+use crate::model;
+use crate::shared::ring::UsageRef;
 use crate::stats::{bump, Counters, HostStats, Stats};
 use crate::status::Status;
 use crate::store::{Dsn, SCHEMA_VERSION};
@@ -150,21 +151,15 @@ impl Validator {
         };
         let now = model::now_ms();
         let validation = self.decide(engine, request, now);
-        {
-            engine.usage.push(UsageRecord {
-                kind: request.kind,
-                credential_id: validation.credential.as_ref().map(|c| c.id),
-                client_id: validation.credential.as_ref().map(|c| c.client_id),
-                at: now,
-                ip: request
-                    .ip
-                    .map(|ip| model::truncate(ip.to_owned(), model::MAX_IP_LEN)),
-                endpoint: request
-                    .endpoint
-                    .map(|e| model::truncate(e.to_owned(), model::MAX_ENDPOINT_LEN)),
-                status: validation.status,
-            });
-        }
+        engine.usage.push(UsageRef {
+            kind: request.kind,
+            credential_id: validation.credential.as_ref().map(|c| c.id),
+            client_id: validation.credential.as_ref().map(|c| c.client_id),
+            at: now,
+            ip: request.ip,
+            endpoint: request.endpoint,
+            status: validation.status,
+        });
         validation
     }
 
