@@ -128,6 +128,15 @@ T::check('php --ri: DSN shown, password masked', str_contains($out, "dsn => $mas
 [$code, $out] = run(php_argv($ext, $ini, '-r', 'heratio_keys_validate_api_key(getenv("K")); phpinfo(INFO_MODULES);'), null, ['K' => $rw['key']]);
 T::check('phpinfo: counters of the open validator', $code === 0 && preg_match('/cache misses => 1\b/', $out) === 1 && str_contains($out, 'validations => 1') && str_contains($out, 'usage written'), substr($out, 0, 3000));
 
+// --- docs/php.md's ten-line exporter, run as written ------------------------------
+$exporter = 'foreach ([getenv("K"), getenv("K"), "hk_api_x"] as $k) { heratio_keys_validate_api_key($k); } include getenv("EXPORTER");';
+[$code, $out] = run(php_argv($ext, $ini, '-r', $exporter), null, ['K' => $rw['key'], 'EXPORTER' => dirname(__DIR__, 2) . '/docs/examples/php-exporter.php']);
+$lines = array_filter(explode("\n", $out), fn ($l) => $l !== '');
+$bad = array_filter($lines, fn ($l) => preg_match('/^(# TYPE heratio_keys_php_\w+ (counter|gauge)|heratio_keys_php_\w+(\{pid="\d+"\})? \d+)$/', $l) !== 1);
+T::check('exporter example: TYPE lines and integer samples only', $code === 0 && count($lines) > 20 && $bad === [], implode("\n", $bad) . "\n" . substr($out, 0, 2000));
+T::check('exporter example: this worker counted its 3 validations', preg_match('/^# TYPE heratio_keys_php_validations_total counter\nheratio_keys_php_validations_total\{pid="\d+"\} 3$/m', $out) === 1, $out);
+T::check('exporter example: no key, prefix or password in it', !str_contains($out, substr($rw['key'], 0, 12)) && !str_contains($out, $keys['password_probe']), $out);
+
 // --- unavailable: missing / bad DSN, unreachable store, bad settings ------------
 $twoCalls = 'for ($i = 0; $i < 2; $i++) { $r = heratio_keys_validate_api_key(getenv("K")); echo $r->status, " ", $r->httpStatus, " ", $r->message, "\n"; }';
 $unreachablePort = free_port();
