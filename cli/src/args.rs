@@ -4,6 +4,11 @@
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use heratio_keys_core::{AdminRole, Kind, Status};
 
+mod ops;
+pub use ops::{
+    DoctorArgs, PruneArgs, AUDIT_RETENTION_ENV, FEED_RETENTION_ENV, USAGE_RETENTION_ENV,
+};
+
 /// Default DSN when neither `--dsn` nor `HERATIO_KEYS_DSN` is given.
 pub const DEFAULT_DSN: &str = "sqlite:heratio_keys.db";
 
@@ -18,7 +23,8 @@ Database:
 Exit codes:
   0  success (*:validate: the credential is valid)
   1  refused: *:validate found any other status (its name is printed);
-     other commands: unknown id, already revoked, client deactivated
+     other commands: unknown id, already revoked, client deactivated;
+     doctor: a check failed
   2  usage error: bad arguments, bad scope or expiry, malformed DSN, no key
   3  store unreachable (connection refused, bad credentials, file unopenable;
      *:validate prints `unavailable`)
@@ -35,6 +41,8 @@ Walkthrough:
   keygen api:rotate 1 --grace 24h
   keygen api:revoke 1
   keygen maintain --dry-run
+  keygen prune
+  keygen doctor
   keygen audit --since 7d
   keygen import:heratio --from mysql://heratio:secret@127.0.0.1:3306/heratio
   keygen stats
@@ -288,6 +296,14 @@ days and those expiring within 7 days. Idempotent; exit 0 whatever it finds."
         #[arg(long)]
         dry_run: bool,
     },
+
+    /// Delete raw usage, change-feed and (if asked) audit rows past their retention
+    #[command(name = "prune", after_help = ops::PRUNE_HELP)]
+    Prune(PruneArgs),
+
+    /// Check the installation and explain what to fix
+    #[command(name = "doctor", after_help = ops::DOCTOR_HELP)]
+    Doctor(DoctorArgs),
 
     /// Search the audit log (newest first)
     #[command(

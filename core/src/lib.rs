@@ -49,6 +49,7 @@
 //! their own digest), or a compromised operating-system RNG.
 
 mod cache;
+pub mod doctor;
 pub mod error;
 mod feed;
 mod fork;
@@ -56,6 +57,7 @@ pub mod format;
 pub mod import;
 pub mod model;
 mod ratelimit;
+pub mod retention;
 mod shared;
 mod stats;
 pub mod status;

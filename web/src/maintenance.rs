@@ -4,14 +4,18 @@
 //! the core's (`LifecycleStore::maintain`): idempotent, one transaction,
 //! audit rows (actor `maintenance`) and change-feed rows written by the
 //! core. Running it at start too means a server restarted more often than
-//! the interval still runs it.
+//! the interval still runs it. Each pass then prunes with the default
+//! retention (`keygen prune`'s defaults: 90 days of raw usage, a day of
+//! change feed, audit kept), so a server left alone never grows its usage
+//! log without bound; sites that want other periods run `keygen prune`
+//! from the packaged timer instead, and whichever runs first does the work.
 //!
 //! [`Config::maintenance_interval`]: crate::Config::maintenance_interval
 
 use std::time::Duration;
 
 use heratio_keys_core::model::now_ms;
-use heratio_keys_core::{Actor, Source};
+use heratio_keys_core::{retention, Actor, Retention, Source};
 use tokio::time::MissedTickBehavior;
 
 use crate::state::Shared;
@@ -52,5 +56,20 @@ async fn run_once(app: &Shared) {
         }
         // The next tick tries again; a failed pass changed nothing.
         Err(e) => eprintln!("keygen serve: maintenance pass failed: {e}"),
+    }
+    let actor = Actor::new(ACTOR, Source::Web);
+    // Batches of a few thousand rows on the blocking pool: requests keep
+    // being served while it runs.
+    match app
+        .store(move |s| retention::prune(s, &Retention::defaults(), &actor))
+        .await
+    {
+        Ok(p) if p.total() > 0 => eprintln!(
+            "keygen serve: pruned {} usage, {} rejection, {} feed, {} rate-counter rows",
+            p.usage_rows, p.rejected_rows, p.feed_rows, p.rate_rows
+        ),
+        Ok(_) => {}
+        // Batches already deleted stay deleted; the next pass goes on.
+        Err(e) => eprintln!("keygen serve: pruning failed: {e}"),
     }
 }

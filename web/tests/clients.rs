@@ -174,6 +174,32 @@ fn serve_runs_the_maintenance_pass_on_its_timer() {
         db.exec(&format!(
             "UPDATE api_key SET created_at = {old} WHERE id = {idle_id}"
         ));
+        // Usage of another key, 100 days old: past the default retention,
+        // so the pass prunes it after maintaining.
+        let (busy_id, _) = common::store_key(&db, Kind::ApiKey, client, "busy");
+        let aged = heratio_keys_core::model::now_ms() - 100 * DAY_MS;
+        let rows: Vec<heratio_keys_core::UsageRecord> = (0..30)
+            .map(|i| heratio_keys_core::UsageRecord {
+                kind: Kind::ApiKey,
+                credential_id: Some(busy_id),
+                client_id: Some(client),
+                at: aged + i,
+                ip: None,
+                endpoint: None,
+                status: heratio_keys_core::Status::Valid,
+            })
+            .collect();
+        db.store.write_usage(&rows).unwrap();
+        let raw_usage = || {
+            db.store
+                .usage_log(&heratio_keys_core::UsageQuery {
+                    limit: 1,
+                    ..Default::default()
+                })
+                .unwrap()
+                .1
+        };
+        assert_eq!(raw_usage(), 30, "{label}");
         // Off (the tests' default): nothing happens. (No validation here:
         // a use would make the key not idle.)
         {
@@ -223,6 +249,17 @@ fn serve_runs_the_maintenance_pass_on_its_timer() {
             .filter(|e| e.action == "maintenance.run")
             .count();
         assert_eq!(runs, 1, "{label}");
+        // The same passes pruned the aged usage, once, with an audit row.
+        assert_eq!(raw_usage(), 0, "{label}");
+        let prunes: Vec<_> = db
+            .store
+            .audit_log(100)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action == heratio_keys_core::retention::PRUNE_ACTION)
+            .collect();
+        assert_eq!(prunes.len(), 1, "{label}: {prunes:?}");
+        assert_eq!(prunes[0].actor, "maintenance", "{label}");
         assert_eq!(
             heratio_keys_web::Config::new("sqlite:x").maintenance_interval,
             Some(Duration::from_secs(3600))

@@ -2,7 +2,8 @@
 //! one module per group (`clients`, `credentials`, `lifecycle` for rotation,
 //! expiry, names, allowlists and the maintenance pass, `validate`, `stats`,
 //! `logs` for the audit log and the usage export, `import` for Heratio's
-//! keys, `admin` for the schema, the web server and admin accounts).
+//! keys, `admin` for the schema, the web server and admin accounts, `prune`
+//! for retention, `doctor` for the installation checks).
 
 use std::sync::Arc;
 
@@ -15,9 +16,11 @@ use crate::{exit, generate, os, Failure, Outcome};
 mod admin;
 mod clients;
 mod credentials;
+mod doctor;
 mod import;
 mod lifecycle;
 mod logs;
+mod prune;
 mod stats;
 mod validate;
 
@@ -99,6 +102,8 @@ pub fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::Maintain { now, dry_run } => {
             lifecycle::maintain(&dsn, json, now.as_deref(), dry_run)
         }
+        Command::Prune(a) => prune::prune(&dsn, json, &a),
+        Command::Doctor(a) => doctor::doctor(&dsn, json, &a),
         Command::Audit(a) => logs::audit(&dsn, json, a),
         Command::UsageExport(a) => logs::usage_export(&dsn, json, a),
         Command::ImportHeratio(a) => import::heratio(&dsn, json, a),

@@ -586,6 +586,7 @@ pub trait KeyStore:
     + ReportStore
     + AuditStore
     + AdminStore
+    + crate::doctor::DiagnosticStore
 {
     /// Creates or migrates the schema; idempotent. The one call that may
     /// create a SQLite file (mode 0600).

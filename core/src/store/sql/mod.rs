@@ -25,6 +25,7 @@ mod admins;
 mod audit;
 mod clients;
 mod credentials;
+mod doctor;
 mod heratio;
 mod install;
 mod lifecycle;

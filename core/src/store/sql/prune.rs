@@ -8,12 +8,10 @@ use super::{Driver, SqlStore};
 use crate::error::Result;
 use crate::model::{Pruned, Retention};
 use crate::ratelimit::HOUR_MS;
+use crate::retention::MIN_FEED_RETENTION_MS;
 
 /// Rows deleted per statement.
 const BATCH: i64 = 5000;
-/// Change-feed rows are kept at least this long: a process that stalled
-/// may still read them, and the pollers' hole window is five minutes.
-const FEED_KEEP_MS: i64 = HOUR_MS;
 
 impl<D: Driver> SqlStore<D> {
     /// Deletes rows of `table` older than `cutoff` (column `time`), by
@@ -56,7 +54,7 @@ impl<D: Driver> SqlStore<D> {
     pub(super) fn run_prune(&self, retention: &Retention) -> Result<Pruned> {
         let now = retention.now;
         let usage_cutoff = now - retention.usage_ms;
-        let feed_cutoff = now - retention.feed_ms.max(FEED_KEEP_MS);
+        let feed_cutoff = now - retention.feed_ms.max(MIN_FEED_RETENTION_MS);
         Ok(Pruned {
             usage_rows: self.prune_by_id("usage_log", "created_at", usage_cutoff)?,
             rejected_rows: self

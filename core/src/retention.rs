@@ -1,0 +1,111 @@
+//! Retention as the operators run it (`keygen prune`, the maintenance pass
+//! of `keygen serve`): the store's [`ReportStore::prune`] followed by one
+//! audit row saying what went and under which policy. Deleting history,
+//! audit rows above all, must itself leave a trace; a pass that deleted
+//! nothing writes nothing, so an hourly timer does not fill the audit log
+//! with empty entries.
+//!
+//! [`ReportStore::prune`]: crate::ReportStore::prune
+
+use crate::error::Result;
+use crate::model::{Actor, Pruned, Retention, DAY_MS};
+use crate::store::KeyStore;
+
+/// Change-feed rows younger than this are never deleted, whatever the
+/// retention asks: a validating process that stalled (a paused VM, a long
+/// GC in a host process) resumes reading where it stopped, and the
+/// pollers re-read ids they stepped over for five minutes.
+pub const MIN_FEED_RETENTION_MS: i64 = 3_600_000;
+
+/// The audit action of a prune.
+pub const PRUNE_ACTION: &str = "retention.prune";
+
+/// Runs [`ReportStore::prune`](crate::ReportStore::prune) and, when
+/// anything was deleted, records [`PRUNE_ACTION`] (target `database`) with
+/// the counts and the retention in the detail.
+///
+/// # Errors
+///
+/// Store errors. Batches deleted before an error stay deleted; the audit
+/// row is then not written (the error is what the caller reports).
+pub fn prune(store: &dyn KeyStore, retention: &Retention, actor: &Actor) -> Result<Pruned> {
+    let pruned = store.prune(retention)?;
+    if pruned.total() > 0 {
+        store.record_audit(
+            actor,
+            PRUNE_ACTION,
+            "database",
+            None,
+            Some(&audit_detail(&pruned, retention)),
+        )?;
+    }
+    Ok(pruned)
+}
+
+impl Pruned {
+    /// Rows deleted from every table together.
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.usage_rows
+            .saturating_add(self.rejected_rows)
+            .saturating_add(self.feed_rows)
+            .saturating_add(self.rate_rows)
+            .saturating_add(self.audit_rows)
+    }
+}
+
+/// `usage_log 12000, usage_rejected 1, …; kept: usage 90d, feed 24h, audit forever`.
+fn audit_detail(p: &Pruned, r: &Retention) -> String {
+    format!(
+        "deleted usage_log {}, usage_rejected {}, change_feed {}, rate_counter {}, audit_log {}; \
+         kept: usage {}, feed {}, audit {}",
+        p.usage_rows,
+        p.rejected_rows,
+        p.feed_rows,
+        p.rate_rows,
+        p.audit_rows,
+        period(r.usage_ms),
+        period(r.feed_ms.max(MIN_FEED_RETENTION_MS)),
+        r.audit_ms.map_or_else(|| "forever".to_owned(), period),
+    )
+}
+
+/// A period as the duration flags write it: whole days, else hours, else
+/// seconds.
+fn period(ms: i64) -> String {
+    if ms % DAY_MS == 0 {
+        format!("{}d", ms / DAY_MS)
+    } else if ms % 3_600_000 == 0 {
+        format!("{}h", ms / 3_600_000)
+    } else {
+        format!("{}s", ms / 1000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_audit_detail_names_counts_and_policy() {
+        let p = Pruned {
+            usage_rows: 12,
+            rejected_rows: 1,
+            feed_rows: 3,
+            rate_rows: 0,
+            audit_rows: 0,
+        };
+        assert_eq!(p.total(), 16);
+        let r = Retention {
+            now: 0,
+            usage_ms: 90 * DAY_MS,
+            feed_ms: 60_000,
+            audit_ms: Some(36 * 3_600_000),
+        };
+        assert_eq!(
+            audit_detail(&p, &r),
+            "deleted usage_log 12, usage_rejected 1, change_feed 3, rate_counter 0, audit_log 0; \
+             kept: usage 90d, feed 1h, audit 36h"
+        );
+    }
+}
