@@ -7,8 +7,9 @@
 #      (php CLI and php-fpm behind nginx) against SQLite and MariaDB, the
 #      Laravel drop-in in a real Laravel app, and the
 #      web admin's browser tests in headless Chromium, the benchmark
-#      harness in smoke mode, and the documentation's commands as written
-#      (tests/docs/run.sh),
+#      harness in smoke mode, the documentation's commands as written
+#      (tests/docs/run.sh), and the Debian packages installed, checked and
+#      removed (tests/deb/run.sh),
 #   4. stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -81,6 +82,9 @@ tests/laravel/run.sh
 
 echo "==> documentation: README.md and docs/ commands as written (nginx + php-fpm, SQLite and MariaDB, C)"
 tests/docs/run.sh
+
+echo "==> Debian packages: build, install, check, remove"
+tests/deb/run.sh
 
 echo "==> benchmark harness, smoke mode (so it never rots)"
 benches/harness/run.sh --smoke
