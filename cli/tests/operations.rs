@@ -339,3 +339,74 @@ on_both_stores!(
     doctor_fails_too_many_workers_for_max_connections,
     doctor_flags_a_world_readable_sqlite_file,
 );
+
+/// The runtime account's GRANT block of docs/install.md, for database `db`
+/// and account `user`.
+fn documented_runtime_grants(db: &str, user: &str) -> String {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/install.md"))
+        .expect("docs/install.md");
+    let block = doc
+        .split("<!-- test: mariadb-runtime -->")
+        .nth(1)
+        .and_then(|rest| rest.split("```sql").nth(1))
+        .and_then(|rest| rest.split("```").next())
+        .expect("the runtime GRANT block");
+    block
+        .replace("heratio_keys.", &format!("{db}."))
+        .replace("'heratio_keys'@", &format!("'{user}'@"))
+}
+
+/// The documented runtime account is exactly what `doctor` wants of a
+/// validators' DSN; one grant less fails, a global one warns. Needs root,
+/// so it runs on a MariaDB server of its own.
+#[test]
+fn doctor_judges_the_documented_runtime_account() {
+    if heratio_keys_testkit::mysql_base().is_none() {
+        return;
+    }
+    let Some(server) = heratio_keys_testkit::PrivateMariaDb::start() else {
+        return;
+    };
+    let owner = server.dsn();
+    keygen_in(None, &["--dsn", &owner, "install"], None, &[]).expect_code(0);
+    let root = |sql: &str| {
+        let status = std::process::Command::new("mariadb")
+            .args(["--no-defaults", "-uroot"])
+            .arg(format!(
+                "--socket={}",
+                server.dir.path().join("sock").display()
+            ))
+            .arg("-e")
+            .arg(sql)
+            .status()
+            .expect("mariadb client");
+        assert!(status.success(), "{sql}");
+    };
+    root(&documented_runtime_grants("heratio_keys", "hk_runtime"));
+    let runtime = owner.replace("hk:pw@", "hk_runtime:runtime-secret@");
+    let doctor = |code| {
+        keygen_in(None, &["--dsn", &runtime, "doctor", "--json"], None, &[])
+            .expect_code(code)
+            .json()
+    };
+    let report = doctor(0);
+    assert_eq!(status_of(&report, "privileges"), "ok", "{report}");
+    assert_eq!(text(&report, "status"), "ok", "{report}");
+
+    root("REVOKE SELECT ON heratio_keys.change_feed FROM 'hk_runtime'@'127.0.0.1'");
+    let report = doctor(1);
+    assert_eq!(status_of(&report, "privileges"), "fail", "{report}");
+    assert_eq!(status_of(&report, "feed"), "fail", "{report}");
+    let message = text(check(&report, "privileges"), "message");
+    assert!(message.contains("SELECT on change_feed"), "{message}");
+
+    root(
+        "GRANT SELECT ON heratio_keys.change_feed TO 'hk_runtime'@'127.0.0.1'; \
+         GRANT PROCESS ON *.* TO 'hk_runtime'@'127.0.0.1' WITH GRANT OPTION",
+    );
+    let report = doctor(0);
+    assert_eq!(status_of(&report, "privileges"), "warn", "{report}");
+    let message = text(check(&report, "privileges"), "message");
+    assert!(message.contains("global privileges (PROCESS)"), "{message}");
+    assert!(message.contains("GRANT OPTION"), "{message}");
+}

@@ -17,6 +17,7 @@ use super::{check, Check, Level};
 
 /// What a validating process runs (core/src/store/sql/validation.rs,
 /// usage.rs, rates.rs): privilege, table and, for column grants, columns.
+/// cli/tests/operations.rs holds this list to docs/install.md's GRANT block.
 const NEEDED: &[(&str, &str, &[&str])] = &[
     ("SELECT", "client", &[]),
     ("SELECT", "api_key", &[]),
@@ -35,6 +36,10 @@ const NEEDED: &[(&str, &str, &[&str])] = &[
     ("SELECT", "rate_counter", &[]),
     ("INSERT", "rate_counter", &[]),
     ("UPDATE", "rate_counter", &[]),
+    // With the shared cache: the host queue's written-up-to position.
+    ("SELECT", "usage_cursor", &[]),
+    ("INSERT", "usage_cursor", &[]),
+    ("UPDATE", "usage_cursor", &[]),
 ];
 
 /// Whether `held` grants `name` on `table` (every one of `columns`).
