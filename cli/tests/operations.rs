@@ -294,6 +294,38 @@ fn doctor_flags_a_world_readable_sqlite_file(db: &TestDb) {
     assert_eq!(status_of(&report, "sqlite_permissions"), "ok", "{report}");
 }
 
+fn doctor_warns_when_prune_does_not_run_and_fails_an_old_schema(db: &TestDb) {
+    let (client, key) = client_and_key(db);
+    let aged = now_ms() - 100 * DAY_MS;
+    db.store
+        .write_usage(&[usage(client, Some(key), aged, Status::Valid)])
+        .expect("usage row");
+    let report = db.json(&["doctor"], 0);
+    assert_eq!(status_of(&report, "retention"), "warn", "{report}");
+    let message = text(check(&report, "retention"), "message");
+    assert!(message.contains("keygen prune"), "{message}");
+    // A site that keeps a year says so to the timer and to doctor alike.
+    let year = keygen_in(
+        None,
+        &["--dsn", &db.dsn, "doctor", "--json"],
+        None,
+        &[("HERATIO_KEYS_USAGE_RETENTION", "365d")],
+    )
+    .expect_code(0)
+    .json();
+    assert_eq!(status_of(&year, "retention"), "ok", "{year}");
+    db.keygen(&["prune"]).expect_code(0);
+    let report = db.json(&["doctor"], 0);
+    assert_eq!(status_of(&report, "retention"), "ok", "{report}");
+
+    // As if this keygen were newer than the installed schema.
+    db.exec("DELETE FROM schema_version WHERE version = (SELECT v FROM (SELECT MAX(version) AS v FROM schema_version) AS t)");
+    let report = db.keygen(&["doctor", "--json"]).expect_code(1).json();
+    assert_eq!(status_of(&report, "schema"), "fail", "{report}");
+    let hint = text(check(&report, "schema"), "hint");
+    assert!(hint.contains("keygen install"), "{hint}");
+}
+
 #[test]
 fn doctor_reports_an_unreachable_server_without_its_password() {
     let dsn = format!(
@@ -338,6 +370,7 @@ on_both_stores!(
     doctor_passes_a_healthy_store,
     doctor_fails_too_many_workers_for_max_connections,
     doctor_flags_a_world_readable_sqlite_file,
+    doctor_warns_when_prune_does_not_run_and_fails_an_old_schema,
 );
 
 /// The runtime account's GRANT block of docs/install.md, for database `db`
