@@ -198,6 +198,30 @@ fn prune_refuses_a_feed_retention_under_an_hour(db: &TestDb) {
     assert!(audit_rows(db, &["--action", "retention.prune"]).is_empty());
 }
 
+fn prune_of_past_rate_counters_alone_is_not_audited(db: &TestDb) {
+    let (client, _) = client_and_key(db);
+    let k = db.json(
+        &[
+            "api:generate",
+            &client.to_string(),
+            "--name",
+            "limited",
+            "--rate-limit",
+            "100",
+        ],
+        0,
+    );
+    let run = db.keygen_stdin(&["api:validate"], Some(text(&k, "key")));
+    run.expect_code(0);
+    // Three hours on the hour's counter is over; the usage row and the
+    // generate's feed row are not old enough yet.
+    let later = rfc3339(now_ms() + 3 * 3_600_000);
+    let v = db.json(&["prune", "--now", &later], 0);
+    assert_eq!(int(&v, "rate_rows"), 1, "{v}");
+    assert_eq!(int(&v, "usage_rows") + int(&v, "feed_rows"), 0, "{v}");
+    assert!(audit_rows(db, &["--action", "retention.prune"]).is_empty());
+}
+
 /// `checks[name]` of a doctor report.
 fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
     array(&report["checks"])
@@ -367,6 +391,7 @@ on_both_stores!(
     prune_keeps_statistics_and_recent_rows,
     prune_takes_retention_from_the_environment,
     prune_refuses_a_feed_retention_under_an_hour,
+    prune_of_past_rate_counters_alone_is_not_audited,
     doctor_passes_a_healthy_store,
     doctor_fails_too_many_workers_for_max_connections,
     doctor_flags_a_world_readable_sqlite_file,

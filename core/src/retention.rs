@@ -1,9 +1,10 @@
 //! Retention as the operators run it (`keygen prune`, the maintenance pass
 //! of `keygen serve`): the store's [`ReportStore::prune`] followed by one
 //! audit row saying what went and under which policy. Deleting history,
-//! audit rows above all, must itself leave a trace; a pass that deleted
-//! nothing writes nothing, so an hourly timer does not fill the audit log
-//! with empty entries.
+//! audit rows above all, must itself leave a trace; a pass that deleted no
+//! history writes nothing, so an hourly timer does not fill the audit log
+//! with empty entries (rate counters of past hours are bookkeeping, not
+//! history: deleting only those is not recorded).
 //!
 //! [`ReportStore::prune`]: crate::ReportStore::prune
 
@@ -21,7 +22,7 @@ pub const MIN_FEED_RETENTION_MS: i64 = 3_600_000;
 pub const PRUNE_ACTION: &str = "retention.prune";
 
 /// Runs [`ReportStore::prune`](crate::ReportStore::prune) and, when
-/// anything was deleted, records [`PRUNE_ACTION`] (target `database`) with
+/// any history was deleted, records [`PRUNE_ACTION`] (target `database`) with
 /// the counts and the retention in the detail.
 ///
 /// # Errors
@@ -30,7 +31,7 @@ pub const PRUNE_ACTION: &str = "retention.prune";
 /// row is then not written (the error is what the caller reports).
 pub fn prune(store: &dyn KeyStore, retention: &Retention, actor: &Actor) -> Result<Pruned> {
     let pruned = store.prune(retention)?;
-    if pruned.total() > 0 {
+    if pruned.total() > pruned.rate_rows {
         store.record_audit(
             actor,
             PRUNE_ACTION,

@@ -24,7 +24,7 @@ rows only when --audit-retention is given. Daily statistics (the rollups that
 `keygen stats` and the dashboard read) are kept. Deletes in batches of 5000
 rows, each its own transaction, so validation and usage writes never wait long.
 Records one audit row (actor `maintenance`, action retention.prune) when it
-deleted anything.";
+deleted any history.";
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
