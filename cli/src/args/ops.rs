@@ -59,9 +59,10 @@ Exit status: 0 every check ok or warn, 1 a check failed, 2 usage error,
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
-    /// Processes validating against this database at once (php-fpm workers
-    /// over every host; hosts when the shared cache is on), to check
-    /// MariaDB's max_connections against
+    /// Processes validating against this database at once: php-fpm workers
+    /// (pm.max_children) of every host together, plus C programs; each
+    /// keeps its own small pool, with or without the shared cache. Checked
+    /// against MariaDB's max_connections
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub workers: Option<u32>,
 }
