@@ -13,7 +13,7 @@
 //! reason. Never a key, prefix, client, user name, address or DSN.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
@@ -47,6 +47,9 @@ pub(crate) struct Metrics {
     pub login_refused_locked: IntCounter,
     pub login_refused_busy: IntCounter,
     validator: Arc<Validator>,
+    /// When the validator was opened (just before this), for the feed lag
+    /// before the feed's first read.
+    started: Instant,
 }
 
 fn name(short: &str) -> String {
@@ -133,6 +136,7 @@ impl Metrics {
             )?,
             registry,
             validator,
+            started: Instant::now(),
         })
     }
 
@@ -170,7 +174,10 @@ impl Metrics {
     /// The whole exposition, as `GET /metrics` answers it.
     pub(crate) fn render(&self) -> prometheus::Result<String> {
         let mut families = self.registry.gather();
-        families.extend(validator_families(&self.validator.stats())?);
+        families.extend(validator_families(
+            &self.validator.stats(),
+            self.started.elapsed(),
+        )?);
         prometheus::TextEncoder::new().encode_to_string(&families)
     }
 }
@@ -180,7 +187,10 @@ impl Metrics {
 /// A registry of its own per scrape: the snapshot's values are set on
 /// fresh metrics (a few dozen small allocations, once per scrape) instead of
 /// hand-building the encoder's structures.
-fn validator_families(s: &Stats) -> prometheus::Result<Vec<MetricFamily>> {
+///
+/// `age` is how long the validator has run: the feed lag until its first
+/// successful read.
+fn validator_families(s: &Stats, age: Duration) -> prometheus::Result<Vec<MetricFamily>> {
     let reg = Registry::new();
     let counter = |short: &str, help: &str, value: u64| -> prometheus::Result<()> {
         let c = IntCounter::new(name(short), help)?;
@@ -234,12 +244,15 @@ fn validator_families(s: &Stats) -> prometheus::Result<Vec<MetricFamily>> {
     )?;
     let lag = Gauge::new(
         name("feed_lag_seconds"),
-        "Seconds since the revocation feed was last read successfully (+Inf before the first read).",
+        "Seconds since the revocation feed was last read successfully (since the server started, before the first read).",
     )?;
-    // Never read is infinitely stale: an alert on `> N` fires for it too.
+    // Never read counts from the start, so an alert on `> N` also fires
+    // for a server that never managed to read the feed. (Not +Inf: the
+    // encoder writes Rust's `inf`, which is not the text format's `+Inf`.)
     lag.set(
         s.feed_lag_ms
-            .map_or(f64::INFINITY, |ms| Duration::from_millis(ms).as_secs_f64()),
+            .map_or(age, Duration::from_millis)
+            .as_secs_f64(),
     );
     reg.register(Box::new(lag))?;
     gauge(
@@ -322,4 +335,76 @@ pub(crate) async fn count_requests(
     let route = route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
     app.metrics.request(&method, route, resp.status().as_u16());
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use heratio_keys_core::HostStats;
+
+    #[test]
+    fn host_counters_appear_when_shared_and_lag_counts_from_the_start() {
+        let age = Duration::from_millis(2250);
+        let mut stats = Stats::default();
+        let private = validator_families(&stats, age).expect("families");
+        assert!(private.iter().all(|f| !f.name().contains("_host_")));
+        stats.host = Some(HostStats::default());
+        stats.cache_hits = 7;
+        let text = prometheus::TextEncoder::new()
+            .encode_to_string(&validator_families(&stats, age).expect("families"))
+            .expect("encode");
+        for name in [
+            "heratio_keys_host_leader 0",
+            "heratio_keys_host_hits_total 0",
+            "heratio_keys_host_misses_total 0",
+            "heratio_keys_host_fills_total 0",
+            "heratio_keys_host_entries 0",
+            "heratio_keys_host_corrupt_total 0",
+            "heratio_keys_host_queued 0",
+            "heratio_keys_host_dropped_total 0",
+            "heratio_keys_host_written_total 0",
+            "heratio_keys_cache_hits_total 7",
+            "heratio_keys_feed_lag_seconds 2.25",
+        ] {
+            assert!(text.lines().any(|l| l == name), "{name} in:\n{text}");
+        }
+        stats.feed_lag_ms = Some(1500);
+        let text = prometheus::TextEncoder::new()
+            .encode_to_string(&validator_families(&stats, age).expect("families"))
+            .expect("encode");
+        assert!(text
+            .lines()
+            .any(|l| l == "heratio_keys_feed_lag_seconds 1.5"));
+    }
+
+    /// What counting adds to one `/v1/verify` request: its validation
+    /// counter and its HTTP counter. A measurement, not a check (run with
+    /// `cargo test --release -p heratio-keys-web --lib -- --ignored
+    /// --nocapture counting_cost`).
+    #[test]
+    #[ignore = "a measurement; prints nanoseconds per request"]
+    fn counting_cost() {
+        let db = heratio_keys_testkit::TestDb::sqlite();
+        let validator = Arc::new(
+            Validator::open(&db.dsn, heratio_keys_core::Options::default()).expect("validator"),
+        );
+        let m = Metrics::new(Arc::clone(&validator)).expect("metrics");
+        let n: u32 = 1_000_000;
+        for _ in 0..3 {
+            let start = Instant::now();
+            for _ in 0..n {
+                m.validation(Kind::ApiKey, Status::Valid);
+                m.request(&Method::POST, "/v1/verify", 200);
+            }
+            let per = start.elapsed().as_nanos() / u128::from(n);
+            let render = Instant::now();
+            let text = m.render().expect("render");
+            println!(
+                "counting per verify request: {per} ns; one scrape: {} µs, {} bytes",
+                render.elapsed().as_micros(),
+                text.len()
+            );
+        }
+        validator.shutdown();
+    }
 }
