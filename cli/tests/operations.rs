@@ -338,6 +338,18 @@ fn doctor_warns_when_prune_does_not_run_and_fails_an_old_schema(db: &TestDb) {
     .expect_code(0)
     .json();
     assert_eq!(status_of(&year, "retention"), "ok", "{year}");
+    // A retention prune would refuse is reported, not silently replaced.
+    let bad = keygen_in(
+        None,
+        &["--dsn", &db.dsn, "doctor", "--json"],
+        None,
+        &[("HERATIO_KEYS_FEED_RETENTION", "10m")],
+    )
+    .expect_code(0)
+    .json();
+    assert_eq!(status_of(&bad, "retention"), "warn", "{bad}");
+    let message = text(check(&bad, "retention"), "message");
+    assert!(message.contains("HERATIO_KEYS_FEED_RETENTION"), "{message}");
     db.keygen(&["prune"]).expect_code(0);
     let report = db.json(&["doctor"], 0);
     assert_eq!(status_of(&report, "retention"), "ok", "{report}");

@@ -8,9 +8,16 @@
 //!
 //! [`ReportStore::prune`]: crate::ReportStore::prune
 
-use crate::error::Result;
-use crate::model::{Actor, Pruned, Retention, DAY_MS};
+use crate::error::{Error, Result};
+use crate::model::{parse_duration, Actor, Pruned, Retention, DAY_MS};
 use crate::store::KeyStore;
+
+/// Environment variable `keygen prune` reads for `--usage-retention`.
+pub const USAGE_RETENTION_ENV: &str = "HERATIO_KEYS_USAGE_RETENTION";
+/// Environment variable `keygen prune` reads for `--feed-retention`.
+pub const FEED_RETENTION_ENV: &str = "HERATIO_KEYS_FEED_RETENTION";
+/// Environment variable `keygen prune` reads for `--audit-retention`.
+pub const AUDIT_RETENTION_ENV: &str = "HERATIO_KEYS_AUDIT_RETENTION";
 
 /// Change-feed rows younger than this are never deleted, whatever the
 /// retention asks: a validating process that stalled (a paused VM, a long
@@ -41,6 +48,53 @@ pub fn prune(store: &dyn KeyStore, retention: &Retention, actor: &Actor) -> Resu
         )?;
     }
     Ok(pruned)
+}
+
+/// The retention the environment configures as of `now`: the variables
+/// `keygen prune` reads (the packaged timer's `EnvironmentFile` sets them),
+/// [`Retention::defaults`] for each one unset or empty; an audit retention
+/// of `forever` keeps audit rows. `keygen serve`'s maintenance pass uses
+/// this, so it never prunes sooner than the timer was told to.
+///
+/// # Errors
+///
+/// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) naming the
+/// variable, for a value that is no duration or a feed retention under
+/// [`MIN_FEED_RETENTION_MS`].
+pub fn from_env(now: i64) -> Result<Retention> {
+    let var = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let duration = |name: &str, text: &str| {
+        parse_duration(text).map_err(|e| Error::invalid_input(format!("{name}: {}", e.message())))
+    };
+    let defaults = Retention::defaults();
+    let usage_ms = match var(USAGE_RETENTION_ENV) {
+        Some(v) => duration(USAGE_RETENTION_ENV, &v)?,
+        None => defaults.usage_ms,
+    };
+    let feed_ms = match var(FEED_RETENTION_ENV) {
+        Some(v) => duration(FEED_RETENTION_ENV, &v)?,
+        None => defaults.feed_ms,
+    };
+    if feed_ms < MIN_FEED_RETENTION_MS {
+        return Err(Error::invalid_input(format!(
+            "{FEED_RETENTION_ENV}: under the minimum of 1h"
+        )));
+    }
+    let audit_ms = match var(AUDIT_RETENTION_ENV).as_deref() {
+        None | Some("forever") => None,
+        Some(v) => Some(duration(AUDIT_RETENTION_ENV, v)?),
+    };
+    Ok(Retention {
+        now,
+        usage_ms,
+        feed_ms,
+        audit_ms,
+    })
 }
 
 impl Pruned {

@@ -4,18 +4,21 @@
 //! the core's (`LifecycleStore::maintain`): idempotent, one transaction,
 //! audit rows (actor `maintenance`) and change-feed rows written by the
 //! core. Running it at start too means a server restarted more often than
-//! the interval still runs it. Each pass then prunes with the default
-//! retention (`keygen prune`'s defaults: 90 days of raw usage, a day of
-//! change feed, audit kept), so a server left alone never grows its usage
-//! log without bound; sites that want other periods run `keygen prune`
-//! from the packaged timer instead, and whichever runs first does the work.
+//! the interval still runs it. Each pass then prunes with the retention
+//! `keygen prune` would use: the `HERATIO_KEYS_*_RETENTION` variables of
+//! the environment (the packaged units share one `EnvironmentFile`), else
+//! its defaults (90 days of raw usage, a day of change feed, audit kept).
+//! So a server left alone never grows its usage log without bound, and
+//! never prunes sooner than the timer was told to; whichever runs first
+//! does the work. A malformed variable skips pruning (and says so) rather
+//! than falling back to shorter defaults.
 //!
 //! [`Config::maintenance_interval`]: crate::Config::maintenance_interval
 
 use std::time::Duration;
 
 use heratio_keys_core::model::now_ms;
-use heratio_keys_core::{retention, Actor, Retention, Source};
+use heratio_keys_core::{retention, Actor, Source};
 use tokio::time::MissedTickBehavior;
 
 use crate::state::Shared;
@@ -57,11 +60,18 @@ async fn run_once(app: &Shared) {
         // The next tick tries again; a failed pass changed nothing.
         Err(e) => eprintln!("keygen serve: maintenance pass failed: {e}"),
     }
+    let policy = match retention::from_env(now_ms()) {
+        Ok(policy) => policy,
+        Err(e) => {
+            eprintln!("keygen serve: not pruning: {e}");
+            return;
+        }
+    };
     let actor = Actor::new(ACTOR, Source::Web);
     // Batches of a few thousand rows on the blocking pool: requests keep
     // being served while it runs.
     match app
-        .store(move |s| retention::prune(s, &Retention::defaults(), &actor))
+        .store(move |s| retention::prune(s, &policy, &actor))
         .await
     {
         Ok(p) if p.total() > 0 => eprintln!(

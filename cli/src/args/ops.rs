@@ -4,13 +4,10 @@
 //! `EnvironmentFile`.
 
 use clap::Args;
-
-/// Environment variable for `--usage-retention`.
-pub const USAGE_RETENTION_ENV: &str = "HERATIO_KEYS_USAGE_RETENTION";
-/// Environment variable for `--feed-retention`.
-pub const FEED_RETENTION_ENV: &str = "HERATIO_KEYS_FEED_RETENTION";
-/// Environment variable for `--audit-retention`.
-pub const AUDIT_RETENTION_ENV: &str = "HERATIO_KEYS_AUDIT_RETENTION";
+// The names live in the core: `keygen serve`'s maintenance pass reads them too.
+pub use heratio_keys_core::retention::{
+    AUDIT_RETENTION_ENV, FEED_RETENTION_ENV, USAGE_RETENTION_ENV,
+};
 
 pub const PRUNE_HELP: &str = "\
 Example:

@@ -12,14 +12,14 @@
 use heratio_keys_core::doctor::{
     sqlite_files, ConnectionFacts, FileFacts, ServerFacts, StoreFacts,
 };
-use heratio_keys_core::model::{now_ms, parse_duration, DAY_MS};
-use heratio_keys_core::retention::MIN_FEED_RETENTION_MS;
+use heratio_keys_core::model::{now_ms, DAY_MS};
+use heratio_keys_core::retention::{self, MIN_FEED_RETENTION_MS};
 use heratio_keys_core::store::SCHEMA_VERSION;
 use heratio_keys_core::{Backend, Dsn, ErrorKind, Result as CoreResult};
 use serde::Serialize;
 
 use super::{open_store, to_json};
-use crate::args::{DoctorArgs, FEED_RETENTION_ENV, USAGE_RETENTION_ENV};
+use crate::args::DoctorArgs;
 use crate::output::{duration_text, short_time};
 use crate::{exit, Failure, Outcome};
 
@@ -436,15 +436,20 @@ fn feed(facts: &StoreFacts) -> Check {
 /// Whether `keygen prune` seems to run: the oldest rows against the
 /// retention the timer is configured with (the same environment variables).
 fn retention(facts: &StoreFacts) -> Check {
-    let configured = |env: &str, default: i64| {
-        std::env::var(env)
-            .ok()
-            .and_then(|v| parse_duration(&v).ok())
-            .unwrap_or(default)
-    };
-    let usage_keep = configured(USAGE_RETENTION_ENV, 90 * DAY_MS);
-    let feed_keep = configured(FEED_RETENTION_ENV, DAY_MS).max(MIN_FEED_RETENTION_MS);
     let now = now_ms();
+    let policy = match retention::from_env(now) {
+        Ok(policy) => policy,
+        Err(e) => {
+            return check(
+                "retention",
+                Level::Warn,
+                format!("The retention in this environment is not valid: {}", e.message()),
+                Some("Fix it where the timer's environment file sets it (/etc/heratio-keys/keygen.env in the package): keygen prune refuses it and keygen serve does not prune."),
+            )
+        }
+    };
+    let usage_keep = policy.usage_ms;
+    let feed_keep = policy.feed_ms.max(MIN_FEED_RETENTION_MS);
     // A day of slack: the timer may not have run yet today.
     let overdue = |oldest: Option<i64>, keep: i64| oldest.filter(|t| now - t > keep + DAY_MS);
     let usage_old = facts
