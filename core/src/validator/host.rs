@@ -166,6 +166,16 @@ impl HostDuties {
                 }
             }
         }
+        // Only what was queued when this pass began. Under sustained load
+        // the ring never empties: a pass that chased it kept this thread
+        // from its next feed poll (revocations late; every cached answer
+        // past the stale bound refetched by a query: 30 SELECTs a second
+        // for 50 hot keys over HTTP) and wrote many small transactions
+        // instead of a few full ones.
+        let target = region
+            .header()
+            .ring_tail
+            .load(std::sync::atomic::Ordering::Acquire);
         loop {
             let batch = ring::peek(&region, &mut self.drain, settings.batch_size);
             let Some(&(last, _)) = batch.last() else {
@@ -201,6 +211,9 @@ impl HostDuties {
             }
             self.written_through = Some(last.cast_signed());
             ring::release(&region, last);
+            if last + 1 >= target {
+                return true;
+            }
         }
     }
 
