@@ -120,6 +120,21 @@ fn validate_reads_stdin_and_rejects_empty_input() {
     assert!(run.one_error_line().contains("no AI token given"));
 }
 
+/// Issue 13's report, as typed: a password with `/` (and others with
+/// `@ : % #`) never reaches the output, whatever the URL parser makes of it.
+#[test]
+fn passwords_with_url_delimiters_never_reach_the_output() {
+    let port = closed_port();
+    for password in ["pa/ss", "p@ss:w", "50%off", "x#y?z"] {
+        let dsn = format!("mysql://hk:{password}@127.0.0.1:{port}/keys");
+        let run = keygen_in(None, &["--dsn", &dsn, "client:list"], None, &[]);
+        assert_ne!(run.code, 0, "{password}: {}", run.stderr);
+        let all = format!("{}{}", run.stdout, run.stderr);
+        assert!(!all.contains(password), "{password}: {all}");
+        assert!(run.stdout.is_empty(), "{password}: {}", run.stdout);
+    }
+}
+
 #[test]
 fn unreachable_store_exits_3_without_the_password() {
     let port = closed_port();

@@ -759,4 +759,57 @@ mod tests {
         // SAFETY: a live handle, freed once.
         unsafe { hk_validator_free(v) };
     }
+
+    /// The issue-13 shape on MariaDB: host, port and user of the store
+    /// (and a password holding `/ @ : % #`) reach only the operator's
+    /// detail, never the message meant for an HTTP client.
+    #[test]
+    fn mariadb_host_port_user_and_password_stay_out_of_the_client_message() {
+        let password = "pa/ss@w:rd%23#x";
+        let dsn = std::ffi::CString::new(format!(
+            "mysql://hk-fixture-user:{password}@127.0.0.1:1/keys"
+        ))
+        .expect("no NUL");
+        let mut v = ptr::null_mut();
+        // SAFETY: a NUL-terminated DSN and a writable out pointer.
+        let rc = unsafe { hk_validator_open(dsn.as_ptr(), &mut v) };
+        let (message, detail) = if rc == 0 {
+            let key = "hk_api_00000000000000000000000000000000000000001Wtgbr";
+            // SAFETY: a live handle and key.
+            let status = unsafe {
+                hk_validate(
+                    v,
+                    1,
+                    key.as_ptr().cast(),
+                    key.len(),
+                    ptr::null(),
+                    0,
+                    ptr::null(),
+                    ptr::null(),
+                    ptr::null_mut(),
+                )
+            };
+            assert_eq!(status, hk_status::HK_STATUS_UNAVAILABLE);
+            let answer = (last_error(), crate::error::last_error_detail());
+            // SAFETY: a live handle, freed once.
+            unsafe { hk_validator_free(v) };
+            let (message, _) = &answer;
+            for place in ["127.0.0.1", "hk-fixture-user", ":1/"] {
+                assert!(!message.contains(place), "{place} in {message}");
+            }
+            answer
+        } else {
+            // Refused at open: an operator's error, which may name the
+            // host, but never the password.
+            (last_error(), crate::error::last_error_detail())
+        };
+        for secret in [password, "pa/ss", "w:rd"] {
+            assert!(!message.contains(secret), "{message}");
+            assert!(!detail.contains(secret), "{detail}");
+        }
+        assert!(
+            format!("{message} {detail}").contains("127.0.0.1"),
+            "the operator learns which store: {message} / {detail}"
+        );
+    }
 }

@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 use sha2::{Digest as _, Sha256};
 
+use super::ring::RECORD_BYTES;
+use super::table::SLOT_BYTES;
 use crate::error::{Error, ErrorKind, Result};
 
 /// `HKREGION` in ASCII.
@@ -79,6 +81,11 @@ pub(crate) struct Region {
     /// the mapping.
     file: File,
     pub(crate) path: PathBuf,
+    /// The sizes this process mapped, checked against the length then.
+    /// Offsets are computed from these, never from the shared header,
+    /// which any process of the user (or a stray write) can change under
+    /// us: a scribbled slot count must not send a read past the mapping.
+    geometry: Geometry,
 }
 
 // SAFETY: the mapping is shared memory accessed only through atomics; the
@@ -232,7 +239,7 @@ impl Region {
             .map_err(|e| unavailable(format!("cannot stat {}: {e}", path.display())))?
             .len();
         if len != 0 {
-            let region = Region::map(file, path, bytes)?;
+            let region = Region::map(file, path, geometry, bytes)?;
             if region.is_valid(geometry, bytes) {
                 return Ok(region);
             }
@@ -252,7 +259,7 @@ impl Region {
         let file = open_private(path)?;
         file.set_len(bytes as u64)
             .map_err(|e| unavailable(format!("cannot size {}: {e}", path.display())))?;
-        let region = Region::map(file, path, bytes)?;
+        let region = Region::map(file, path, geometry, bytes)?;
         let h = region.header();
         let mut id = [0u8; 8];
         getrandom::fill(&mut id).map_err(|e| Error::internal(format!("OS RNG: {e}")))?;
@@ -266,7 +273,12 @@ impl Region {
         Ok(region)
     }
 
-    fn map(file: File, path: &Path, len: usize) -> Result<Region> {
+    fn map(file: File, path: &Path, geometry: Geometry, len: usize) -> Result<Region> {
+        if geometry.bytes(SLOT_BYTES, RECORD_BYTES) > len {
+            return Err(Error::internal(format!(
+                "region geometry {geometry:?} does not fit {len} bytes"
+            )));
+        }
         // SAFETY: a fresh shared mapping of a file we opened read-write; the
         // kernel checks the length against the file on access.
         let base = unsafe {
@@ -291,6 +303,7 @@ impl Region {
             len,
             file,
             path: path.to_owned(),
+            geometry,
         })
     }
 
@@ -330,10 +343,41 @@ impl Region {
     /// access allowed), `offset` aligned for `T`, and the range inside the
     /// mapping.
     pub(crate) unsafe fn slice<T>(&self, offset: usize, count: usize) -> &[T] {
-        debug_assert!(offset + count * std::mem::size_of::<T>() <= self.len);
-        // SAFETY: forwarded caller guarantees.
+        let fits = count
+            .checked_mul(std::mem::size_of::<T>())
+            .and_then(|n| n.checked_add(offset))
+            .is_some_and(|end| end <= self.len);
+        if !fits {
+            return &[];
+        }
+        // SAFETY: forwarded caller guarantees; the range was just checked.
         unsafe { std::slice::from_raw_parts(self.base.add(offset).cast::<T>(), count) }
     }
+
+    /// Cache slots this process mapped.
+    pub(crate) fn table_slots(&self) -> usize {
+        usize::try_from(self.geometry.table_slots).unwrap_or(0)
+    }
+
+    /// Usage-ring records this process mapped.
+    pub(crate) fn ring_slots(&self) -> usize {
+        usize::try_from(self.geometry.ring_slots).unwrap_or(0)
+    }
+}
+
+/// A region of `geometry` in `dir`, for unit tests.
+#[cfg(test)]
+pub(crate) fn scratch(dir: &Path, geometry: Geometry) -> Region {
+    let init = File::create(dir.join("init")).expect("init lock");
+    let region = Region::open(
+        &dir.join("scratch.region"),
+        &init,
+        geometry,
+        geometry.bytes(SLOT_BYTES, RECORD_BYTES),
+    )
+    .expect("region");
+    super::ring::initialise(&region);
+    region
 }
 
 impl Drop for Region {

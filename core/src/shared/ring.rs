@@ -39,9 +39,7 @@ pub(crate) struct Record {
 }
 
 fn records(region: &Region) -> &[Record] {
-    let h = region.header();
-    let table = usize::try_from(h.table_slots.load(Ordering::Relaxed)).unwrap_or(0);
-    let n = usize::try_from(h.ring_slots.load(Ordering::Relaxed)).unwrap_or(0);
+    let (table, n) = (region.table_slots(), region.ring_slots());
     // SAFETY: Record is all atomics; the ring follows the table, 8-byte
     // aligned, and fits (checked when the region opened).
     unsafe { region.slice::<Record>(HEADER_BYTES + table * SLOT_BYTES, n) }
@@ -335,20 +333,13 @@ mod tests {
     }
 
     fn ring_region(dir: &std::path::Path, ring_slots: u64) -> Region {
-        let geometry = Geometry {
-            table_slots: 0,
-            ring_slots,
-        };
-        let init = std::fs::File::create(dir.join("init")).expect("init lock");
-        let region = Region::open(
-            &dir.join("r.region"),
-            &init,
-            geometry,
-            geometry.bytes(SLOT_BYTES, RECORD_BYTES),
+        crate::shared::region::scratch(
+            dir,
+            Geometry {
+                table_slots: 0,
+                ring_slots,
+            },
         )
-        .expect("region");
-        initialise(&region);
-        region
     }
 
     #[test]

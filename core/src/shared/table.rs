@@ -53,7 +53,7 @@ pub(crate) enum Cached {
 struct Copy([u64; WORDS - 1]);
 
 fn slots(region: &Region) -> &[Slot] {
-    let n = usize::try_from(region.header().table_slots.load(Ordering::Relaxed)).unwrap_or(0);
+    let n = region.table_slots();
     // SAFETY: Slot is all atomics; the table starts right after the header
     // (64-byte aligned) and `n` slots fit (checked when the region opened).
     unsafe { region.slice::<Slot>(HEADER_BYTES, n) }
@@ -138,25 +138,30 @@ impl Copy {
     }
 
     /// The answer, if the checksum holds and the fields decode.
-    fn decode(&self, digest: &Digest) -> Option<Cached> {
+    /// The text lengths (name, scopes, metadata, allowlist), if they fit
+    /// and the checksum over every word the fill wrote holds.
+    fn intact(&self) -> Option<[usize; 4]> {
         let meta = self.0[4];
-        let (name_len, scopes_len, meta_len) = (
+        let lens = [
             usize::try_from(meta >> 16 & 0xffff).ok()?,
             usize::try_from(meta >> 32 & 0xffff).ok()?,
             usize::try_from(meta >> 48 & 0xffff).ok()?,
-        );
-        let allowed_len = usize::try_from(self.0[11] & 0xffff).ok()?;
-        let total = name_len + scopes_len + meta_len + allowed_len;
+            usize::try_from(self.0[11] & 0xffff).ok()?,
+        ];
+        let total: usize = lens.iter().sum();
         if total > DATA_BYTES {
             return None;
         }
-        let data_words = total.div_ceil(8);
         let mut covered = self.0[..FIXED].to_vec();
         covered[10] = 0;
-        covered.extend_from_slice(&self.0[FIXED..FIXED + data_words]);
-        if checksum(&covered) != self.0[10] {
-            return None;
-        }
+        covered.extend_from_slice(&self.0[FIXED..FIXED + total.div_ceil(8)]);
+        (checksum(&covered) == self.0[10]).then_some(lens)
+    }
+
+    fn decode(&self, digest: &Digest) -> Option<Cached> {
+        let [name_len, scopes_len, meta_len, allowed_len] = self.intact()?;
+        let total = name_len + scopes_len + meta_len + allowed_len;
+        let data_words = total.div_ceil(8);
         let filled_at = self.filled_at();
         if self.flags() & NEGATIVE != 0 {
             return Some(Cached::Missing);
@@ -178,7 +183,7 @@ impl Copy {
             0 => None,
             _ => Some(AllowedIps::parse(text(meta_end..total)?).ok()?),
         };
-        let kind = Kind::from_code(i64::try_from(meta >> 8 & 0xff).ok()?)?;
+        let kind = Kind::from_code(i64::try_from(self.0[4] >> 8 & 0xff).ok()?)?;
         let opt = |w: u64| (w != u64::MAX).then(|| w.cast_signed());
         Some(Cached::Found {
             credential: Arc::new(Credential {
@@ -437,6 +442,39 @@ pub(crate) fn invalidate(region: &Region, digest: &Digest) {
     }
 }
 
+/// Clears the occupied slots, of `count` from `*cursor` on, whose checksum
+/// fails (a stray write into the region), counting each as corrupt, and
+/// moves the cursor on. Lookups verify only the slot holding the digest
+/// they want, so without this pass a damaged slot would stay, uncounted,
+/// until a fill overwrote it. The leader runs it a slice per tick.
+pub(crate) fn sweep_damaged(region: &Region, cursor: &mut usize, count: usize) -> usize {
+    let slots = slots(region);
+    if slots.is_empty() {
+        return 0;
+    }
+    let mut cleared = 0;
+    for _ in 0..count.min(slots.len()) {
+        *cursor = (*cursor + 1) % slots.len();
+        let slot = &slots[*cursor];
+        let Some(copy) = slot.read() else {
+            continue;
+        };
+        if copy.flags() & OCCUPIED == 0 || copy.intact().is_some() {
+            continue;
+        }
+        // A fill racing this may be lost: a miss, never a wrong answer.
+        if let Some(locked) = slot.lock() {
+            if slot.occupied_while_locked() {
+                region.header().entries.fetch_sub(1, Ordering::Relaxed);
+            }
+            slot.clear(locked);
+            region.header().corrupt.fetch_add(1, Ordering::Relaxed);
+            cleared += 1;
+        }
+    }
+    cleared
+}
+
 /// Frees slots left locked by a process that died while writing: a slot
 /// odd at two sweeps in a row with the same sequence is cleared. `seen`
 /// carries the odd sequences from the previous sweep.
@@ -479,6 +517,51 @@ pub(crate) fn occupied(region: &Region) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shared::region::{scratch, Geometry};
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // mmap
+    fn the_sweep_clears_damaged_slots_and_keeps_intact_ones() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let region = scratch(
+            dir.path(),
+            Geometry {
+                table_slots: 64,
+                ring_slots: 0,
+            },
+        );
+        let good = credential("kept", None);
+        assert!(insert(&region, &good.digest, Some(&good), 1));
+        let mut damaged = credential("damaged", None);
+        damaged.digest = [7; 32];
+        assert!(insert(&region, &damaged.digest, Some(&damaged), 1));
+        assert_eq!(occupied(&region), 2);
+        // One bit flipped in the damaged entry's name.
+        let slots = slots(&region);
+        let index = (0..64)
+            .find(|&i| {
+                slots[i]
+                    .read()
+                    .is_some_and(|c| c.holds(&digest_words(&damaged.digest)))
+            })
+            .expect("filled");
+        slots[index].words[FIXED].fetch_xor(1, Ordering::Relaxed);
+        let mut cursor = 0;
+        assert_eq!(sweep_damaged(&region, &mut cursor, 64), 1);
+        assert_eq!(region.header().corrupt.load(Ordering::Relaxed), 1);
+        assert_eq!(occupied(&region), 1);
+        let decoded = Decoded::default();
+        assert!(lookup(&region, &damaged.digest, 1, 10, 10, &decoded).is_none());
+        assert!(matches!(
+            lookup(&region, &good.digest, 1, 10, 10, &decoded),
+            Some(Cached::Found { .. })
+        ));
+        assert_eq!(
+            sweep_damaged(&region, &mut cursor, 64),
+            0,
+            "nothing left to clear"
+        );
+    }
 
     fn credential(name: &str, metadata: Option<&str>) -> Credential {
         Credential {
