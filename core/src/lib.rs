@@ -64,6 +64,7 @@ pub mod status;
 pub mod store;
 mod usage;
 pub mod validator;
+pub mod verify_request;
 pub mod view;
 
 pub use error::{Error, ErrorKind, Result};
@@ -85,6 +86,7 @@ pub use store::{
     KeyStore, LifecycleStore, ReportStore, StatsQuery, UsageQuery, ValidationStore,
 };
 pub use validator::{Options, OptionsBuilder, Request, Validation, Validator};
+pub use verify_request::VerifyRequest;
 pub use view::{CredentialView, ValidationView};
 
 /// The crate version, as in `Cargo.toml`.

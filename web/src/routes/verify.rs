@@ -19,9 +19,8 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use heratio_keys_core::model::{check_required, is_scope_name};
-use heratio_keys_core::{Kind, Request, ValidationView};
-use serde::{Deserialize, Serialize};
+use heratio_keys_core::{Request, ValidationView, VerifyRequest};
+use serde::Serialize;
 use serde_json::json;
 
 use crate::access::{Routes, PUBLIC};
@@ -39,27 +38,11 @@ pub(crate) fn router() -> Routes {
         .get("/healthz", PUBLIC, healthz)
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VerifyRequest {
-    key: String,
-    #[serde(default)]
-    kind: Option<String>,
-    #[serde(default)]
-    scopes: Vec<String>,
-    /// The end user's IP as seen by the calling service (recorded as given
-    /// from a trusted caller, ignored from anyone else).
-    #[serde(default)]
-    ip: Option<String>,
-    /// The endpoint the end user called (likewise).
-    #[serde(default)]
-    endpoint: Option<String>,
-}
-
 fn bad_request(message: impl Into<String>) -> AppError {
     AppError::api(StatusCode::BAD_REQUEST, message)
 }
 
+/// The body, if it is JSON, parsed and checked by the core's rules.
 fn parse(headers: &HeaderMap, body: &[u8]) -> Result<VerifyRequest, AppError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
@@ -72,41 +55,7 @@ fn parse(headers: &HeaderMap, body: &[u8]) -> Result<VerifyRequest, AppError> {
             "expected Content-Type: application/json",
         ));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        // serde's own messages can quote values (the key).
-        let what = match e.classify() {
-            serde_json::error::Category::Syntax => "malformed JSON",
-            serde_json::error::Category::Eof => "truncated JSON",
-            _ => "wrong or missing fields",
-        };
-        bad_request(format!(
-            "invalid request body ({what}): expected {{\"key\": string, \"kind\": \"api\"|\"ai\", \"scopes\": [string]}}"
-        ))
-    })
-}
-
-/// The kind asked for; API keys unless named.
-fn kind(requested: Option<&str>) -> Result<Kind, AppError> {
-    // The core's error quotes the input, which may be a key pasted into
-    // the wrong field, so only the fact is reported.
-    requested.map_or(Ok(Kind::ApiKey), |text| {
-        text.parse()
-            .map_err(|_| bad_request("\"kind\" must be \"api\" or \"ai\""))
-    })
-}
-
-/// Checks the required scopes with the core's rule.
-fn required_scopes(scopes: &[String]) -> Result<(), AppError> {
-    check_required(scopes).map_err(|e| {
-        // The core names the offending scope; a caller may have put a key
-        // there, so point at its position instead.
-        match scopes.iter().position(|s| !is_scope_name(s)) {
-            Some(i) => bad_request(format!(
-                "\"scopes\"[{i}] is not a valid scope name (the value is not repeated here)"
-            )),
-            None => bad_request(e.message()),
-        }
-    })
+    VerifyRequest::from_json(body).map_err(bad_request)
 }
 
 /// The answer when the credential is not accepted: what happened, and
@@ -158,8 +107,7 @@ async fn verify(
         return Ok(too_many(wait));
     }
     let req = parse(&headers, &body)?;
-    let kind = kind(req.kind.as_deref())?;
-    required_scopes(&req.scopes)?;
+    let kind = req.kind;
     // What a caller says about its end user is recorded only when the
     // operator trusts that caller; anyone else could write any address
     // into the usage log.
