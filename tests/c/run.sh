@@ -52,7 +52,7 @@ check() {
     local log="$work/log.$((passed + failed))"
     if "$@" >"$log" 2>&1; then
         ok "$name"
-        grep -h -E '^(test_revocation: revocation seen|test_shared: |bench|usage_log|filled)' "$log" | sed 's/^/        /'
+        grep -h -E '^(test_revocation: (revocation seen|seen through)|test_shared: |bench|usage_log|filled)' "$log" | sed 's/^/        /'
     else
         ko "$name"
         sed 's/^/        | /' "$log" | tail -40
