@@ -72,13 +72,18 @@ impl VerifyRequest {
     /// kind other than `"api"`/`"ai"`, or a required scope that is not a
     /// scope name (named by its position) or too many of them.
     pub fn from_json(body: &[u8]) -> Result<VerifyRequest, String> {
+        let refuse = |what: &str| format!("invalid request body ({what}): {VERIFY_BODY_SHAPE}");
+        // serde's derive also takes a struct as an array of its fields in
+        // order (`["hk_api_…"]`): an undocumented second shape, refused.
+        if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(refuse("wrong or missing fields"));
+        }
         let body: Body = serde_json::from_slice(body).map_err(|e| {
-            let what = match e.classify() {
+            refuse(match e.classify() {
                 serde_json::error::Category::Syntax => "malformed JSON",
                 serde_json::error::Category::Eof => "truncated JSON",
                 _ => "wrong or missing fields",
-            };
-            format!("invalid request body ({what}): {VERIFY_BODY_SHAPE}")
+            })
         })?;
         // The core's kind error quotes its input, which may be a key pasted
         // into the wrong field, so only the fact is reported.
@@ -129,6 +134,20 @@ mod tests {
         let why = VerifyRequest::from_json(br#"{"key": "x", "scopes": ["read", "no way"]}"#)
             .expect_err("bad scope");
         assert!(why.starts_with("\"scopes\"[1]"), "{why}");
+    }
+
+    /// Found by the verify_body fuzz target.
+    #[test]
+    fn only_an_object_is_a_request() {
+        for body in [
+            &b"[\"ip [ad ocope\"]"[..],
+            b" [\"k\", \"api\"]",
+            b"\"k\"",
+            b"1",
+        ] {
+            let why = VerifyRequest::from_json(body).expect_err("not an object");
+            assert!(why.starts_with("invalid request body"), "{why}");
+        }
     }
 
     #[test]
