@@ -298,9 +298,68 @@ fn bench_misses(c: &mut Criterion) {
     }
 }
 
+/// Cached validation of a plain key beside the lifecycle states that add
+/// work to a hit: an IP allowlist (the caller's address parsed and matched
+/// against four networks), and a key rotated away and in its grace period
+/// (an expiry to check), all in one cache and one run.
+fn bench_lifecycle_states(c: &mut Criterion) {
+    let dir = tempfile_dir();
+    let dsn = sqlite_dsn(&dir);
+    let store = open_store(&dsn);
+    let actor = heratio_keys_core::Actor::new("bench", heratio_keys_core::Source::Library);
+    let keys = heratio_keys_bench::fill(store.as_ref(), 3);
+    let id = |key: &str| {
+        store
+            .find_credential(Kind::ApiKey, &digest(key.as_bytes()))
+            .expect("lookup")
+            .expect("stored")
+            .id
+    };
+    let allowed = heratio_keys_core::AllowedIps::parse(
+        "192.0.2.0/24,198.51.100.0/24,2001:db8::/32,10.0.0.0/8",
+    )
+    .expect("allowlist");
+    store
+        .set_credential_allowed_ips(Kind::ApiKey, id(&keys[1]), Some(&allowed), &actor)
+        .expect("allowlist set");
+    heratio_keys_core::rotate(
+        store.as_ref(),
+        Kind::ApiKey,
+        id(&keys[2]),
+        3_600_000,
+        &actor,
+    )
+    .expect("rotate");
+    let v = Validator::open(&dsn, cached_options(16).build()).expect("validator");
+    let cases = [
+        ("plain", &keys[0], "10.1.2.3"),
+        ("allowlist_4_networks", &keys[1], "10.1.2.3"),
+        ("rotated_in_grace", &keys[2], "10.1.2.3"),
+    ];
+    for (_, key, ip) in cases {
+        let r = v.validate(&Request::new(Kind::ApiKey, key.as_bytes()).ip(Some(ip)));
+        assert_eq!(r.status, Status::Valid, "fixture");
+    }
+    let misses = v.stats().cache_misses;
+    let mut group = c.benchmark_group("validate/cached_state");
+    for (name, key, ip) in cases {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                black_box(v.validate(black_box(
+                    &Request::new(Kind::ApiKey, key.as_bytes()).ip(Some(ip)),
+                )))
+            });
+        });
+    }
+    group.finish();
+    assert_no_new_misses(&v, misses, "validate/cached_state");
+    drop(v);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = bench_cached, bench_rejections, bench_cache_floor, bench_misses
+    targets = bench_cached, bench_lifecycle_states, bench_rejections, bench_cache_floor, bench_misses
 }
 criterion_main!(benches);
