@@ -33,8 +33,9 @@ fi
 echo "== building the extension (release) and keygen =="
 cargo build --release -p heratio-keys-php
 cargo build -p heratio-keys-cli
-so="$root/target/release/libheratio_keys_php.so"
-keygen="$root/target/debug/keygen"
+target="${CARGO_TARGET_DIR:-$root/target}"
+so="$target/release/libheratio_keys_php.so"
+keygen="$target/debug/keygen"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/heratio-keys-laravel.XXXXXX")"
 cleanup() {
