@@ -134,6 +134,7 @@ R = {
     "http_ext_workers_after_warmup": http_stats("http_stats_warm.txt"),
     "memory": load("memory.json"),
     "wrk": {ep: wrk(ep) for ep in ("baseline", "ext", "ext_nolog", "noauth")},
+    "php_hot": {m: load(f"php_hot_{m}.json") for m in ("shared", "private")},
     "criterion_median_ns": criterion(),
 }
 need = ["php_baseline", "php_ext", "c_mariadb", "c_sqlite_big"]
@@ -162,6 +163,30 @@ if w["noauth"]:
         if w[ep]:
             added[ep] = max(0.0, 1e9 / w[ep]["rps"] - 1e9 / w["noauth"]["rps"])
 R["http_added_ns_per_request"] = added
+
+
+def http_sets():
+    """Per key set (`--http-keys`): the extension with the usage log on and
+    off against the floor of the same rounds."""
+    rows = []
+    try:
+        lines = open(os.path.join(res, "http_sets.txt")).read().splitlines()
+    except OSError:
+        return rows
+    floor = (w["noauth"] or {}).get("rps")
+    for line in lines:
+        k, _, sfx = line.partition(" ")
+        row = {"keys": int(k)}
+        for ep in ("ext", "ext_nolog"):
+            x = wrk(ep + sfx.strip())
+            if x and floor:
+                row[ep] = {"rps": x["rps"], "rounds_rps": x["rounds_rps"], "of_floor": x["rps"] / floor,
+                           "added_ns": max(0.0, 1e9 / x["rps"] - 1e9 / floor)}
+        rows.append(row)
+    return rows
+
+
+R["http_sets"] = http_sets()
 R["ratios"] = ratios
 
 rev = [R[f"revocation_{b}"] for b in ("sqlite", "mysql") if R[f"revocation_{b}"]]
@@ -189,6 +214,16 @@ targets = [
      ", ".join(f"{q['backend']} {q['unknown_store_queries']:,} for {q['unknown']:,} ({q['unknown_distinct']:,} distinct)" for q in qs) or "–",
      bool(qs) and all(q["unknown_store_queries"] <= q["unknown_distinct"] for q in qs)),
 ]
+hot_set = min(R["http_sets"], key=lambda r: r["keys"]) if R["http_sets"] else {}
+for ep, goal, label in (("ext_nolog", 0.97, "off"), ("ext", 0.92, "on")):
+    x = hot_set.get(ep)
+    targets.append((f"HTTP, {hot_set.get('keys', '?')} hot keys, usage log {label}: share of the no-auth floor's requests/s",
+                    f"≥ {goal:.0%}", f"{x['of_floor']:.1%} ({x['rps']:,.0f} req/s, {ns(x['added_ns'])} added per request)" if x else "–",
+                    bool(x) and x["of_floor"] >= goal))
+ph = R["php_hot"].get("shared")
+targets.append(("`heratio_keys_authenticate` on a hot key vs `hash('sha256')`, same PHP process", "≤ 2×",
+                f"{ph['ratio']:.2f}× ({ns(ph['authenticate_ns'])} vs {ns(ph['hash_sha256_ns'])}, shared cache)" if ph else "–",
+                bool(ph) and ph["ratio"] <= 2))
 R["targets"] = [{"what": t[0], "target": t[1], "result": t[2], "met": t[3]} for t in targets]
 
 # ---------------------------------------------------------------- summary
@@ -248,6 +283,29 @@ if hs and hs.get("validations"):
         h, mi = hs["cache_hits"] - hw["cache_hits"], hs["cache_misses"] - hw["cache_misses"]
         L.append(f"During the measured rounds only (after the warm-up): {h + mi:,} validations, hit ratio {h / max(1, h + mi):.1%} "
                  f"({mi:,} misses: with {ext.get('keys', 0):,} keys at random over 4 workers, each worker fills every key on first sight and again after each 60 s TTL).")
+    L.append("")
+if R["http_sets"] and w["noauth"]:
+    L.append(f"By key set (`--http-keys`: wrk presents the first K keys at random; same rounds, floor {w['noauth']['rps']:,.0f} requests/s; "
+             "targets: usage log off ≥ 97 % of the floor, on ≥ 92 %):")
+    L.append("")
+    L.append("| keys | usage log on: req/s | % of floor | added per request | usage log off: req/s | % of floor | added per request |")
+    L.append("|---|---|---|---|---|---|---|")
+    for row in R["http_sets"]:
+        cells = []
+        for ep in ("ext", "ext_nolog"):
+            x = row.get(ep)
+            cells += [f"{x['rps']:,.0f}", f"{x['of_floor']:.1%}", ns(x["added_ns"])] if x else ["–"] * 3
+        L.append(f"| {row['keys']:,} | " + " | ".join(cells) + " |")
+    L.append("")
+hot = [(mode, R["php_hot"][mode]) for mode in ("shared", "private") if R["php_hot"].get(mode)]
+if hot:
+    L.append("Hot key in one PHP process: `heratio_keys_authenticate(['read'])` (usage log on) beside PHP's own `hash('sha256')` of the same key, "
+             "whole passes of 5 000 calls minus an empty loop, median (target ≤ 2×):")
+    L.append("")
+    L.append("| cache | authenticate | hash('sha256') | ratio |")
+    L.append("|---|---|---|---|")
+    for mode, d in hot:
+        L.append(f"| {mode} | {ns(d['authenticate_ns'])} | {ns(d['hash_sha256_ns'])} | {d['ratio']:.2f}× |")
     L.append("")
 L.append(f"Ratios: requests/s extension ÷ baseline {fx(ratios['http_rps_ext_over_baseline'])}; "
          f"p50 latency baseline ÷ extension {fx(ratios['http_p50_baseline_over_ext'])}; "

@@ -5,7 +5,10 @@
 #   benches/harness/run.sh            full run (~10 min + build), results in benches/results/
 #   benches/harness/run.sh --smoke    CI smoke run (few iterations, < 2 min after the build)
 #
-# Options: --no-criterion (full run without `cargo bench`), --out DIR.
+# Options: --no-criterion (full run without `cargo bench`), --out DIR,
+# --http-keys N[,N...] (how many distinct keys wrk presents in the HTTP rounds,
+# one set after the other inside each round; default "10000,50", smoke
+# "1000,50": every key at random, and a hot set every worker has cached).
 #
 # What it measures, side by side, on the same N keys in one MariaDB database:
 #   - PHP + PDO doing what Heratio's middleware does today (hash, SELECT,
@@ -48,12 +51,14 @@ here="$root/benches/harness"
 smoke=0
 criterion=1
 out=""
+http_keys=""
 while (($#)); do
     case $1 in
     --smoke) smoke=1 ;;
     --no-criterion) criterion=0 ;;
     --out) out=$2; shift ;;
-    *) echo "usage: $0 [--smoke] [--no-criterion] [--out DIR]" >&2; exit 2 ;;
+    --http-keys) http_keys=$2; shift ;;
+    *) echo "usage: $0 [--smoke] [--no-criterion] [--out DIR] [--http-keys N[,N...]]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -62,7 +67,7 @@ if ((smoke)); then
     label="Benchmark smoke"
     N=1000 BASE_PASSES=1 EXT_PASSES=2 C_PASSES=2 BIG=10000 BIG_PASSES=2
     REVOCATIONS=10 MALFORMED=100000 UNKNOWN=20000 DISTINCT=1000
-    USAGE_SECONDS=1 USAGE_MAX=10000 MEM_KEYS=10000 WARM=1 WRK_SECONDS=2 WRK_ROUNDS=1
+    USAGE_SECONDS=1 USAGE_MAX=10000 MEM_KEYS=10000 WARM=1 WRK_SECONDS=2 WRK_ROUNDS=1 HOT_PASSES=5
     USAGE_DISTINCT=(1000)
     # host.py: a small host, seconds per phase, no memory probe
     HOST='{"workers": 6, "c_procs": 2, "mem_keys": 0, "warm_s": 2, "idle_settle_s": 1, "idle_window_s": 2,
@@ -72,7 +77,7 @@ else
     label="Benchmark"
     N=10000 BASE_PASSES=1 EXT_PASSES=10 C_PASSES=20 BIG=100000 BIG_PASSES=10
     REVOCATIONS=100 MALFORMED=1000000 UNKNOWN=1000000 DISTINCT=10000
-    USAGE_SECONDS=5 USAGE_MAX=1280000 MEM_KEYS=100000 WARM=10 WRK_SECONDS=10 WRK_ROUNDS=3
+    USAGE_SECONDS=5 USAGE_MAX=1280000 MEM_KEYS=100000 WARM=10 WRK_SECONDS=10 WRK_ROUNDS=3 HOT_PASSES=11
     USAGE_DISTINCT=(10000 100)
     # host.py: idle_settle_s outlasts the connection idle time (10 s); the
     # two 30 s load rounds make one 60 s cache TTL.
@@ -80,6 +85,15 @@ else
            "round_s": 30, "c_rate": 250, "wrk_conns": 64, "revocations": 10, "kill_rounds": 3, "kill_load_s": 20}'
 fi
 if [[ -z $out ]] && ((!smoke)); then out="$root/benches/results"; fi
+# Key sets of the HTTP rounds: the first has every key (and the PDO baseline
+# and the floor), the others are the first K keys of the same file.
+IFS=, read -ra HTTP_SETS <<<"${http_keys:-$N,50}"
+for k in "${HTTP_SETS[@]}"; do
+    if ! [[ $k =~ ^[1-9][0-9]*$ ]] || ((k > N)); then
+        echo "--http-keys: each set is a number of keys from 1 to $N" >&2
+        exit 2
+    fi
+done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/heratio-keys-bench.XXXXXX")
 chmod 755 "$work"
@@ -165,8 +179,10 @@ echo "==> machine"
 echo "==> building (release): libheratio_keys, heratio_keys.so, hk-bench, keygen"
 load build
 build_started=$(date +%s)
-if ! cargo build --release -p heratio-keys-ffi -p heratio-keys-php -p heratio-keys-bench --bin hk-bench \
-    -p heratio-keys-cli >"$work/build.log" 2>&1; then
+# Two invocations: `--bin hk-bench` would narrow the first to that one
+# binary in every package, leaving a stale extension and library in target/.
+if ! { cargo build --release -p heratio-keys-ffi -p heratio-keys-php -p heratio-keys-cli &&
+    cargo build --release -p heratio-keys-bench --bin hk-bench; } >"$work/build.log" 2>&1; then
     ko "cargo build --release"
     tail -30 "$work/build.log"
     finish
@@ -232,6 +248,15 @@ step "PHP extension, $N keys x $EXT_PASSES (usage log on, shared host cache)" "$
     "$here/php_loop.php" ext "$DSN" "$keys" "$EXT_PASSES" &&
     jcheck "extension (shared): every key valid, the process shared the region" "$res/php_ext_shared.json" \
         "d['valid'] == $N * ($EXT_PASSES + 1) and d['stats']['shared'] is True"
+
+for mode in shared private; do
+    step "PHP hot key: heratio_keys_authenticate(['read']) vs hash('sha256'), $mode cache" "$res/php_hot_$mode.json" \
+        env HERATIO_KEYS_REGION_DIR="$shm-cli" php -d "extension=$ext" -d "heratio_keys.dsn=$DSN" \
+        -d heratio_keys.shared_cache=$([[ $mode == shared ]] && echo On || echo Off) \
+        "$here/php_loop.php" hot "$DSN" "$keys" "$HOT_PASSES" &&
+        jcheck "hot key ($mode): valid, no usage record dropped" "$res/php_hot_$mode.json" \
+            "d['valid'] and d['stats']['usage_dropped'] == 0"
+done
 
 echo "==> C: hk_validate"
 step "C hk_validate, $N keys (MariaDB) x $C_PASSES" "$res/c_mariadb.json" \
@@ -300,12 +325,15 @@ php_admin_value[heratio_keys.dsn] = "$DSN"
 php_admin_value[log_errors] = On
 ; The same extension middleware with usage logging off: shows what the
 ; usage log's writes cost the machine under this load.
+; Its own host region: a pool without usage logging is another
+; deployment, and must not share (or lead) the first pool's usage queue.
 [bench_nolog]
 listen = 127.0.0.1:$fport2
 pm = static
 pm.max_children = 4
+pm.max_requests = 0
 clear_env = yes
-env[HERATIO_KEYS_REGION_DIR] = "$shm-http"
+env[HERATIO_KEYS_REGION_DIR] = "$shm-http-nolog"
 php_admin_value[heratio_keys.dsn] = "$DSN"
 php_admin_value[heratio_keys.usage_log] = 0
 php_admin_value[log_errors] = On
@@ -345,7 +373,8 @@ http {
     }
 }
 CONF
-mkdir -m 700 -p "$shm-http"
+mkdir -m 700 -p "$shm-http" "$shm-http-nolog"
+rows_before=$(mysql_admin -N -e "SELECT COUNT(*) FROM usage_log" "${DSN##*/}")
 "$fpm_bin" -d "extension=$ext" -y "$work/http/php-fpm.conf" -F "${as_root[@]}" >"$work/http/fpm.out" 2>&1 &
 pids+=($!)
 nginx -p "$work/http/" -c "$work/http/nginx.conf" -e "$work/http/nginx-error.log" >"$work/http/nginx.out" 2>&1 &
@@ -372,28 +401,60 @@ if ((up)); then
     ok "nginx + php-fpm (4 workers) up, extension answers 200"
     for ep in baseline ext ext_nolog noauth; do
         # Warm-up: keys in order (fills each worker's cache), not measured.
+        # The smaller sets are the first keys of the same file: warm too.
         load "wrk warm-up $ep"
         HK_KEYS_FILE=$keys HK_WRK_ORDER=seq wrk -t2 -c16 -d${WARM}s -s "$here/wrk_keys.lua" \
             "http://127.0.0.1:$nport/$ep/api/informationobjects" >"$res/wrk_${ep}_warm.txt" 2>&1
     done
     worker_stats "$res/http_stats_warm.txt"
-    # Rounds interleave the endpoints so that load from elsewhere hits all
-    # three alike; the report takes the median round of each.
+    # Rounds interleave the endpoints and the key sets so that load from
+    # elsewhere hits all alike; the report takes the median round of each.
+    # The first set has the PDO baseline and the floor; the others (label
+    # suffix _kK) only the extension, usage log on and off.
+    : >"$res/http_sets.txt"
+    for i in "${!HTTP_SETS[@]}"; do
+        k=${HTTP_SETS[i]}
+        if ((i == 0)); then sfx="" eps="baseline ext ext_nolog noauth"; else sfx="_k$k" eps="ext ext_nolog"; fi
+        head -n "$k" "$keys" >"$work/http_keys$sfx.txt"
+        echo "$k $sfx" >>"$res/http_sets.txt"
+        printf '%s\n' "$eps" >"$work/http_eps$sfx.txt"
+    done
     for round in $(seq 1 "$WRK_ROUNDS"); do
-        for ep in baseline ext ext_nolog noauth; do
-            load "wrk $ep round $round"
-            f="$res/wrk_${ep}_$round.txt"
-            if HK_KEYS_FILE=$keys wrk -t2 -c16 -d${WRK_SECONDS}s --latency -s "$here/wrk_keys.lua" \
-                "http://127.0.0.1:$nport/$ep/api/informationobjects" >"$f" 2>&1 &&
-                grep -q 'Requests/sec' "$f" && ! grep -q 'Non-2xx' "$f"; then
-                ok "wrk $ep round $round: $(grep 'Requests/sec' "$f" | tr -s ' '), all 200"
-            else
-                ko "wrk $ep round $round"
-                sed 's/^/        | /' "$f"
-            fi
-        done
+        while read -r k sfx; do
+            for ep in $(cat "$work/http_eps$sfx.txt"); do
+                load "wrk $ep$sfx round $round"
+                f="$res/wrk_${ep}${sfx}_$round.txt"
+                if HK_KEYS_FILE="$work/http_keys$sfx.txt" wrk -t2 -c16 -d${WRK_SECONDS}s --latency -s "$here/wrk_keys.lua" \
+                    "http://127.0.0.1:$nport/$ep/api/informationobjects" >"$f" 2>&1 </dev/null &&
+                    grep -q 'Requests/sec' "$f" && ! grep -q 'Non-2xx' "$f"; then
+                    ok "wrk $ep, $k keys, round $round: $(grep 'Requests/sec' "$f" | tr -s ' '), all 200"
+                else
+                    ko "wrk $ep, $k keys, round $round"
+                    sed 's/^/        | /' "$f"
+                fi
+            done
+        done <"$res/http_sets.txt"
     done
     worker_stats "$res/http_stats.txt"
+    # Every validation of the usage-log pool is a row in usage_log (all
+    # keys are valid): rows added since the pool started = its workers'
+    # validations, once the leader's next write (at most ~1 s) is done.
+    logged=0 want=$(python3 -c '
+import json, re, sys
+w = {}
+for m in re.finditer(r"\{.*?\}\}", open(sys.argv[1]).read()):
+    d = json.loads(m.group(0)); w[d["pid"]] = max(w.get(d["pid"], 0), d["stats"]["validations"])
+print(sum(w.values()) if len(w) == 4 else -1)' "$res/http_stats.txt" 2>/dev/null)
+    for _ in $(seq 1 50); do
+        logged=$(($(mysql_admin -N -e "SELECT COUNT(*) FROM usage_log" "${DSN##*/}") - rows_before))
+        [[ $logged == "$want" ]] && break
+        sleep 0.2
+    done
+    if [[ $logged == "$want" ]]; then
+        ok "usage log on: every HTTP validation recorded ($logged rows)"
+    else
+        ko "usage log on: $logged usage_log rows for ${want:-?} validations (-1: not every worker answered)"
+    fi
     bad=$(http_get "http://127.0.0.1:$nport/ext/x" hk_api_garbage)
     [[ $bad == 401 ]] && ok "extension middleware: a malformed key is 401" || ko "extension middleware: malformed key gave $bad"
 else
