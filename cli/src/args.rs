@@ -2,12 +2,19 @@
 //! by the architecture contract; help texts carry one example per command.
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
-use heratio_keys_core::{AdminRole, Kind, Status};
+use heratio_keys_core::AdminRole;
 
 mod ops;
+mod reports;
+mod serve;
 pub use ops::{
     DoctorArgs, PruneArgs, AUDIT_RETENTION_ENV, FEED_RETENTION_ENV, USAGE_RETENTION_ENV,
 };
+use reports::role_parser;
+#[cfg(test)]
+use reports::target_parser;
+pub use reports::{AuditArgs, ExportArgs, ExportFormat, ImportArgs};
+pub use serve::ServeArgs;
 
 /// Default DSN when neither `--dsn` nor `HERATIO_KEYS_DSN` is given.
 pub const DEFAULT_DSN: &str = "sqlite:heratio_keys.db";
@@ -586,188 +593,6 @@ pub struct ClientUpdateArgs {
     /// Never revoke keys for idleness
     #[arg(long)]
     pub no_idle_revoke: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct AuditArgs {
-    /// From this time (inclusive): RFC 3339, YYYY-MM-DD (UTC) or a duration ago (7d)
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
-    /// Until this time (exclusive), same forms as --since
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
-    /// Only this actor: an OS user, an admin name or `maintenance`
-    #[arg(long, value_name = "A")]
-    pub actor: Option<String>,
-    /// Only this action (api_key.revoke), or with a trailing `.` every
-    /// action with that prefix (api_key.)
-    #[arg(long, value_name = "X")]
-    pub action: Option<String>,
-    /// Only this target: api_key, ai_token, client, admin_user, … (api and
-    /// ai are short for api_key and ai_token), optionally with :ID
-    #[arg(long, value_name = "TYPE[:ID]", value_parser = target_parser)]
-    pub target: Option<(String, Option<i64>)>,
-    /// Most rows to show
-    #[arg(long, value_name = "N", default_value_t = 50,
-          value_parser = clap::value_parser!(u64).range(1..=100_000))]
-    pub limit: u64,
-    /// Rows to skip (newest first), for the next page
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub offset: u64,
-}
-
-/// Output format of `usage:export`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ExportFormat {
-    /// Comma-separated values with a header row (RFC 4180)
-    Csv,
-    /// One JSON object per line
-    Json,
-}
-
-#[derive(Debug, Args)]
-pub struct ExportArgs {
-    /// From this time (inclusive): RFC 3339, YYYY-MM-DD (UTC) or a duration ago (7d)
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
-    /// Until this time (exclusive), same forms as --since
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
-    /// Only this client's credentials
-    #[arg(long, value_name = "ID", value_parser = id_parser())]
-    pub client: Option<i64>,
-    /// Only API keys (api) or AI tokens (ai)
-    #[arg(long, value_name = "api|ai", value_parser = kind_parser)]
-    pub kind: Option<Kind>,
-    /// Only this outcome: valid, forbidden, expired, revoked, ip_denied, …
-    #[arg(long, value_name = "S", value_parser = status_parser)]
-    pub status: Option<Status>,
-    /// csv (with a header row) or json (one object per line); --json is
-    /// the same as --format json
-    #[arg(long, value_enum, value_name = "FORMAT")]
-    pub format: Option<ExportFormat>,
-}
-
-fn role_parser(text: &str) -> Result<AdminRole, String> {
-    text.parse::<AdminRole>()
-        .map_err(|e| e.message().to_owned())
-}
-
-fn kind_parser(text: &str) -> Result<Kind, String> {
-    Kind::ALL
-        .into_iter()
-        .find(|k| k.short_name() == text)
-        .ok_or_else(|| format!("invalid kind {text:?}: expected api or ai"))
-}
-
-fn status_parser(text: &str) -> Result<Status, String> {
-    Status::from_name(text).ok_or_else(|| {
-        let names: Vec<&str> = Status::ALL.iter().map(|s| s.name()).collect();
-        format!(
-            "invalid status {text:?}: expected one of {}",
-            names.join(", ")
-        )
-    })
-}
-
-/// `TYPE` or `TYPE:ID`; `api` and `ai` stand for `api_key` and `ai_token`.
-fn target_parser(text: &str) -> Result<(String, Option<i64>), String> {
-    let (kind, id) = match text.split_once(':') {
-        Some((kind, id)) => {
-            let id =
-                id.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
-                    format!("invalid target id {id:?}: expected a positive integer")
-                })?;
-            (kind, Some(id))
-        }
-        None => (text, None),
-    };
-    let kind = match kind {
-        "api" => "api_key",
-        "ai" => "ai_token",
-        other => other,
-    };
-    if kind.is_empty() || !kind.bytes().all(|c| c.is_ascii_lowercase() || c == b'_') {
-        return Err(format!(
-            "invalid target type {kind:?}: expected api_key, ai_token, client, admin_user, …"
-        ));
-    }
-    Ok((kind.to_owned(), id))
-}
-
-#[derive(Debug, Args)]
-pub struct ImportArgs {
-    /// The Heratio database: mysql://USER:PASS@HOST:PORT/DB or sqlite:PATH
-    #[arg(long, value_name = "DSN")]
-    pub from: String,
-    /// Put every key under this client instead of one client per Heratio user
-    #[arg(long, value_name = "ID", value_parser = id_parser())]
-    pub client: Option<i64>,
-    /// Report what would be imported, updated and skipped; write nothing
-    #[arg(long)]
-    pub dry_run: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// Address and port to listen on
-    #[arg(long, value_name = "ADDR", default_value = heratio_keys_web::DEFAULT_LISTEN)]
-    pub listen: std::net::SocketAddr,
-    /// Browsers reach the server over HTTPS: mark cookies Secure
-    #[arg(long)]
-    pub secure_cookies: bool,
-    /// Take the client IP from X-Forwarded-For when the peer is a loopback proxy
-    #[arg(long)]
-    pub trust_proxy: bool,
-    /// Callers of /v1/verify whose "ip" and "endpoint" are recorded (default:
-    /// none; anyone else is recorded with their own address)
-    #[arg(long, value_name = "CIDR[,CIDR…]", value_parser = trusted_parser)]
-    pub verify_trust: Option<Vec<heratio_keys_web::IpNet>>,
-    /// /v1/verify requests per second from one source, 0 for no limit
-    #[arg(long, value_name = "N", default_value_t = web_default().verify_rate)]
-    pub verify_rate: u32,
-    /// /v1/verify requests one source may make at once before the rate applies
-    #[arg(long, value_name = "N", default_value_t = web_default().verify_burst,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub verify_burst: u32,
-    /// Failed logins from one source, any user names, before it is locked out
-    #[arg(long, value_name = "N", default_value_t = web_default().login_source_max_failures,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub login_source_max_failures: u32,
-    /// Login password checks (19 MiB each) run at once; more are answered 503
-    #[arg(long, value_name = "N", default_value_t = web_default().login_concurrency,
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=256))]
-    pub login_concurrency: usize,
-    /// Run the maintenance pass (revoke keys idle past their client's policy,
-    /// as `keygen maintain` does) at start and then this often
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = interval_parser,
-          conflicts_with = "no_maintenance")]
-    pub maintenance_interval: std::time::Duration,
-    /// Never run the maintenance pass (run `keygen maintain` from cron instead)
-    #[arg(long)]
-    pub no_maintenance: bool,
-    /// Serve GET /metrics on this address instead of --listen (keep it
-    /// private: Prometheus scrapes without credentials)
-    #[arg(long, value_name = "ADDR", conflicts_with = "no_metrics")]
-    pub metrics_listen: Option<std::net::SocketAddr>,
-    /// Do not serve GET /metrics at all
-    #[arg(long)]
-    pub no_metrics: bool,
-}
-
-/// The server's own defaults, so `--help` shows them and they live in one place.
-fn web_default() -> heratio_keys_web::Config {
-    heratio_keys_web::Config::new(String::new())
-}
-
-fn trusted_parser(list: &str) -> Result<Vec<heratio_keys_web::IpNet>, String> {
-    heratio_keys_web::parse_trusted(list).map_err(|e| e.message().to_owned())
-}
-
-fn interval_parser(text: &str) -> Result<std::time::Duration, String> {
-    heratio_keys_core::model::parse_duration(text)
-        .map(|ms| std::time::Duration::from_millis(ms.unsigned_abs()))
-        .map_err(|e| e.message().to_owned())
 }
 
 #[derive(Debug, Args)]
