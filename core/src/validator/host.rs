@@ -99,8 +99,11 @@ impl HostDuties {
     /// The thread's body.
     pub(super) fn run(mut self, commands: &Receiver<HostCommand>) {
         loop {
+            let started = Instant::now();
             self.tick();
-            match commands.recv_timeout(self.interval) {
+            // The interval is the cadence: a tick that spent time writing
+            // usage waits only for the rest of it.
+            match commands.recv_timeout(self.interval.saturating_sub(started.elapsed())) {
                 Err(RecvTimeoutError::Timeout) => {}
                 Ok(HostCommand::Flush(done)) => {
                     if self.shared.try_lead() {
@@ -179,16 +182,14 @@ impl HostDuties {
                 }
             }
         }
-        // Only what was queued when this pass began. Under sustained load
-        // the ring never empties: a pass that chased it kept this thread
-        // from its next feed poll (revocations late; every cached answer
-        // past the stale bound refetched by a query: 30 SELECTs a second
-        // for 50 hot keys over HTTP) and wrote many small transactions
-        // instead of a few full ones.
-        let target = region
-            .header()
-            .ring_tail
-            .load(std::sync::atomic::Ordering::Acquire);
+        // At most one poll interval per pass. Under sustained load the ring
+        // never empties: a pass that chased it kept this thread from its
+        // next feed poll (revocations late; every cached answer past the
+        // stale bound refetched by a query: 30 SELECTs a second for 50 hot
+        // keys over HTTP). A pass bounded to what was queued when it began
+        // was too short instead: the ring (16 384 records) filled during
+        // the wait that followed at 10 000 validations a second.
+        let deadline = Instant::now() + self.interval;
         loop {
             let batch = ring::peek(&region, &mut self.drain, settings.batch_size);
             let Some(&(last, _)) = batch.last() else {
@@ -224,7 +225,7 @@ impl HostDuties {
             }
             self.written_through = Some(last.cast_signed());
             ring::release(&region, last);
-            if last + 1 >= target {
+            if Instant::now() >= deadline {
                 return true;
             }
         }
@@ -236,8 +237,29 @@ impl HostDuties {
         if self.shared.try_lead() {
             let deadline =
                 Instant::now() + self.usage.map_or(Duration::ZERO, |u| u.shutdown_timeout);
-            while !self.write_usage() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(100));
+            // Passes are bounded in time: repeat until what was queued when
+            // shutdown began is written (other processes may keep pushing;
+            // their records wait for the next leader).
+            let target = self
+                .shared
+                .region()
+                .header()
+                .ring_tail
+                .load(std::sync::atomic::Ordering::Acquire);
+            loop {
+                let written = self.write_usage();
+                let head = self
+                    .shared
+                    .region()
+                    .header()
+                    .ring_head
+                    .load(std::sync::atomic::Ordering::Acquire);
+                if (written && head >= target) || Instant::now() >= deadline {
+                    break;
+                }
+                if !written {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
             }
         }
         self.shared.resign();
