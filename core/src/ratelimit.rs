@@ -24,11 +24,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::format::Kind;
+use crate::model::HOUR_MS;
 use crate::stats::{bump, Counters};
 use crate::store::ValidationStore;
 
-/// One clock hour, in ms.
-pub(crate) const HOUR_MS: i64 = 3_600_000;
 /// Largest block of requests reserved at once.
 const MAX_BLOCK: i64 = 64;
 

@@ -16,5 +16,6 @@ pub use network::{AllowedIps, MAX_NETWORKS};
 pub use records::*;
 pub use scopes::{check_required, is_scope_name, Scopes, MAX_SCOPES, MAX_SCOPE_LEN};
 pub use time::{
-    check_expiry, now_ms, parse_duration, parse_rfc3339, rfc3339, utc_date, DAY_MS, MAX_LIFETIME_MS,
+    check_expiry, now_ms, parse_duration, parse_rfc3339, rfc3339, utc_date, DAY_MS, HOUR_MS,
+    MAX_LIFETIME_MS,
 };

@@ -18,6 +18,9 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// Milliseconds in one hour (rate limits count per clock hour).
+pub const HOUR_MS: i64 = 3_600_000;
+
 /// Milliseconds in one day.
 pub const DAY_MS: i64 = 86_400_000;
 

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Opts, OptsBuilder, Params, Pool, PoolConstraints, PoolOpts};
+use mysql_async::{OptsBuilder, Params, Pool, PoolConstraints, PoolOpts};
 use tokio::runtime::Runtime;
 
 use super::schema::Dialect;
@@ -21,36 +21,6 @@ use crate::error::{Error, ErrorKind, Result};
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long discarding a connection may take before it is simply dropped.
 const DISCARD_TIMEOUT: Duration = Duration::from_secs(2);
-
-pub(crate) fn validate_url(url: &str) -> Result<Opts> {
-    let opts = Opts::from_url(url).map_err(|e| {
-        // The driver's words quote parts of the URL (an unknown query
-        // parameter's name). With an unencoded `/`, `?` or `#` in the user
-        // name or password the URL parser splits the URL before the end of
-        // the password, so those words may quote it: give a hint instead
-        // (found by the `dsn` fuzz target).
-        let why = if super::dsn::password_is_split(url) {
-            "the user name or password contains an unencoded '/', '?' or '#' (percent-encode it)"
-                .to_owned()
-        } else {
-            redact(&e.to_string())
-        };
-        Error::new(
-            ErrorKind::InvalidDsn,
-            format!("invalid MySQL DSN {}: {why}", redact(url)),
-        )
-    })?;
-    if opts.db_name().is_none_or(str::is_empty) {
-        return Err(Error::new(
-            ErrorKind::InvalidDsn,
-            format!(
-                "MySQL DSN {} names no database (mysql://user:pass@host:port/db)",
-                redact(url)
-            ),
-        ));
-    }
-    Ok(opts)
-}
 
 /// The connection pool and the runtime that drives its sockets; `None`
 /// only while the driver is being dropped.
@@ -85,7 +55,7 @@ pub(crate) struct MysqlDriver {
 
 impl MysqlDriver {
     pub(crate) fn open(url: &str, connections: &super::Connections) -> Result<Self> {
-        let opts = validate_url(url)?;
+        let opts = super::dsn::validate_url(url)?;
         let address = format!("{}:{}", opts.ip_or_hostname(), opts.tcp_port());
         let constraints = PoolConstraints::new(0, connections.max.max(1))
             .ok_or_else(|| Error::internal("invalid MySQL pool constraints"))?;

@@ -6,8 +6,8 @@
 
 use super::{Driver, SqlStore};
 use crate::error::Result;
+use crate::model::HOUR_MS;
 use crate::model::{Pruned, Retention};
-use crate::ratelimit::HOUR_MS;
 use crate::retention::MIN_FEED_RETENTION_MS;
 
 /// Rows deleted per statement.
