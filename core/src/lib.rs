@@ -71,7 +71,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use format::{
     check_format, digest, digest_hex, generate, legacy_shape, Digest, KeyShape, Kind, SecretKey,
 };
-pub use import::{import_heratio, ImportReport};
+pub use import::ImportReport;
 pub use model::{
     Actor, AdminAccount, AdminCredentials, AdminRole, AllowedIps, AuditEntry, Client, ClientUpdate,
     Credential, CredentialInfo, CredentialState, Deactivation, InstallReport, Maintenance,
@@ -197,4 +197,40 @@ pub fn issue(
         actor,
     )?;
     Ok(Issued { key, info })
+}
+
+/// Imports the Heratio database `source` into `store`: reads it, maps it
+/// ([`import::plan`]) and applies the plan in one transaction (or, with `dry_run`,
+/// reports what it would do and writes nothing).
+///
+/// # Errors
+///
+/// The source's store errors (message prefixed with `source: `), a source
+/// without `ahg_api_key` ([`ErrorKind::Store`](crate::ErrorKind::Store), or
+/// [`ErrorKind::SchemaOutdated`](crate::ErrorKind::SchemaOutdated) for a
+/// SQLite file that does not exist),
+/// an unknown `client` ([`ErrorKind::NotFound`](crate::ErrorKind::NotFound))
+/// or a deactivated one ([`ErrorKind::Conflict`](crate::ErrorKind::Conflict)),
+/// the target's store errors; nothing is written on error.
+pub fn import_heratio(
+    store: &dyn KeyStore,
+    source: &dyn KeyStore,
+    client: Option<i64>,
+    dry_run: bool,
+    actor: &Actor,
+) -> Result<ImportReport> {
+    let read = source.read_heratio_source().map_err(|e| {
+        // The store's "run `keygen install`" hint is about our schema,
+        // which a source never needs.
+        let message = if e.kind() == ErrorKind::SchemaOutdated {
+            format!(
+                "{}: not a Heratio database (no ahg_api_key table, or no database at all)",
+                source.describe()
+            )
+        } else {
+            e.message().to_owned()
+        };
+        Error::new(e.kind(), format!("source: {message}"))
+    })?;
+    store.apply_heratio_import(&import::plan(&read, client), dry_run, actor)
 }

@@ -6,7 +6,8 @@ mod heratio_source;
 
 use std::time::{Duration, Instant};
 
-use heratio_keys_core::import::{import_heratio, ImportReport};
+use heratio_keys_core::import::ImportReport;
+use heratio_keys_core::import_heratio;
 use heratio_keys_core::model::parse_rfc3339;
 use heratio_keys_core::{
     store, CredentialInfo, ErrorKind, KeyShape, KeyStore, Kind, NewClient, Options, Request,

@@ -13,7 +13,7 @@
 //! target store applies the [`ImportPlan`] in one transaction, where every
 //! new or changed key gets its change-feed row and audit row, or, for a dry
 //! run, only reports what it would do (`KeyStore::apply_heratio_import`).
-//! [`import_heratio`] does all three.
+//! [`import_heratio`](crate::import_heratio) does all three.
 //!
 //! The mapping, row by row:
 //!
@@ -35,10 +35,9 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
 use crate::format::{parse_digest_hex, Digest, KeyShape};
-use crate::model::{Actor, CredentialInfo, Metadata, NewClient, Scopes};
-use crate::store::KeyStore;
+use crate::model::{CredentialInfo, Metadata, NewClient, Scopes};
 
 mod rows;
 #[cfg(test)]
@@ -446,42 +445,6 @@ pub fn plan(source: &HeratioSource, client: Option<i64>) -> ImportPlan {
         skipped,
         present,
     }
-}
-
-/// Imports the Heratio database `source` into `store`: reads it, maps it
-/// ([`plan`]) and applies the plan in one transaction (or, with `dry_run`,
-/// reports what it would do and writes nothing).
-///
-/// # Errors
-///
-/// The source's store errors (message prefixed with `source: `), a source
-/// without `ahg_api_key` ([`ErrorKind::Store`](crate::ErrorKind::Store), or
-/// [`ErrorKind::SchemaOutdated`](crate::ErrorKind::SchemaOutdated) for a
-/// SQLite file that does not exist),
-/// an unknown `client` ([`ErrorKind::NotFound`](crate::ErrorKind::NotFound))
-/// or a deactivated one ([`ErrorKind::Conflict`](crate::ErrorKind::Conflict)),
-/// the target's store errors; nothing is written on error.
-pub fn import_heratio(
-    store: &dyn KeyStore,
-    source: &dyn KeyStore,
-    client: Option<i64>,
-    dry_run: bool,
-    actor: &Actor,
-) -> Result<ImportReport> {
-    let read = source.read_heratio_source().map_err(|e| {
-        // The store's "run `keygen install`" hint is about our schema,
-        // which a source never needs.
-        let message = if e.kind() == ErrorKind::SchemaOutdated {
-            format!(
-                "{}: not a Heratio database (no ahg_api_key table, or no database at all)",
-                source.describe()
-            )
-        } else {
-            e.message().to_owned()
-        };
-        Error::new(e.kind(), format!("source: {message}"))
-    })?;
-    store.apply_heratio_import(&plan(&read, client), dry_run, actor)
 }
 
 /// The Heratio key id in a key's metadata, if any.
