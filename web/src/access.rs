@@ -2,7 +2,7 @@
 //! [`Routes`], which records its method, path and [`Access`] in a table and
 //! puts the role it needs on the request ([`Needed`]) for the
 //! [`Admin`](crate::extract::Admin) extractor to check. The table is public
-//! ([`route_table`]), so a test can try every route with every role: a route
+//! ([`route_table`](crate::routes::route_table)), so a test can try every route with every role: a route
 //! added any other way carries no [`Needed`], and the extractor refuses it to
 //! everyone (fail closed), so it cannot be forgotten silently either.
 
@@ -107,10 +107,3 @@ pub(crate) const PUBLIC: Access = Access::Public;
 pub(crate) const VIEWER: Access = Access::Role(AdminRole::Viewer);
 pub(crate) const OPERATOR: Access = Access::Role(AdminRole::Operator);
 pub(crate) const ADMIN: Access = Access::Role(AdminRole::Admin);
-
-/// Every route of the site with who may use it, in the order they were
-/// added: the same table the router is built from.
-#[must_use]
-pub fn route_table() -> Vec<RouteInfo> {
-    crate::routes::all().into_parts().1
-}

@@ -41,11 +41,12 @@ mod source;
 mod state;
 mod views;
 
-pub use access::{route_table, Access, RouteInfo};
+pub use access::{Access, RouteInfo};
 pub use accounts::{create_admin, create_admin_with_role, AdminCreated};
 pub use config::{parse_trusted, Config, DEFAULT_LISTEN};
 pub use error::Error;
 /// The network type of [`Config::verify_trusted`].
 pub use ipnet::IpNet;
 pub use password::{peak_password_checks, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
+pub use routes::route_table;
 pub use server::{serve, serve_listener, serve_listeners};

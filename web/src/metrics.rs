@@ -15,15 +15,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
-use axum::middleware::Next;
-use axum::response::Response;
 use heratio_keys_core::{Kind, Stats, Status, Validator};
 use prometheus::proto::MetricFamily;
 use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
-
-use crate::state::Shared;
 
 /// Every metric's name starts with this.
 const PREFIX: &str = "heratio_keys_";
@@ -153,7 +148,7 @@ impl Metrics {
     }
 
     /// Counts one HTTP answer.
-    fn request(&self, method: &Method, route: &str, status: u16) {
+    pub(crate) fn request(&self, method: &Method, route: &str, status: u16) {
         let method = match *method {
             Method::GET => "GET",
             Method::HEAD => "HEAD",
@@ -319,22 +314,6 @@ fn validator_families(s: &Stats, age: Duration) -> prometheus::Result<Vec<Metric
         )?;
     }
     Ok(reg.gather())
-}
-
-/// Counts every answer by method, route template and status. Added with
-/// `Router::layer`, so it runs inside routing and sees [`MatchedPath`].
-pub(crate) async fn count_requests(
-    State(app): State<Shared>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let method = req.method().clone();
-    // An `Arc<str>` inside: cloning it allocates nothing.
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let resp = next.run(req).await;
-    let route = route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
-    app.metrics.request(&method, route, resp.status().as_u16());
-    resp
 }
 
 #[cfg(test)]

@@ -3,12 +3,13 @@
 
 use std::time::Instant;
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::extract::client_ip;
+use crate::metrics::UNMATCHED;
 use crate::state::Shared;
 
 // No inline script or style anywhere, so 'self' is all any page needs.
@@ -66,5 +67,21 @@ pub(crate) async fn headers_and_log(
             start.elapsed().as_millis()
         );
     }
+    resp
+}
+
+/// Counts every answer by method, route template and status. Added with
+/// `Router::layer`, so it runs inside routing and sees [`MatchedPath`].
+pub(crate) async fn count_requests(
+    State(app): State<Shared>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let method = req.method().clone();
+    // An `Arc<str>` inside: cloning it allocates nothing.
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let resp = next.run(req).await;
+    let route = route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+    app.metrics.request(&method, route, resp.status().as_u16());
     resp
 }

@@ -12,8 +12,7 @@ use axum::Router;
 
 use crate::access::Routes;
 use crate::error::AppError;
-use crate::metrics::count_requests;
-use crate::middleware::headers_and_log;
+use crate::middleware::{count_requests, headers_and_log};
 use crate::state::Shared;
 
 mod admins;
@@ -39,7 +38,7 @@ fn pages() -> Routes {
         .merge(admins::router())
 }
 
-/// Every route, as [`crate::access::route_table`] lists them.
+/// Every route, as [`route_table`] lists them.
 pub(crate) fn all() -> Routes {
     pages()
         .merge(verify::router())
@@ -87,4 +86,11 @@ fn finish(routes: Router<Shared>, app: Shared) -> Router {
 
 async fn not_found() -> AppError {
     AppError::NotFound
+}
+
+/// Every route of the site with who may use it, in the order they were
+/// added: the same table the router is built from.
+#[must_use]
+pub fn route_table() -> Vec<crate::access::RouteInfo> {
+    all().into_parts().1
 }
