@@ -160,7 +160,7 @@ def workers():
     return sorted(out)
 
 
-def http(path, key=None, timeout=30):
+def get(path, key=None, timeout=30):
     try:
         c = http.client.HTTPConnection("127.0.0.1", nport, timeout=timeout)
         c.request("GET", path, headers={"X-API-Key": key} if key else {})
@@ -177,7 +177,7 @@ def http(path, key=None, timeout=30):
 
 def http_many(reqs, timeout=30):
     with ThreadPoolExecutor(max_workers=min(256, max(1, len(reqs)))) as ex:
-        return list(ex.map(lambda r: http(r[0], r[1], timeout), reqs))
+        return list(ex.map(lambda r: get(r[0], r[1], timeout), reqs))
 
 
 def reach_all(key, path="/host/reach"):
@@ -425,7 +425,7 @@ try:
     loadavg("start")
     up = False
     for _ in range(150):
-        if http("/host/ready")[0] == 401:
+        if get("/host/ready")[0] == 401:
             up = True
             break
         time.sleep(0.1)
