@@ -72,7 +72,7 @@ fi
 # cannot run C code). A test added there that does must carry
 # #[cfg_attr(miri, ignore)].
 cargo +nightly miri test -p heratio-keys-core --lib --locked -- \
-    format:: status:: model:: view:: store::dsn:: feed::tests::holes_ feed::tests::id_jumps_
+    format:: status:: model:: view:: store::dsn:: verify_request:: feed::tests::holes_
 
 echo "==> PHP extension: php CLI suite and php-fpm + nginx deployment"
 tests/php/run.sh
