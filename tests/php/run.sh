@@ -134,8 +134,8 @@ if [[ -f "$tmp/figures" ]]; then
          s/CALL_LIMITED/ns per call (hrtime around each call), rate-limited key:/;
          s/REVOCATION_MS/revocation seen by every FPM worker after (ms):/;
          s/REQUESTS_PER_SEC/requests\/s through nginx + php-fpm (4 workers, wrk -t2 -c16):/;
-         s/TAKEOVER_MS/host leadership taken over after SIGKILL of the leading worker (ms):/;
          s/REVOCATION_AFTER_TAKEOVER_MS/revocation seen by every worker after the takeover (ms):/;
+         s/TAKEOVER_MS/host leadership taken over after SIGKILL of the leading worker (ms):/;
          s/USAGE_ROWS_CORRUPTION/usage rows around the region corruption:/;
          s/USAGE_ROWS/usage rows around the SIGKILL:/' "$tmp/figures"
 fi
