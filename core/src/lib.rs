@@ -49,7 +49,7 @@
 //! their own digest), or a compromised operating-system RNG.
 
 mod cache;
-pub mod doctor;
+pub use store::diagnostics as doctor;
 pub mod error;
 mod feed;
 mod fork;

@@ -26,6 +26,7 @@ use crate::model::{
     UsageStats,
 };
 
+pub mod diagnostics;
 mod dsn;
 mod mysql;
 mod queries;
@@ -586,7 +587,7 @@ pub trait KeyStore:
     + ReportStore
     + AuditStore
     + AdminStore
-    + crate::doctor::DiagnosticStore
+    + diagnostics::DiagnosticStore
 {
     /// Creates or migrates the schema; idempotent. The one call that may
     /// create a SQLite file (mode 0600).

@@ -3,12 +3,12 @@
 //! server's clock, connection limits and the account's privileges.
 
 use super::{Conn, Driver, Row, SqlStore};
-use crate::doctor::{
+use crate::error::{Error, Result};
+use crate::model::now_ms;
+use crate::store::diagnostics::{
     ClockReading, ConnectionFacts, DiagnosticStore, FeedFacts, GrantLevel, Privilege, ServerFacts,
     StoreFacts, UsageFacts,
 };
-use crate::error::{Error, Result};
-use crate::model::now_ms;
 use crate::store::{Backend, ValidationStore};
 
 fn first(rows: &[Row]) -> Result<&Row> {

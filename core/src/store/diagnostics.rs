@@ -8,8 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::dsn::Backend;
 use crate::error::Result;
-use crate::store::Backend;
 
 /// What the store reports about itself. Each fact is read on its own, so
 /// one that the account may not read (a runtime account cannot count
