@@ -158,7 +158,7 @@ pub unsafe extern "C" fn hk_last_rate(out: *mut hk_rate) -> c_int {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use std::ffi::CStr;
     use std::ptr;
 
@@ -226,8 +226,7 @@ pub(crate) mod tests {
         (v, limited, unlimited)
     }
 
-    /// `hk_validate` of an API key with no scopes, IP, endpoint or out.
-    pub(crate) fn validate(v: *mut hk_validator, key: &str) -> hk_status {
+    fn validate(v: *mut hk_validator, key: &str) -> hk_status {
         // SAFETY: a live handle and key; NULL scopes, ip, endpoint, out.
         unsafe {
             hk_validate(

@@ -732,7 +732,20 @@ mod tests {
             .and_then(|c| c.execute_batch("DROP TABLE api_key"))
             .expect("the table goes away under the running validator");
         let key = "hk_api_00000000000000000000000000000000000000001Wtgbr";
-        let status = crate::last::tests::validate(v, key);
+        // SAFETY: a live handle and key.
+        let status = unsafe {
+            hk_validate(
+                v,
+                1,
+                key.as_ptr().cast(),
+                key.len(),
+                ptr::null(),
+                0,
+                ptr::null(),
+                ptr::null(),
+                ptr::null_mut(),
+            )
+        };
         assert_eq!(status, hk_status::HK_STATUS_UNAVAILABLE);
         let message = last_error();
         let detail = crate::error::last_error_detail();
@@ -762,7 +775,20 @@ mod tests {
         let rc = unsafe { hk_validator_open(dsn.as_ptr(), &mut v) };
         let (message, detail) = if rc == 0 {
             let key = "hk_api_00000000000000000000000000000000000000001Wtgbr";
-            let status = crate::last::tests::validate(v, key);
+            // SAFETY: a live handle and key.
+            let status = unsafe {
+                hk_validate(
+                    v,
+                    1,
+                    key.as_ptr().cast(),
+                    key.len(),
+                    ptr::null(),
+                    0,
+                    ptr::null(),
+                    ptr::null(),
+                    ptr::null_mut(),
+                )
+            };
             assert_eq!(status, hk_status::HK_STATUS_UNAVAILABLE);
             let answer = (last_error(), crate::error::last_error_detail());
             // SAFETY: a live handle, freed once.
