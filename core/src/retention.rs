@@ -19,11 +19,7 @@ pub const FEED_RETENTION_ENV: &str = "HERATIO_KEYS_FEED_RETENTION";
 /// Environment variable `keygen prune` reads for `--audit-retention`.
 pub const AUDIT_RETENTION_ENV: &str = "HERATIO_KEYS_AUDIT_RETENTION";
 
-/// Change-feed rows younger than this are never deleted, whatever the
-/// retention asks: a validating process that stalled (a paused VM, a long
-/// GC in a host process) resumes reading where it stopped, and the
-/// pollers re-read ids they stepped over for five minutes.
-pub const MIN_FEED_RETENTION_MS: i64 = 3_600_000;
+pub use crate::model::MIN_FEED_RETENTION_MS;
 
 /// The audit action of a prune.
 pub const PRUNE_ACTION: &str = "retention.prune";

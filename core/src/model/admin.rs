@@ -179,3 +179,9 @@ pub struct Pruned {
     /// Audit rows.
     pub audit_rows: u64,
 }
+
+/// Change-feed rows younger than this are never deleted, whatever the
+/// retention asks: a validating process that stalled (a paused VM, a long
+/// GC in a host process) resumes reading where it stopped, and the
+/// pollers re-read ids they stepped over for five minutes.
+pub const MIN_FEED_RETENTION_MS: i64 = 3_600_000;

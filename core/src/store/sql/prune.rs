@@ -7,8 +7,8 @@
 use super::{Driver, SqlStore};
 use crate::error::Result;
 use crate::model::HOUR_MS;
+use crate::model::MIN_FEED_RETENTION_MS;
 use crate::model::{Pruned, Retention};
-use crate::retention::MIN_FEED_RETENTION_MS;
 
 /// Rows deleted per statement.
 const BATCH: i64 = 5000;
