@@ -437,23 +437,29 @@ if ((up)); then
     done
     worker_stats "$res/http_stats.txt"
     # Every validation of the usage-log pool is a row in usage_log (all
-    # keys are valid): rows added since the pool started = its workers'
-    # validations, once the leader's next write (at most ~1 s) is done.
-    logged=0 want=$(python3 -c '
+    # keys are valid) or counted as dropped (the host queue was full: the
+    # promise is that nothing disappears uncounted): rows added since the
+    # pool started + dropped = its workers' validations, once the leader's
+    # next write is done. Drops are reported; they are a figure, not a
+    # failure, on a machine where MariaDB shares two cores with the load.
+    read -r want dropped < <(python3 -c '
 import json, re, sys
-w = {}
+w, dropped = {}, 0
 for m in re.finditer(r"\{.*?\}\}", open(sys.argv[1]).read()):
-    d = json.loads(m.group(0)); w[d["pid"]] = max(w.get(d["pid"], 0), d["stats"]["validations"])
-print(sum(w.values()) if len(w) == 4 else -1)' "$res/http_stats.txt" 2>/dev/null)
-    for _ in $(seq 1 50); do
+    d = json.loads(m.group(0)); s = d["stats"]
+    w[d["pid"]] = max(w.get(d["pid"], 0), s["validations"])
+    dropped = max(dropped, s.get("host_dropped") or 0)
+print(sum(w.values()) if len(w) == 4 else -1, dropped)' "$res/http_stats.txt" 2>/dev/null)
+    logged=0
+    for _ in $(seq 1 100); do
         logged=$(($(mysql_admin -N -e "SELECT COUNT(*) FROM usage_log" "${DSN##*/}") - rows_before))
-        [[ $logged == "$want" ]] && break
+        [[ $((logged + ${dropped:-0})) == "$want" ]] && break
         sleep 0.2
     done
-    if [[ $logged == "$want" ]]; then
-        ok "usage log on: every HTTP validation recorded ($logged rows)"
+    if [[ $((logged + ${dropped:-0})) == "$want" ]]; then
+        ok "usage log on: every HTTP validation recorded or counted dropped ($logged rows, ${dropped:-0} dropped)"
     else
-        ko "usage log on: $logged usage_log rows for ${want:-?} validations (-1: not every worker answered)"
+        ko "usage log on: $logged usage_log rows + ${dropped:-?} dropped for ${want:-?} validations (-1: not every worker answered)"
     fi
     bad=$(http_get "http://127.0.0.1:$nport/ext/x" hk_api_garbage)
     [[ $bad == 401 ]] && ok "extension middleware: a malformed key is 401" || ko "extension middleware: malformed key gave $bad"
