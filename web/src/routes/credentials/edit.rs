@@ -223,23 +223,9 @@ pub(super) async fn metadata(
 ) -> Page {
     admin.check_csrf(&form.csrf)?;
     let (kind, id) = target(&slug, &id)?;
-    let text = form.metadata.trim();
-    let metadata = if text.is_empty() {
-        None
-    } else {
-        match Metadata::parse(text) {
-            Ok(m) => Some(m),
-            Err(e) => {
-                return Ok(back(
-                    &app,
-                    &admin,
-                    kind,
-                    id,
-                    "danger",
-                    e.message().to_owned(),
-                ))
-            }
-        }
+    let metadata = match optional(&form.metadata, str::is_empty, Metadata::parse) {
+        Ok(m) => m,
+        Err(why) => return Ok(back(&app, &admin, kind, id, "danger", why)),
     };
     let actor = admin.actor();
     let r = app
@@ -259,23 +245,10 @@ pub(super) async fn allowed_ips(
 ) -> Page {
     admin.check_csrf(&form.csrf)?;
     let (kind, id) = target(&slug, &id)?;
-    let text = form.allowed_ips.trim();
-    let allowed = if text.is_empty() || text.eq_ignore_ascii_case("any") {
-        None
-    } else {
-        match AllowedIps::parse(text) {
-            Ok(a) => Some(a),
-            Err(e) => {
-                return Ok(back(
-                    &app,
-                    &admin,
-                    kind,
-                    id,
-                    "danger",
-                    e.message().to_owned(),
-                ))
-            }
-        }
+    let any = |t: &str| t.is_empty() || t.eq_ignore_ascii_case("any");
+    let allowed = match optional(&form.allowed_ips, any, AllowedIps::parse) {
+        Ok(a) => a,
+        Err(why) => return Ok(back(&app, &admin, kind, id, "danger", why)),
     };
     let actor = admin.actor();
     let r = app
@@ -331,6 +304,21 @@ pub(super) async fn rate_limit(
         ),
         None => format!("{} {} now has no rate limit.", kind.label(), c.id),
     })
+}
+
+/// A form field that clears a setting when `clears` says so (after
+/// trimming), else is parsed by the core's rule; the refusal is the core's
+/// message.
+fn optional<T>(
+    field: &str,
+    clears: impl Fn(&str) -> bool,
+    parse: impl Fn(&str) -> heratio_keys_core::Result<T>,
+) -> Result<Option<T>, String> {
+    let text = field.trim();
+    if clears(text) {
+        return Ok(None);
+    }
+    parse(text).map(Some).map_err(|e| e.message().to_owned())
 }
 
 #[cfg(test)]
