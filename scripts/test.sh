@@ -23,6 +23,29 @@ APT_PACKAGES=(
     chromium                                                    # web admin browser tests
 )
 
+# Each stage's wall time, printed as it ends and summed up at the exit, so a
+# CI log shows where the time went even when the run is cut off.
+SECONDS=0
+stage_name=""
+stage_start=0
+stage_times=()
+stage() {
+    if [[ -n "$stage_name" ]]; then
+        stage_times+=("$(printf '%5ds  %s' $((SECONDS - stage_start)) "$stage_name")")
+        echo "    (${stage_name%% *}: $((SECONDS - stage_start)) s; ${SECONDS} s so far)"
+    fi
+    stage_name="$1"
+    stage_start=$SECONDS
+    [[ -n "$1" ]] && echo "==> $1"
+    return 0
+}
+stage_summary() {
+    stage ""
+    echo "==> stage times (total ${SECONDS} s)"
+    printf '    %s\n' "${stage_times[@]}"
+}
+
+stage "apt packages"
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -44,25 +67,25 @@ PHP_CONFIG="$(command -v php-config8.2)"
 PHP="$(command -v php8.2)"
 export PHP_CONFIG PHP
 
-echo "==> starting a throwaway MariaDB"
+stage "starting a throwaway MariaDB"
 eval "$(scripts/mariadb.sh start)"
-trap 'scripts/mariadb.sh stop "$HK_MARIADB_DIR"' EXIT
+trap 'stage_summary; scripts/mariadb.sh stop "$HK_MARIADB_DIR"' EXIT
 export HERATIO_KEYS_REQUIRE_MYSQL=1
 echo "    $(mariadbd --version)"
 
-echo "==> cargo fmt --check"
+stage "cargo fmt --check"
 cargo fmt --all -- --check
 
-echo "==> cargo clippy"
+stage "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "==> cargo test (SQLite and MariaDB)"
+stage "cargo test (SQLite and MariaDB)"
 cargo test --workspace --locked
 
-echo "==> C ABI: header drift, install, gcc -Werror, valgrind, ASan/UBSan, static link"
+stage "C ABI: header drift, install, gcc -Werror, valgrind, ASan/UBSan, static link"
 tests/c/run.sh
 
-echo "==> fuzzing smoke run (10 s a target) and Miri on core's unit tests without a database or threads"
+stage "fuzzing smoke run (10 s a target) and Miri on core's unit tests without a database or threads"
 # Both need the nightly toolchain; fuzz.sh installs cargo-fuzz if missing.
 scripts/fuzz.sh 10
 if ! rustup component list --toolchain nightly --installed | grep -q '^miri'; then
@@ -74,25 +97,26 @@ fi
 cargo +nightly miri test -p heratio-keys-core --lib --locked -- \
     format:: status:: model:: view:: store::dsn:: verify_request:: feed::tests::holes_
 
-echo "==> PHP extension: php CLI suite and php-fpm + nginx deployment"
+stage "PHP extension: php CLI suite and php-fpm + nginx deployment"
 tests/php/run.sh
 
-echo "==> Laravel drop-in: heratio/keys-laravel in a real Laravel app (php-fpm + nginx, MariaDB)"
+stage "Laravel drop-in: heratio/keys-laravel in a real Laravel app (php-fpm + nginx, MariaDB)"
 tests/laravel/run.sh
 
-echo "==> documentation: README.md and docs/ commands as written (nginx + php-fpm, SQLite and MariaDB, C)"
+stage "documentation: README.md and docs/ commands as written (nginx + php-fpm, SQLite and MariaDB, C)"
 tests/docs/run.sh
 
-echo "==> Debian packages: build, install, check, remove"
+stage "Debian packages: build, install, check, remove"
 tests/deb/run.sh
 
-echo "==> benchmark harness, smoke mode (so it never rots)"
+stage "benchmark harness, smoke mode (so it never rots)"
 benches/harness/run.sh --smoke
 
-echo "==> web admin: headless Chromium"
+stage "web admin: headless Chromium"
 if ! command -v npm >/dev/null; then
     $SUDO_CMD apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
 tests/web/run.sh
 
+stage ""
 echo "==> all tests passed"

@@ -5,9 +5,20 @@
 //! in a child and starts its background threads and connections afresh
 //! there. A `pthread_atfork` child handler bumps a counter; comparing it is one
 //! relaxed atomic load on the hot path, where `getpid()` would be a syscall.
+//!
+//! The child gets only the forking thread; a lock another thread held at the
+//! moment of `fork()` stays held in the child forever. Our own locks are not
+//! the problem (the child builds everything afresh), but the bundled SQLite's
+//! process-wide mutexes are: a poller or usage writer inside `sqlite3_malloc`
+//! at that moment left the child hanging in its first `sqlite3_open` (15 of
+//! 100 forks right after a validation, measured). So every use of SQLite is a
+//! [`SqliteSection`], and the `fork()` prepare handler waits until none is in
+//! progress, holding new ones off until the fork is done.
 
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Once;
+use std::time::Duration;
 
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 static REGISTER: Once = Once::new();
@@ -17,8 +28,82 @@ static REGISTER: Once = Once::new();
 /// the parent died, and no process of the host could lead again.
 static CLOSE_IN_CHILD: [AtomicI32; 8] = [const { AtomicI32::new(-1) }; 8];
 
+/// SQLite sections in progress in this process, and whether a `fork()` is
+/// waiting for them to end.
+static SECTIONS: AtomicUsize = AtomicUsize::new(0);
+static FORKING: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// Sections this thread is inside: only the outermost one counts, so a
+    /// nested section never waits for a fork that waits for its outer one.
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// While alive, this thread may call into SQLite and no `fork()` of this
+/// process completes. Entering blocks only while a fork is being prepared.
+pub(crate) struct SqliteSection(());
+
+impl SqliteSection {
+    pub(crate) fn enter() -> SqliteSection {
+        register();
+        let depth = DEPTH.get();
+        DEPTH.set(depth + 1);
+        if depth == 0 {
+            loop {
+                // SeqCst on both sides: either this thread sees FORKING, or
+                // the forking thread sees this section (Dekker's pattern).
+                SECTIONS.fetch_add(1, Ordering::SeqCst);
+                if !FORKING.load(Ordering::SeqCst) {
+                    break;
+                }
+                SECTIONS.fetch_sub(1, Ordering::SeqCst);
+                while FORKING.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+        SqliteSection(())
+    }
+}
+
+impl Drop for SqliteSection {
+    fn drop(&mut self) {
+        let depth = DEPTH.get() - 1;
+        DEPTH.set(depth);
+        if depth == 0 {
+            SECTIONS.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+extern "C" fn before_fork() {
+    // Forks from two threads at once take turns here.
+    while FORKING
+        .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // The forking thread itself is never inside a section (it is in fork()),
+    // unless it forks from inside one: then waiting would never end.
+    if DEPTH.get() > 0 {
+        return;
+    }
+    // Bounded by the longest SQLite call: a busy wait of at most 5 s.
+    while SECTIONS.load(Ordering::SeqCst) > 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+extern "C" fn after_fork_in_parent() {
+    FORKING.store(false, Ordering::SeqCst);
+}
+
 extern "C" fn after_fork_in_child() {
     // Only async-signal-safe work is allowed here: atomics and close(2).
+    // The other threads, and so their sections, do not exist in the child.
+    SECTIONS.store(usize::from(DEPTH.get() > 0), Ordering::SeqCst);
+    FORKING.store(false, Ordering::SeqCst);
     GENERATION.fetch_add(1, Ordering::SeqCst);
     for slot in &CLOSE_IN_CHILD {
         let fd = slot.swap(-1, Ordering::SeqCst);
@@ -55,9 +140,17 @@ pub(crate) fn keep_in_child(fd: i32) {
 /// Installs the fork handler (once per process image; children inherit it).
 pub(crate) fn register() {
     REGISTER.call_once(|| {
-        // SAFETY: the handler is a plain `extern "C" fn` doing one atomic
-        // add, which is async-signal-safe; the other two handlers are absent.
-        let rc = unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+        // SAFETY: plain `extern "C" fn`s that do not unwind. The child's
+        // does only async-signal-safe work (atomics, a thread-local read
+        // already initialised in this thread, close(2)); the prepare handler
+        // runs before fork() in a normal context and may sleep.
+        let rc = unsafe {
+            libc::pthread_atfork(
+                Some(before_fork),
+                Some(after_fork_in_parent),
+                Some(after_fork_in_child),
+            )
+        };
         debug_assert_eq!(rc, 0, "pthread_atfork failed");
     });
 }

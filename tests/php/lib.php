@@ -50,11 +50,17 @@ function env_or_die(string $name): string
     return $v;
 }
 
+/** No single process of the suite legitimately runs longer than this. */
+const RUN_TIMEOUT_SECONDS = 300;
+
 /** Runs a command (argv array), returns [exit code, stdout, stderr]. */
 function run(array $argv, ?string $stdin = null, array $env = []): array
 {
     $spec = [0 => ['pipe', 'r'], 1 => ['pipe', 'w'], 2 => ['pipe', 'w']];
     $fullEnv = array_merge(getenv(), $env);
+    // A hang (a deadlocked child, a lost lock) fails its check with exit
+    // status 124 instead of stalling the whole suite until CI's limit.
+    $argv = ['timeout', '--kill-after=10', (string) RUN_TIMEOUT_SECONDS, ...$argv];
     $p = proc_open($argv, $spec, $pipes, null, $fullEnv);
     if (!is_resource($p)) {
         throw new RuntimeException('cannot start ' . $argv[0]);

@@ -14,6 +14,7 @@ use super::schema::Dialect;
 use super::sql::{Conn, Driver, Exec, Row, Value};
 use super::Backend;
 use crate::error::{Error, ErrorKind, Result};
+use crate::fork::SqliteSection;
 
 /// How long a writer waits for another writer before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -36,6 +37,7 @@ impl SqliteDriver {
         if path.exists() {
             // Open one connection now so an unreadable file is reported at
             // open time.
+            let _sqlite = SqliteSection::enter();
             let first = driver.connect()?;
             driver.lock_idle().push(first);
         }
@@ -223,6 +225,8 @@ impl Driver for SqliteDriver {
     }
 
     fn with_conn<T>(&self, f: &mut dyn FnMut(&mut dyn Conn) -> Result<T>) -> Result<T> {
+        // Declared first so it ends last: closing a connection is SQLite too.
+        let _sqlite = SqliteSection::enter();
         let pooled = self.lock_idle().pop();
         let conn = match pooled {
             Some(conn) => conn,
@@ -241,5 +245,12 @@ impl Driver for SqliteDriver {
             }
         }
         result
+    }
+}
+
+impl Drop for SqliteDriver {
+    fn drop(&mut self) {
+        let _sqlite = SqliteSection::enter();
+        self.lock_idle().clear();
     }
 }
