@@ -213,7 +213,10 @@ class CProc:
         self.p = subprocess.Popen(
             [cfg["c_host"], cfg["dsn"], cfg["keys_file"], str(cfg["mem_keys"] or N), mode, str(4 * max(N, cfg["mem_keys"]))],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(os.path.join(work, f"c{i}.err"), "w"),
-            text=True, bufsize=1)
+            text=True, bufsize=1,
+            # The same region directory as the php-fpm pool: without it the C
+            # processes made a second region in /dev/shm, with its own leader.
+            env=dict(os.environ, HERATIO_KEYS_REGION_DIR=region_dir))
         started.append(self.p)
         self.q = {}
         self.lock = threading.Lock()
@@ -444,6 +447,8 @@ try:
         check("every process shares the host region", res["shared_processes"] == W + C, res["shared_errors"])
         leaders = [p for p, s in first.items() if s.get("host") and s["host"].get("leader")]
         check("exactly one process leads", len(leaders) == 1, leaders)
+        seen_leaders = {s["host"].get("leader_pid") for s in first.values() if s.get("host")}
+        check("every process sees the same leader (one region)", len(seen_leaders) == 1, seen_leaders)
     else:
         check("no process shares a region", res["shared_processes"] == 0)
 

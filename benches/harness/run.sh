@@ -501,14 +501,7 @@ if d=$(new_db memory) && step "seed $MEM_KEYS keys for the memory probe" "$res/s
 fi
 
 echo "==> one keygen client per host: private vs shared (host.py)"
-# Full runs only for now: in the smoke run on 2026-11-30 two processes
-# reported leading the host at start and the takeover after a SIGKILL under
-# load was not observed, which tests/php/shared.php (php-fpm) and
-# tests/c/test_shared.c do not show; until that is explained (harness or
-# product) it is not a CI check. Issue 12 tracks it.
-if ((smoke)); then
-    echo "    (skipped in smoke mode)"
-elif hdsn=$(new_db host); then
+if hdsn=$(new_db host); then
     host_keys=$(python3 -c 'import json,sys; print(max(int(sys.argv[2]), json.loads(sys.argv[1])["mem_keys"]))' "$HOST" "$N")
     if step "seed $host_keys keys for the host benchmark (MariaDB)" "$res/seed_host.json" \
         "$hkb" seed "$hdsn" "$host_keys" "$work/host_keys.txt"; then
