@@ -61,7 +61,9 @@ namespace {
      * Validates an API key (hk_api_...).
      *
      * @param list<string> $scopes scopes the key must hold (each, or *)
-     * @param string|null $ip client IP, for the usage log
+     * @param string|null $ip client IP: checked against the key's IP allowlist
+     *        (a key with one is refused, ip_denied, when no IP is given) and
+     *        written to the usage log
      * @param string|null $endpoint endpoint, for the usage log
      * @throws \Heratio\Keys\Exception for an invalid scope name
      */

@@ -181,9 +181,23 @@ fixture() {
     out=$(kg api:generate "$c" --name retired) || return 1
     HK_T_REVOKED_KEY=$(json "['key']" <<<"$out")
     kg api:revoke "$(json "['id']" <<<"$out")" >/dev/null || return 1
+    out=$(kg api:generate "$c" --name allowlisted --allow-ip 192.0.2.0/24,2001:db8::/32) || return 1
+    HK_T_ALLOW_KEY=$(json "['key']" <<<"$out")
+    HK_T_ALLOW_ID=$(json "['id']" <<<"$out")
+    # Rotated keys: one still in its grace, one whose grace ended at once.
+    out=$(kg api:generate "$c" --name graced --scopes read) || return 1
+    HK_T_GRACED_OLD=$(json "['key']" <<<"$out")
+    HK_T_GRACED_OLD_ID=$(json "['id']" <<<"$out")
+    out=$(kg api:rotate "$HK_T_GRACED_OLD_ID" --grace 1h) || return 1
+    HK_T_GRACED_NEW=$(json "['key']" <<<"$out")
+    out=$(kg api:generate "$c" --name ended) || return 1
+    HK_T_ENDED_OLD=$(json "['key']" <<<"$out")
+    out=$(kg api:rotate "$(json "['id']" <<<"$out")" --grace 0) || return 1
+    HK_T_ENDED_NEW=$(json "['key']" <<<"$out")
     HK_T_DSN=$dsn
     export HK_T_DSN HK_T_CLIENT_ID HK_T_API_KEY HK_T_API_ID HK_T_AI_TOKEN HK_T_AI_ID \
-        HK_T_REVOKED_KEY HK_T_EXPIRED_KEY
+        HK_T_REVOKED_KEY HK_T_EXPIRED_KEY HK_T_ALLOW_KEY HK_T_ALLOW_ID HK_T_GRACED_OLD \
+        HK_T_GRACED_OLD_ID HK_T_GRACED_NEW HK_T_ENDED_OLD HK_T_ENDED_NEW
     fixture_client=$c
 }
 

@@ -176,6 +176,52 @@ static void test_stats_and_flush(hk_validator *v) {
     CHECK(hk_validator_stats(NULL, &stats) == HK_ERR_INVALID_ARGUMENT);
 }
 
+/* Lifecycle states: an IP allowlist (IPv4 and IPv6) and rotated keys. */
+static void test_lifecycle(hk_validator *v) {
+    const char *allow = env("HK_T_ALLOW_KEY");
+    size_t len = strlen(allow);
+    hk_credential cred;
+
+    memset(&cred, 0x5a, sizeof cred);
+    CHECK_STATUS(hk_validate(v, HK_KIND_API_KEY, allow, len, NULL, 0, "192.0.2.7", NULL, &cred),
+                 HK_STATUS_VALID);
+    CHECK(cred.key_id == env_ll("HK_T_ALLOW_ID"));
+    CHECK_STATUS(hk_validate(v, HK_KIND_API_KEY, allow, len, NULL, 0, "2001:db8::5", NULL, NULL),
+                 HK_STATUS_VALID);
+    /* outside, or no address at all: refused (closed), output untouched */
+    memset(&cred, 0x5a, sizeof cred);
+    CHECK_STATUS(hk_validate(v, HK_KIND_API_KEY, allow, len, NULL, 0, "198.51.100.1", NULL, &cred),
+                 HK_STATUS_IP_DENIED);
+    CHECK(cred.client_id == 0x5a5a5a5a5a5a5a5aLL);
+    CHECK(strstr(last_error(), "not allowed from this IP address") != NULL);
+    CHECK(hk_status_http(HK_STATUS_IP_DENIED) == 403);
+    CHECK_STATUS(hk_validate(v, HK_KIND_API_KEY, allow, len, NULL, 0, "2001:db9::5", NULL, NULL),
+                 HK_STATUS_IP_DENIED);
+    CHECK_STATUS(hk_validate(v, HK_KIND_API_KEY, allow, len, NULL, 0, NULL, NULL, NULL),
+                 HK_STATUS_IP_DENIED);
+    CHECK_STATUS(hk_validate(v, HK_KIND_API_KEY, allow, len, NULL, 0, "\xff\xfe", NULL, NULL),
+                 HK_STATUS_IP_DENIED);
+    /* a key without an allowlist is valid from anywhere, and without an IP */
+    const char *api = env("HK_T_API_KEY");
+    CHECK_STATUS(hk_validate(v, HK_KIND_API_KEY, api, strlen(api), NULL, 0, NULL, NULL, NULL),
+                 HK_STATUS_VALID);
+
+    /* rotation in its grace: both valid, same name, different ids */
+    hk_credential old_cred, new_cred;
+    CHECK_STATUS(validate(v, HK_KIND_API_KEY, env("HK_T_GRACED_OLD"), NULL, 0, &old_cred),
+                 HK_STATUS_VALID);
+    CHECK_STATUS(validate(v, HK_KIND_API_KEY, env("HK_T_GRACED_NEW"), NULL, 0, &new_cred),
+                 HK_STATUS_VALID);
+    CHECK(old_cred.key_id == env_ll("HK_T_GRACED_OLD_ID") && new_cred.key_id != old_cred.key_id);
+    CHECK(strcmp(old_cred.name, new_cred.name) == 0 && strcmp(new_cred.scopes, "read") == 0);
+    CHECK(old_cred.expires_at > 0 && new_cred.expires_at == -1); /* old: now + grace */
+    /* rotation with no grace: the old key is expired, its replacement valid */
+    CHECK_STATUS(validate(v, HK_KIND_API_KEY, env("HK_T_ENDED_OLD"), NULL, 0, NULL),
+                 HK_STATUS_EXPIRED);
+    CHECK_STATUS(validate(v, HK_KIND_API_KEY, env("HK_T_ENDED_NEW"), NULL, 0, NULL),
+                 HK_STATUS_VALID);
+}
+
 static void test_options(void) {
     hk_options opts = hk_options_default();
     CHECK(opts.cache_capacity == 100000);
@@ -203,6 +249,7 @@ int main(void) {
     hk_validator *v = open_or_die(env("HK_T_DSN"), NULL);
     test_statuses(v);
     test_stats_and_flush(v);
+    test_lifecycle(v);
     hk_validator_free(v);
     test_options();
     return finish("test_validate");

@@ -112,6 +112,21 @@ $valid2 = count(array_filter($second, 'is_numeric'));
 T::eq('limits: first process counts 39, 38, 37', '39 38 37', trim($out1));
 T::check('limits: a second process accepts exactly the 37 left, then 429s', $code2 === 0 && $valid2 === 37 && $second[36] === '0' && preg_match('/^rate_limited:\d+$/', $second[37] ?? '') === 1, trim($out2));
 
+// --- lifecycle: IP allowlists and rotation, changed by keygen under a running process
+$allow = $store->generate('api', $c1, 'allowlisted', '--scopes', 'read', '--allow-ip', '192.0.2.0/24,2001:db8::/32');
+$gracedOld = $store->generateLimited($c1, 'graced', null, '{"team": "harvest"}', '--scopes', 'read,write');
+$gracedNew = $store->keygen('api:rotate', (string) $gracedOld['id'], '--grace', '1h');
+$endedOld = $store->generate('api', $c1, 'ended', '--scopes', 'read');
+$lifecycleKeys = [
+    'keygen' => $keygen, 'dsn' => $dsn,
+    'allow' => $allow['key'], 'allow_id' => $allow['id'],
+    'graced_old' => $gracedOld['key'], 'graced_new' => $gracedNew['key'], 'graced_new_id' => (int) $gracedNew['id'],
+    'ended_old' => $endedOld['key'], 'ended_old_id' => $endedOld['id'],
+];
+T::check('lifecycle: api:rotate --json says what it replaces', ($gracedNew['replaces'] ?? null) === $gracedOld['id'], json_encode($gracedNew));
+[, $err] = run_cases('lifecycle', php_argv($ext, $ini, "$cases/lifecycle.php"), ['HK_KEYS' => json_encode($lifecycleKeys), 'HTTP_X_API_KEY' => $allow['key'], 'REMOTE_ADDR' => '198.51.100.1']);
+T::check('lifecycle: no warnings', !str_contains($err, 'Warning'), substr($err, 0, 500));
+
 // Cost of a cached validation, rate-limited vs unlimited, same process.
 $fast = $store->generateLimited($c1, 'cost-limited', 1_000_000_000, null);
 $costKeys = ['unlimited' => $star['key'], 'limited' => $fast['key'], 'calls' => (int) (getenv('HK_COST_CALLS') ?: 20000), 'passes' => 7];
