@@ -15,6 +15,8 @@ import os
 import re
 import sys
 
+from host_report import host_section
+
 res, out, crit_dir, use_crit, smoke = sys.argv[1:6]
 use_crit, smoke = use_crit == "1", smoke == "1"
 
@@ -224,6 +226,9 @@ ph = R["php_hot"].get("shared")
 targets.append(("`heratio_keys_authenticate` on a hot key vs `hash('sha256')`, same PHP process", "≤ 2×",
                 f"{ph['ratio']:.2f}× ({ns(ph['authenticate_ns'])} vs {ns(ph['hash_sha256_ns'])}, shared cache)" if ph else "–",
                 bool(ph) and ph["ratio"] <= 2))
+host_lines, host_targets = host_section(load)
+targets += host_targets
+R["host"] = {m: load(f"host_{m}.json") for m in ("private", "shared")}
 R["targets"] = [{"what": t[0], "target": t[1], "result": t[2], "met": t[3]} for t in targets]
 
 # ---------------------------------------------------------------- summary
@@ -342,6 +347,11 @@ if crit:
     L.append("|---|---|")
     for k in sorted(crit):
         L.append(f"| `{k}` | {ns(crit[k])} |")
+    L.append("")
+if host_lines:
+    L.append("### One keygen client per host")
+    L.append("")
+    L += host_lines
     L.append("")
 L.append("### Targets")
 L.append("")
