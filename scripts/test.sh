@@ -32,7 +32,7 @@ stage_times=()
 stage() {
     if [[ -n "$stage_name" ]]; then
         stage_times+=("$(printf '%5ds  %s' $((SECONDS - stage_start)) "$stage_name")")
-        echo "    (${stage_name%% *}: $((SECONDS - stage_start)) s; ${SECONDS} s so far)"
+        echo "    ($((SECONDS - stage_start)) s; ${SECONDS} s so far: $stage_name)"
     fi
     stage_name="$1"
     stage_start=$SECONDS
