@@ -9,7 +9,9 @@ set -euo pipefail
 start() {
     local dir port
     dir="$(mktemp -d /tmp/heratio-keys-mariadb.XXXXXX)"
-    port="${HK_MARIADB_PORT:-$((20000 + RANDOM % 20000))}"
+    # A port the kernel says is free now (a random pick could be one that
+    # another server, or a client's ephemeral port, already holds).
+    port="${HK_MARIADB_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
     mariadb-install-db --no-defaults --datadir="$dir/data" --user=root \
         --auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1
     mariadbd --no-defaults --datadir="$dir/data" --socket="$dir/sock" --port="$port" \
@@ -34,6 +36,13 @@ CREATE USER 'hk'@'127.0.0.1' IDENTIFIED BY 'hk-test-pw';
 GRANT ALL PRIVILEGES ON heratio_keys.* TO 'hk'@'127.0.0.1';
 GRANT ALL PRIVILEGES ON \`hk\\_test\\_%\`.* TO 'hk'@'127.0.0.1';
 SQL
+    # What the tests will do: the test user, over TCP, on this port.
+    MYSQL_PWD=hk-test-pw mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P "$port" -u hk \
+        heratio_keys -e 'SELECT 1' >/dev/null || {
+        echo "MariaDB in $dir is not reachable as hk on 127.0.0.1:$port; log:" >&2
+        cat "$dir/server.log" >&2
+        exit 1
+    }
     echo "export HK_MARIADB_DIR=$dir"
     echo "export HK_MARIADB_PORT=$port"
     echo "export HERATIO_KEYS_TEST_MYSQL_DSN=mysql://hk:hk-test-pw@127.0.0.1:$port/heratio_keys"

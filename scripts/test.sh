@@ -68,7 +68,9 @@ PHP="$(command -v php8.2)"
 export PHP_CONFIG PHP
 
 stage "starting a throwaway MariaDB"
-eval "$(scripts/mariadb.sh start)"
+# Assigned first, so that a server that did not start stops the run here.
+mariadb_env=$(scripts/mariadb.sh start)
+eval "$mariadb_env"
 trap 'stage_summary; scripts/mariadb.sh stop "$HK_MARIADB_DIR"' EXIT
 export HERATIO_KEYS_REQUIRE_MYSQL=1
 echo "    $(mariadbd --version)"

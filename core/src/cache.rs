@@ -91,6 +91,17 @@ impl Cache {
         }
     }
 
+    /// Drops every cached answer (the store behind the DSN is no longer the
+    /// one they came from).
+    pub(crate) fn invalidate_all(&self) {
+        match self {
+            Cache::Private(c) => c.invalidate_all(),
+            Cache::Host(c) => {
+                table::clear_all(&c.shared.region());
+            }
+        }
+    }
+
     /// Entries cached now (a count for statistics).
     pub(crate) fn len(&self) -> u64 {
         match self {
@@ -249,6 +260,14 @@ impl CredentialCache {
     pub(crate) fn invalidate(&self, digest: &Digest) {
         self.stripe(digest).fetch_add(1, Ordering::SeqCst);
         self.entries.invalidate(digest);
+    }
+
+    /// Evicts everything, every stripe bumped first (as in `invalidate`).
+    pub(crate) fn invalidate_all(&self) {
+        for stripe in self.stripes.iter() {
+            stripe.fetch_add(1, Ordering::SeqCst);
+        }
+        self.entries.invalidate_all();
     }
 
     fn lookup(

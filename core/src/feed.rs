@@ -38,6 +38,10 @@ pub(crate) const HOLE_WINDOW: Duration = Duration::from_secs(300);
 const MAX_HOLES: usize = 10_000;
 /// Rows read per query; a full page is followed by another at once.
 const PAGE: u32 = 1000;
+/// Every this many polls the poller also reads the feed's head, to notice a
+/// feed that went back (see [`Poller::went_back`]): 5 s at the default
+/// interval.
+const HEAD_CHECK_EVERY: u32 = 10;
 
 /// What the feed vouches for: whether its head is known (before that,
 /// nothing may be cached) and when it was last read successfully. Kept in
@@ -136,6 +140,8 @@ pub(crate) struct Cursor {
     high: i64,
     /// Ids below `high` not read yet, with when they were first missed.
     holes: BTreeMap<i64, Instant>,
+    /// Polls since the head was last compared with `high`.
+    polls: u32,
 }
 
 impl Cursor {
@@ -143,6 +149,7 @@ impl Cursor {
         Cursor {
             high: head,
             holes: BTreeMap::new(),
+            polls: 0,
         }
     }
 
@@ -187,6 +194,8 @@ pub(crate) struct Poller {
     /// Called after a poll that found changes (state derived from the
     /// whole store, such as which legacy key shapes exist, is re-read).
     pub(crate) changed: Box<dyn Fn() + Send + Sync>,
+    /// Drops every answer every cache this process keeps (or the host's).
+    pub(crate) evict_all: Box<dyn Fn() + Send + Sync>,
 }
 
 impl Poller {
@@ -212,9 +221,14 @@ impl Poller {
     /// present were committed before anything was cached, so they need no
     /// eviction.
     fn open_cursor(&self) -> crate::Result<Cursor> {
+        let store_head = self.store.feed_head()?;
         let head = match self.state.resume_from() {
+            Some(high) if high > store_head => {
+                self.went_back();
+                store_head
+            }
             Some(high) => high,
-            None => self.store.feed_head()?,
+            None => store_head,
         };
         let floor = (head - i64::from(PAGE)).max(0);
         let present = self.store.feed_since(floor, PAGE)?;
@@ -257,6 +271,15 @@ impl Poller {
             }
             cursor.expire(now);
         }
+        cursor.polls += 1;
+        if cursor.polls >= HEAD_CHECK_EVERY {
+            cursor.polls = 0;
+            let head = self.store.feed_head()?;
+            if head < cursor.high {
+                self.went_back();
+                *cursor = Cursor::new(head);
+            }
+        }
         if evicted > 0 {
             (self.changed)();
         }
@@ -266,6 +289,18 @@ impl Poller {
             .feed_evictions
             .fetch_add(evicted as u64, Ordering::Relaxed);
         Ok(evicted)
+    }
+
+    /// The feed's head is below the highest id read: the database behind
+    /// the DSN is not the one that was read (restored from a backup,
+    /// recreated), and its new rows would have ids already passed over. A
+    /// feed never goes back otherwise: ids are never reused (AUTOINCREMENT,
+    /// InnoDB's persistent counter) and pruning keeps the newest row. So
+    /// every cached answer goes, and reading continues from the new head.
+    fn went_back(&self) {
+        (self.evict_all)();
+        (self.changed)();
+        bump(&self.counters.feed_evictions);
     }
 
     /// The poller thread's body: polls every `interval` until told to stop.
@@ -439,6 +474,7 @@ mod tests {
             counters: Arc::new(Counters::default()),
             evict: Box::new(move |d| sink.lock().expect("lock").push(*d)),
             changed: Box::new(|| {}),
+            evict_all: Box::new(|| {}),
         };
         let mut cursor = Cursor::new(0);
         assert_eq!(poller.poll_once(&mut cursor).expect("poll"), 2500);
@@ -479,6 +515,7 @@ mod tests {
             counters: Arc::new(Counters::default()),
             evict: Box::new(move |d| sink.lock().expect("lock").push(*d)),
             changed: Box::new(|| {}),
+            evict_all: Box::new(|| {}),
         };
         let mut cursor = poller.start().expect("started");
         assert_eq!(cursor.high, 10);

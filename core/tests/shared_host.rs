@@ -287,6 +287,75 @@ fn a_foreign_region_is_refused(db: &TestDb) {
     assert_eq!(status(&v, &key), Status::Valid, "validation still works");
 }
 
+/// The database behind the DSN goes back to an earlier state (restored from
+/// a backup) while the host region remembers a later feed: the next
+/// revocation gets an id the region has already passed. The running leader
+/// notices within its head check, a new leader when it takes over; both drop
+/// every cached answer instead of serving them.
+fn a_restored_database_drops_the_host_cache(db: &TestDb) {
+    let restore_feed_to = |head: i64| {
+        db.exec(&format!("DELETE FROM change_feed WHERE id > {head}"));
+        if db.is_mysql() {
+            db.exec(&format!(
+                "ALTER TABLE change_feed AUTO_INCREMENT = {}",
+                head + 1
+            ));
+        } else {
+            db.exec(&format!(
+                "UPDATE sqlite_sequence SET seq = {head} WHERE name = 'change_feed'"
+            ));
+        }
+    };
+    let revoke = |id: i64| {
+        db.store
+            .revoke_credential(Kind::ApiKey, id, &actor())
+            .expect("revoke")
+    };
+    let (running, running_id) = new_key(db);
+    let (later, later_id) = new_key(db);
+    let backup = db.store.feed_head().expect("head");
+    for _ in 0..3 {
+        new_key(db);
+    }
+
+    // A leader that keeps running through the restore.
+    let v = Validator::open(&db.dsn, shared()).expect("leader");
+    assert_eq!(status(&v, &running), Status::Valid);
+    assert_eq!(status(&v, &later), Status::Valid);
+    restore_feed_to(backup);
+    revoke(running_id);
+    assert!(
+        eventually(Duration::from_secs(10), || status(&v, &running)
+            == Status::Revoked)
+        .is_some(),
+        "the running leader noticed the feed going back"
+    );
+    assert_eq!(
+        status(&v, &later),
+        Status::Valid,
+        "refilled from the restored store"
+    );
+    drop(v);
+
+    // A new leader that resumes where the region says the host stopped.
+    let resumed_from = db.store.feed_head().expect("head");
+    for _ in 0..3 {
+        new_key(db);
+    }
+    let v = Validator::open(&db.dsn, shared()).expect("leader");
+    assert_eq!(status(&v, &later), Status::Valid, "cached in the region");
+    drop(v);
+    restore_feed_to(resumed_from);
+    revoke(later_id);
+    let v = Validator::open(&db.dsn, shared()).expect("new leader");
+    assert!(v.stats().host.is_some_and(|h| h.leader), "it leads");
+    assert_eq!(
+        status(&v, &later),
+        Status::Revoked,
+        "nothing served from before the restore"
+    );
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -303,6 +372,7 @@ on_both_stores!(
     a_leader_without_usage_logging_writes_the_hosts_queue,
     a_killed_leader_is_replaced,
     scribbled_slots_never_accept_a_refused_key,
+    a_restored_database_drops_the_host_cache,
 );
 
 #[test]

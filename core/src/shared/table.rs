@@ -442,6 +442,32 @@ pub(crate) fn invalidate(region: &Region, digest: &Digest) {
     }
 }
 
+/// Drops every cached answer. Every stripe is bumped first, so a fill racing
+/// this either lands before its slot is cleared or sees the bump and
+/// withdraws itself (as with [`invalidate`]). A slot a live writer holds is
+/// waited for; one left locked by a dead writer is cleared by the stuck-slot
+/// sweep. Returns the slots cleared.
+pub(crate) fn clear_all(region: &Region) -> usize {
+    for stripe in &region.header().stripes {
+        stripe.fetch_add(1, Ordering::SeqCst);
+    }
+    let mut cleared = 0;
+    for slot in slots(region) {
+        for _ in 0..1000 {
+            if let Some(locked) = slot.lock() {
+                if slot.occupied_while_locked() {
+                    region.header().entries.fetch_sub(1, Ordering::Relaxed);
+                    cleared += 1;
+                }
+                slot.clear(locked);
+                break;
+            }
+            std::hint::spin_loop();
+        }
+    }
+    cleared
+}
+
 /// Clears the occupied slots, of `count` from `*cursor` on, whose checksum
 /// fails (a stray write into the region), counting each as corrupt, and
 /// moves the cursor on. Lookups verify only the slot holding the digest

@@ -102,7 +102,7 @@ impl Engine {
             ),
         };
         let (cache, feed, legacy) = (Arc::new(cache), Arc::new(feed), Arc::new(legacy));
-        let evicting = Arc::clone(&cache);
+        let (evicting, emptying) = (Arc::clone(&cache), Arc::clone(&cache));
         let (refreshing, shapes_store) = (Arc::clone(&legacy), Arc::clone(&store));
         let poller = Poller {
             store: Arc::clone(&store),
@@ -110,6 +110,7 @@ impl Engine {
             counters: Arc::clone(counters),
             evict: Box::new(move |digest| evicting.invalidate(digest)),
             changed: Box::new(move || refreshing.refresh(shapes_store.as_ref())),
+            evict_all: Box::new(move || emptying.invalidate_all()),
         };
         let usage_health = Arc::new(UsageHealth::default());
         let mut threads = Vec::new();

@@ -10,7 +10,9 @@
 
 declare(strict_types=1);
 
-$k = json_decode((string) getenv('HK_KEYS'), true, 512, JSON_THROW_ON_ERROR);
+require __DIR__ . '/common.php';
+
+$k = case_keys();
 $calls = (int) $k['calls'];
 $passes = (int) $k['passes'];
 

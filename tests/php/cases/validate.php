@@ -7,12 +7,9 @@ declare(strict_types=1);
 
 use Heratio\Keys\Result;
 
-$k = json_decode((string) getenv('HK_KEYS'), true, 512, JSON_THROW_ON_ERROR);
+require __DIR__ . '/common.php';
 
-function t(string $name, bool $ok, string $detail = ''): void
-{
-    echo $ok ? "ok $name\n" : "FAIL $name: $detail\n";
-}
+$k = case_keys();
 
 function is_result(Result $r, string $status, int $http, ?string $message = null): array
 {

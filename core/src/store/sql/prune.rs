@@ -17,9 +17,18 @@ impl<D: Driver> SqlStore<D> {
     /// Deletes rows of `table` older than `cutoff` (column `time`), by
     /// ranges of the id, `BATCH` at a time. Returns how many went.
     fn prune_by_id(&self, table: &str, time: &str, cutoff: i64) -> Result<u64> {
+        // The newest change-feed row always stays, however old: the feed's
+        // head (its highest id) must never go back, since validators take
+        // a head below what they have read for a restored database and drop
+        // their caches (feed.rs).
+        let keep_newest = if table == "change_feed" {
+            " AND id < (SELECT MAX(id) FROM change_feed)"
+        } else {
+            ""
+        };
         let upto = self.with_conn(|conn| {
             conn.query(
-                &format!("SELECT MIN(id), MAX(id) FROM {table} WHERE {time} < ?"),
+                &format!("SELECT MIN(id), MAX(id) FROM {table} WHERE {time} < ?{keep_newest}"),
                 &[cutoff.into()],
             )
         })?;
