@@ -373,7 +373,7 @@ chmod 0600 "$hkd_work/rootdb/keys.db"
 hkd_expect "as www-data on a root-owned database: unavailable, a warning pointing to docs/install.md" bash -c "
     runuser -u www-data -- php8.2 -d 'heratio_keys.dsn=sqlite:$hkd_work/rootdb/keys.db' -d display_errors=stderr \
         -r 'echo heratio_keys_validate_api_key(\$argv[1])->status, PHP_EOL;' '$KEY' 2>&1 |
-        tee /dev/stderr | grep -q 'needs read and write access to the database file and its directory: see docs/install.md'"
+        tee -a /dev/stderr | grep -q 'needs read and write access to the database file and its directory: see docs/install.md'"
 
 echo
 echo "=== C: the README's program and c-api.md's, against the SQLite database"
