@@ -46,9 +46,11 @@ version=$(dpkg-parsechangelog -l "$changelog" -S Version)
 [[ ${version%-*} == "$upstream" ]] ||
     die "packaging/deb/changelog's top entry is $version, Cargo.toml says $upstream: add an entry"
 maintainer=${DEB_MAINTAINER:-$(dpkg-parsechangelog -l "$changelog" -S Maintainer)}
-# Reproducible: every timestamp in the packages is the changelog entry's.
-SOURCE_DATE_EPOCH=$(dpkg-parsechangelog -l "$changelog" -S Timestamp)
-export SOURCE_DATE_EPOCH
+# Reproducible: every timestamp in the packages is the changelog entry's
+# (exported after the cargo build: C build scripts track the variable, and
+# setting it made cargo rebuild libsqlite3-sys, ext-php-rs and everything
+# above them, which the test stages had just built).
+source_date_epoch=$(dpkg-parsechangelog -l "$changelog" -S Timestamp)
 arch=$(dpkg --print-architecture)
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 unitdir=$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
@@ -73,6 +75,8 @@ if ((build)); then
     cargo build --release --locked -p heratio-keys-ffi -p heratio-keys-cli
     cargo build --release --locked -p heratio-keys-php
 fi
+SOURCE_DATE_EPOCH=$source_date_epoch
+export SOURCE_DATE_EPOCH
 keygen="$release/keygen"
 ext="$release/libheratio_keys_php.so"
 for f in "$keygen" "$ext" "$release/libheratio_keys.so" "$release/libheratio_keys.a"; do
