@@ -61,8 +61,16 @@ def host_section(load):
         return max(vals) if vals else None
 
     mem_private = _get(pv, "memory", "one_process_bytes_for_keys")
-    mem_shared = _get(sh, "memory", "host_pss_delta_bytes")
+    # The region is allocated in full when it is created, so the host's cost
+    # is its memory plus whatever the processes grew while caching the keys.
     region = _get(sh, "memory", "region_allocated_bytes")
+    growth = _get(sh, "memory", "host_pss_delta_bytes")
+    mem_shared = None if region is None else region + (growth or 0)
+
+    def dropped(r):
+        v = sum(x["delta"].get("validations", 0) for x in r.get("rounds", []))
+        d = sum(x["delta"].get("usage_dropped", 0) for x in r.get("rounds", []))
+        return f"{d:,} of {v:,} ({d / v:.1%})" if v else "–"
     ku = sh.get("kill_usage") or {}
     lost = None
     if ku:
@@ -81,8 +89,9 @@ def host_section(load):
         ("store queries per distinct key per 60 s TTL", _fmt(per_key(pv), digits=2), _fmt(per_key(sh), digits=2), "≤ 1"),
         ("cache hit ratio, load rounds (lowest)", _fmt(hit(pv) and hit(pv) * 100, " %", 2), _fmt(hit(sh) and hit(sh) * 100, " %", 2), "≥ 99 %"),
         (f"memory for {_fmt(_get(sh, 'memory', 'keys') or _get(pv, 'memory', 'keys'))} cached keys",
-         f"{_mib(mem_private)} in each process", f"{_mib(mem_shared)} host-wide Pss growth (region {_mib(region)})",
+         f"{_mib(mem_private)} in each process", f"{_mib(mem_shared)} for the host (region {_mib(region)}, Pss growth {_mib(growth)})",
          "≤ 1.5× one process's"),
+        ("usage records dropped during the load rounds (queue full)", dropped(pv), dropped(sh), "0 (rows exact)"),
         ("revocation seen by every process: p50 / p99 / max",
          " / ".join(_ms(_get(pv, "revocation", k)) for k in ("p50_ms", "p99_ms", "max_ms")),
          " / ".join(_ms(_get(sh, "revocation", k)) for k in ("p50_ms", "p99_ms", "max_ms")), "p99 ≤ 1 s"),
