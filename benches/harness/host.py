@@ -36,16 +36,15 @@ Prints progress to stderr; writes one JSON object to OUT.json.
 import http.client
 import json
 import os
-import queue
 import random
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+from hostlib import CProc as _CProc, Sampler as _Sampler, free_port, host_field, pct, pss_kb, total, wrk_result
 
 mode, cfg_path, out_path = sys.argv[1:4]
 cfg = json.load(open(cfg_path))
@@ -69,14 +68,6 @@ def loadavg(label):
 def check(name, ok, detail=""):
     res["checks"].append({"name": f"{mode}: {name}", "ok": bool(ok), "detail": str(detail)[:400]})
     log(("ok   " if ok else "FAIL ") + name + ("" if ok else f" ({detail})"))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 # --- php-fpm and nginx ---------------------------------------------------------
@@ -207,53 +198,6 @@ def worker_stats():
     return {p: got[p] for p in set(got) & set(workers())}
 
 
-# --- the C processes ----------------------------------------------------------------
-class CProc:
-    def __init__(self, i):
-        self.p = subprocess.Popen(
-            [cfg["c_host"], cfg["dsn"], cfg["keys_file"], str(cfg["mem_keys"] or N), mode, str(4 * max(N, cfg["mem_keys"]))],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(os.path.join(work, f"c{i}.err"), "w"),
-            text=True, bufsize=1,
-            # The same region directory as the php-fpm pool: without it the C
-            # processes made a second region in /dev/shm, with its own leader.
-            env=dict(os.environ, HERATIO_KEYS_REGION_DIR=region_dir))
-        started.append(self.p)
-        self.q = {}
-        self.lock = threading.Lock()
-        threading.Thread(target=self._read, daemon=True).start()
-        self.pid = self.wait("ready", 60)["pid"]
-        self.alive = True
-
-    def _read(self):
-        for line in self.p.stdout:
-            try:
-                d = json.loads(line)
-            except ValueError:
-                continue
-            with self.lock:
-                self.q.setdefault(d["type"], queue.Queue())
-            self.q[d["type"]].put(d)
-
-    def cmd(self, line):
-        try:
-            self.p.stdin.write(line + "\n")
-            self.p.stdin.flush()
-        except (OSError, ValueError):
-            pass
-
-    def wait(self, kind, timeout=30):
-        with self.lock:
-            q = self.q.setdefault(kind, queue.Queue())
-        try:
-            return q.get(timeout=timeout)
-        except queue.Empty:
-            return None
-
-    def ask(self, line, kind, timeout=30):
-        self.cmd(line)
-        return self.wait(kind, timeout)
-
-
 def all_stats(cprocs):
     """Counters of every process of the host: pid -> normalised stats."""
     out = {}
@@ -272,47 +216,6 @@ def all_stats(cprocs):
     return out
 
 
-def total(stats, field):
-    return sum((s.get(field) or 0) for s in stats.values())
-
-
-def host_field(stats, field):
-    vals = [s["host"][field] for s in stats.values() if s.get("host")]
-    return max(vals) if vals else None
-
-
-# --- the server's view: heratio-keys connections -----------------------------------
-def connections():
-    sql = ("SELECT COUNT(*) FROM information_schema.PROCESSLIST "
-           f"WHERE USER = '{cfg['db_user']}' AND DB = '{cfg['db']}'")
-    try:
-        out = subprocess.run(cfg["mysql"] + ["-N", "-e", sql], capture_output=True, text=True, timeout=20)
-        return int(out.stdout.strip())
-    except (ValueError, subprocess.SubprocessError):
-        return None
-
-
-class Sampler(threading.Thread):
-    def __init__(self, every):
-        super().__init__(daemon=True)
-        self.every, self.samples, self.stop_ev = every, [], threading.Event()
-        self.start()
-
-    def run(self):
-        while not self.stop_ev.is_set():
-            n = connections()
-            if n is not None:
-                self.samples.append(n)
-            self.stop_ev.wait(self.every)
-
-    def stop(self):
-        self.stop_ev.set()
-        self.join()
-        s = self.samples
-        return {"samples": len(s), "min": min(s) if s else None, "median": statistics.median(s) if s else None,
-                "max": max(s) if s else None, "series": s}
-
-
 def wrk(path, seconds, conns, seq=False, keys=None):
     env = dict(os.environ, HK_KEYS_FILE=keys or cfg["load_keys_file"])
     if seq:
@@ -322,18 +225,12 @@ def wrk(path, seconds, conns, seq=False, keys=None):
                             stderr=subprocess.STDOUT, text=True)
 
 
-def wrk_result(p):
-    import re
-    out = p.communicate()[0]
-    m = re.search(r"(\d+) requests in", out)
-    n2 = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    # Sent but never answered (read, write, timeout): such a request may
-    # have been validated, and logged, before its worker was killed.
-    se = re.search(r"Socket errors: connect \d+, read (\d+), write (\d+), timeout (\d+)", out)
-    return {"requests": int(m.group(1)) if m else None, "non_2xx": int(n2.group(1)) if n2 else 0,
-            "socket_errors": sum(int(x) for x in se.groups()) if se else 0,
-            "rps": float(rps.group(1)) if rps else None, "raw": out[-600:]}
+def start_cproc(i):
+    return _CProc(i, cfg, mode, work, region_dir, started)
+
+
+def sample_connections(every):
+    return _Sampler(cfg, every)
 
 
 def keygen(*args):
@@ -347,16 +244,6 @@ def keygen(*args):
 def sql_count(sql):
     out = subprocess.run(cfg["mysql"] + ["-N", "-e", sql, cfg["db"]], capture_output=True, text=True, timeout=60)
     return int(out.stdout.strip() or 0)
-
-
-def pss_kb(pid):
-    try:
-        for line in open(f"/proc/{pid}/smaps_rollup"):
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def leader_pid(cprocs):
@@ -419,13 +306,6 @@ def revoke_round(cprocs, label, kill=None):
     return lat, missed, len(pids), takeover
 
 
-def pct(xs, p):
-    xs = sorted(xs)
-    if not xs:
-        return None
-    return xs[min(len(xs) - 1, max(0, int(-(-p / 100 * len(xs) // 1)) - 1))]
-
-
 cprocs = []
 try:
     # --- start ------------------------------------------------------------------
@@ -443,7 +323,7 @@ try:
     ok, seen = reach_all(keys[0])
     check(f"every one of {W} workers validates", ok, len(seen))
     # The workers open first: in shared mode one of them leads.
-    cprocs = [CProc(i) for i in range(C)]
+    cprocs = [start_cproc(i) for i in range(C)]
     first = all_stats(cprocs)
     res["shared_processes"] = sum(1 for s in first.values() if s.get("shared"))
     res["shared_errors"] = sorted({s.get("shared_error") for s in first.values() if s.get("shared_error")})
@@ -471,7 +351,7 @@ try:
     loadavg("idle")
     time.sleep(cfg["idle_settle_s"])
     s0, t0 = all_stats(cprocs), time.time()
-    sampler = Sampler(1.0)
+    sampler = sample_connections(1.0)
     time.sleep(cfg["idle_window_s"])
     idle_conn = sampler.stop()
     s1, t1 = all_stats(cprocs), time.time()
@@ -488,7 +368,7 @@ try:
     t_load = time.time()
     for r in (1, 2):
         loadavg(f"load round {r}")
-        sampler = Sampler(0.5)
+        sampler = sample_connections(0.5)
         p = wrk(f"/host/load{r}/x", cfg["round_s"], cfg["wrk_conns"])
         for c in cprocs:
             c.cmd(f"load {cfg['c_rate']} /c/load{r} {N}")
