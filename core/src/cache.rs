@@ -92,13 +92,11 @@ impl Cache {
     }
 
     /// Drops every cached answer (the store behind the DSN is no longer the
-    /// one they came from).
-    pub(crate) fn invalidate_all(&self) {
+    /// one they came from); returns how many there were.
+    pub(crate) fn invalidate_all(&self) -> u64 {
         match self {
             Cache::Private(c) => c.invalidate_all(),
-            Cache::Host(c) => {
-                table::clear_all(&c.shared.region());
-            }
+            Cache::Host(c) => table::clear_all(&c.shared.region()),
         }
     }
 
@@ -262,12 +260,15 @@ impl CredentialCache {
         self.entries.invalidate(digest);
     }
 
-    /// Evicts everything, every stripe bumped first (as in `invalidate`).
-    pub(crate) fn invalidate_all(&self) {
+    /// Evicts everything, every stripe bumped first (as in `invalidate`);
+    /// returns the entries there were.
+    pub(crate) fn invalidate_all(&self) -> u64 {
         for stripe in self.stripes.iter() {
             stripe.fetch_add(1, Ordering::SeqCst);
         }
+        let count = self.len();
         self.entries.invalidate_all();
+        count
     }
 
     fn lookup(

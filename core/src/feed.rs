@@ -194,8 +194,9 @@ pub(crate) struct Poller {
     /// Called after a poll that found changes (state derived from the
     /// whole store, such as which legacy key shapes exist, is re-read).
     pub(crate) changed: Box<dyn Fn() + Send + Sync>,
-    /// Drops every answer every cache this process keeps (or the host's).
-    pub(crate) evict_all: Box<dyn Fn() + Send + Sync>,
+    /// Drops every answer every cache this process keeps (or the host's);
+    /// returns how many went.
+    pub(crate) evict_all: Box<dyn Fn() -> u64 + Send + Sync>,
 }
 
 impl Poller {
@@ -298,9 +299,11 @@ impl Poller {
     /// InnoDB's persistent counter) and pruning keeps the newest row. So
     /// every cached answer goes, and reading continues from the new head.
     fn went_back(&self) {
-        (self.evict_all)();
+        let dropped = (self.evict_all)();
+        self.counters
+            .feed_evictions
+            .fetch_add(dropped, Ordering::Relaxed);
         (self.changed)();
-        bump(&self.counters.feed_evictions);
     }
 
     /// The poller thread's body: polls every `interval` until told to stop.
@@ -474,7 +477,7 @@ mod tests {
             counters: Arc::new(Counters::default()),
             evict: Box::new(move |d| sink.lock().expect("lock").push(*d)),
             changed: Box::new(|| {}),
-            evict_all: Box::new(|| {}),
+            evict_all: Box::new(|| 0),
         };
         let mut cursor = Cursor::new(0);
         assert_eq!(poller.poll_once(&mut cursor).expect("poll"), 2500);
@@ -515,7 +518,7 @@ mod tests {
             counters: Arc::new(Counters::default()),
             evict: Box::new(move |d| sink.lock().expect("lock").push(*d)),
             changed: Box::new(|| {}),
-            evict_all: Box::new(|| {}),
+            evict_all: Box::new(|| 0),
         };
         let mut cursor = poller.start().expect("started");
         assert_eq!(cursor.high, 10);

@@ -13,7 +13,7 @@
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::region::{Region, HEADER_BYTES, STRIPES};
+use super::region::{Header, Region, HEADER_BYTES, STRIPES};
 use crate::format::{Digest, Kind};
 use crate::model::{AllowedIps, Credential, Metadata, Scopes};
 
@@ -121,6 +121,31 @@ impl Slot {
     fn clear(&self, locked: u64) {
         self.words[4].store(0, Ordering::Relaxed);
         self.seq.store(locked + 1, Ordering::Release);
+    }
+
+    /// Empties the slot, keeping the region's entry count; false if another
+    /// writer holds it.
+    fn evict(&self, header: &Header) -> bool {
+        let Some(locked) = self.lock() else {
+            return false;
+        };
+        if self.occupied_while_locked() {
+            header.entries.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.clear(locked);
+        true
+    }
+
+    /// A consistent copy, waiting a little for a writer that holds the slot
+    /// (it may be filling the answer about to be dropped).
+    fn read_settled(&self) -> Option<Copy> {
+        for _ in 0..1000 {
+            if let Some(copy) = self.read() {
+                return Some(copy);
+            }
+            std::hint::spin_loop();
+        }
+        None
     }
 }
 
@@ -424,20 +449,8 @@ pub(crate) fn invalidate(region: &Region, digest: &Digest) {
     let start = home(digest, slots.len());
     for i in 0..PROBE {
         let slot = &slots[(start + i) % slots.len()];
-        // A slot being written may be getting this digest: wait for it.
-        for _ in 0..1000 {
-            if let Some(copy) = slot.read() {
-                if copy.holds(&want) {
-                    if let Some(locked) = slot.lock() {
-                        if slot.occupied_while_locked() {
-                            region.header().entries.fetch_sub(1, Ordering::Relaxed);
-                        }
-                        slot.clear(locked);
-                    }
-                }
-                break;
-            }
-            std::hint::spin_loop();
+        if slot.read_settled().is_some_and(|copy| copy.holds(&want)) {
+            slot.evict(region.header());
         }
     }
 }
@@ -446,23 +459,19 @@ pub(crate) fn invalidate(region: &Region, digest: &Digest) {
 /// this either lands before its slot is cleared or sees the bump and
 /// withdraws itself (as with [`invalidate`]). A slot a live writer holds is
 /// waited for; one left locked by a dead writer is cleared by the stuck-slot
-/// sweep. Returns the slots cleared.
-pub(crate) fn clear_all(region: &Region) -> usize {
-    for stripe in &region.header().stripes {
+/// sweep. Empty slots are not written. Returns the slots cleared.
+pub(crate) fn clear_all(region: &Region) -> u64 {
+    let header = region.header();
+    for stripe in &header.stripes {
         stripe.fetch_add(1, Ordering::SeqCst);
     }
     let mut cleared = 0;
     for slot in slots(region) {
-        for _ in 0..1000 {
-            if let Some(locked) = slot.lock() {
-                if slot.occupied_while_locked() {
-                    region.header().entries.fetch_sub(1, Ordering::Relaxed);
-                    cleared += 1;
-                }
-                slot.clear(locked);
-                break;
-            }
-            std::hint::spin_loop();
+        let occupied = slot
+            .read_settled()
+            .is_none_or(|copy| copy.flags() & OCCUPIED != 0);
+        if occupied && slot.evict(header) {
+            cleared += 1;
         }
     }
     cleared
@@ -489,11 +498,7 @@ pub(crate) fn sweep_damaged(region: &Region, cursor: &mut usize, count: usize) -
             continue;
         }
         // A fill racing this may be lost: a miss, never a wrong answer.
-        if let Some(locked) = slot.lock() {
-            if slot.occupied_while_locked() {
-                region.header().entries.fetch_sub(1, Ordering::Relaxed);
-            }
-            slot.clear(locked);
+        if slot.evict(region.header()) {
             region.header().corrupt.fetch_add(1, Ordering::Relaxed);
             cleared += 1;
         }

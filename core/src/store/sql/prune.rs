@@ -15,20 +15,17 @@ const BATCH: i64 = 5000;
 
 impl<D: Driver> SqlStore<D> {
     /// Deletes rows of `table` older than `cutoff` (column `time`), by
-    /// ranges of the id, `BATCH` at a time. Returns how many went.
-    fn prune_by_id(&self, table: &str, time: &str, cutoff: i64) -> Result<u64> {
-        // The newest change-feed row always stays, however old: the feed's
-        // head (its highest id) must never go back, since validators take
-        // a head below what they have read for a restored database and drop
-        // their caches (feed.rs).
-        let keep_newest = if table == "change_feed" {
-            " AND id < (SELECT MAX(id) FROM change_feed)"
+    /// ranges of the id, `BATCH` at a time, and with `keep_newest` never the
+    /// row with the highest id. Returns how many went.
+    fn prune_by_id(&self, table: &str, time: &str, cutoff: i64, keep_newest: bool) -> Result<u64> {
+        let below_newest = if keep_newest {
+            format!(" AND id < (SELECT MAX(id) FROM {table})")
         } else {
-            ""
+            String::new()
         };
         let upto = self.with_conn(|conn| {
             conn.query(
-                &format!("SELECT MIN(id), MAX(id) FROM {table} WHERE {time} < ?{keep_newest}"),
+                &format!("SELECT MIN(id), MAX(id) FROM {table} WHERE {time} < ?{below_newest}"),
                 &[cutoff.into()],
             )
         })?;
@@ -65,16 +62,19 @@ impl<D: Driver> SqlStore<D> {
         let usage_cutoff = now - retention.usage_ms;
         let feed_cutoff = now - retention.feed_ms.max(MIN_FEED_RETENTION_MS);
         Ok(Pruned {
-            usage_rows: self.prune_by_id("usage_log", "created_at", usage_cutoff)?,
+            usage_rows: self.prune_by_id("usage_log", "created_at", usage_cutoff, false)?,
             rejected_rows: self
                 .prune_where("DELETE FROM usage_rejected WHERE minute < ?", usage_cutoff)?,
-            feed_rows: self.prune_by_id("change_feed", "created_at", feed_cutoff)?,
+            // The feed's head (its highest id) must never go back: validators
+            // take a head below what they have read for a restored database
+            // and drop their caches (feed.rs).
+            feed_rows: self.prune_by_id("change_feed", "created_at", feed_cutoff, true)?,
             rate_rows: self.prune_where(
                 "DELETE FROM rate_counter WHERE window_start < ?",
                 now - 2 * HOUR_MS,
             )?,
             audit_rows: match retention.audit_ms {
-                Some(keep) => self.prune_by_id("audit_log", "created_at", now - keep)?,
+                Some(keep) => self.prune_by_id("audit_log", "created_at", now - keep, false)?,
                 None => 0,
             },
         })
