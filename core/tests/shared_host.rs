@@ -322,6 +322,7 @@ fn a_restored_database_drops_the_host_cache(db: &TestDb) {
     let v = Validator::open(&db.dsn, shared()).expect("leader");
     assert_eq!(status(&v, &running), Status::Valid);
     assert_eq!(status(&v, &later), Status::Valid);
+    let evicted_before = v.stats().feed_evictions;
     restore_feed_to(backup);
     revoke(running_id);
     assert!(
@@ -329,6 +330,14 @@ fn a_restored_database_drops_the_host_cache(db: &TestDb) {
             == Status::Revoked)
         .is_some(),
         "the running leader noticed the feed going back"
+    );
+    // Counted once the poller is through the whole region.
+    assert!(
+        eventually(Duration::from_secs(5), || v.stats().feed_evictions
+            >= evicted_before + 2)
+        .is_some(),
+        "the two cached answers count as evicted: {:?}",
+        v.stats()
     );
     assert_eq!(
         status(&v, &later),
