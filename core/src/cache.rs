@@ -15,6 +15,7 @@ use crate::error::Result;
 use crate::feed::FeedState;
 use crate::format::{Digest, Kind};
 use crate::model::Credential;
+use crate::shared::desk;
 use crate::shared::table::{self, Cached};
 use crate::shared::Shared;
 use crate::stats::{bump, Counters};
@@ -133,18 +134,89 @@ fn fresh_enough(feed: &FeedState, stale_bound_ms: u64, filled_at: u64, now: u64)
     now.saturating_sub(known_good_at) <= stale_bound_ms
 }
 
+/// How long a process waits for the leader to answer a forwarded miss
+/// before asking the store itself. A query takes well under a millisecond
+/// unloaded; this covers a busy store and a leader's batch of a few hundred.
+const FORWARD_TIMEOUT: Duration = Duration::from_millis(250);
+/// After a forwarded miss went unanswered (no leader yet, a hung store),
+/// misses go straight to the store for this long.
+const FORWARD_BACKOFF_MS: u64 = 1000;
+/// Per-process memory of refreshes asked for (direct-mapped by digest), so
+/// a hot key's hits ask the leader about once a second, not on every hit.
+const REFRESH_MEMO: usize = 256;
+const REFRESH_REPEAT_MS: u32 = 1000;
+
 /// The host region's table, with this process's settings for reading it.
 pub(crate) struct HostCache {
     pub(crate) shared: Arc<Shared>,
     decoded: table::Decoded,
-    positive_ttl_ms: u64,
-    negative_ttl_ms: u64,
-    stale_bound_ms: u64,
+    ages: Ages,
     fill_delay: Duration,
+    /// Shared-clock ms until which misses are not forwarded.
+    forward_backoff_until: AtomicU64,
+    /// `digest tag << 32 | low 32 bits of the ms` of the last refresh asked.
+    refresh_asked: Box<[AtomicU64; REFRESH_MEMO]>,
+}
+
+/// The lifetimes a host cache reads answers with (the leader's fill desk
+/// uses the same).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ages {
+    pub(crate) positive_ttl_ms: u64,
+    pub(crate) negative_ttl_ms: u64,
+    pub(crate) stale_bound_ms: u64,
+    /// A positive answer this old is renewed by the leader before it
+    /// expires (three quarters of its lifetime).
+    pub(crate) refresh_after_ms: u64,
+}
+
+impl Ages {
+    pub(crate) fn new(settings: &CacheSettings) -> Self {
+        let positive_ttl_ms = ms(settings.positive_ttl);
+        Ages {
+            positive_ttl_ms,
+            negative_ttl_ms: ms(settings.negative_ttl),
+            stale_bound_ms: ms(settings.stale_bound),
+            refresh_after_ms: positive_ttl_ms / 4 * 3,
+        }
+    }
 }
 
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The answer the host table holds for `digest` as a validation of `kind`
+/// may use it (fresh, of that kind), with its fill time (`None` for not
+/// found).
+pub(crate) fn host_answer(
+    region: &crate::shared::region::Region,
+    decoded: &table::Decoded,
+    ages: &Ages,
+    feed: &FeedState,
+    kind: Kind,
+    digest: &Digest,
+    now: u64,
+) -> Option<(Option<Arc<Credential>>, Option<u64>)> {
+    match table::lookup(
+        region,
+        digest,
+        now,
+        ages.positive_ttl_ms,
+        ages.negative_ttl_ms,
+        decoded,
+    ) {
+        Some(Cached::Found {
+            credential,
+            filled_at,
+        }) if credential.kind == kind
+            && fresh_enough(feed, ages.stale_bound_ms, filled_at, now) =>
+        {
+            Some((Some(credential), Some(filled_at)))
+        }
+        Some(Cached::Missing) => Some((None, None)),
+        _ => None,
+    }
 }
 
 impl HostCache {
@@ -152,10 +224,10 @@ impl HostCache {
         HostCache {
             shared,
             decoded: table::Decoded::default(),
-            positive_ttl_ms: ms(settings.positive_ttl),
-            negative_ttl_ms: ms(settings.negative_ttl),
-            stale_bound_ms: ms(settings.stale_bound),
+            ages: Ages::new(settings),
             fill_delay: settings.fill_delay,
+            forward_backoff_until: AtomicU64::new(0),
+            refresh_asked: Box::new(std::array::from_fn(|_| AtomicU64::new(0))),
         }
     }
 
@@ -170,33 +242,21 @@ impl HostCache {
         let region = self.shared.region();
         let header = region.header();
         let now = feed.clock_ms();
-        match table::lookup(
-            &region,
-            digest,
-            now,
-            self.positive_ttl_ms,
-            self.negative_ttl_ms,
-            &self.decoded,
-        ) {
-            Some(Cached::Found {
-                credential,
-                filled_at,
-            }) if credential.kind == kind
-                && fresh_enough(feed, self.stale_bound_ms, filled_at, now) =>
-            {
-                bump(&counters.cache_hits);
-                bump(&header.hits);
-                return Ok(Some(credential));
+        if let Some((answer, filled_at)) =
+            host_answer(&region, &self.decoded, &self.ages, feed, kind, digest, now)
+        {
+            bump(&counters.cache_hits);
+            bump(&header.hits);
+            if filled_at.is_some_and(|at| now.saturating_sub(at) >= self.ages.refresh_after_ms) {
+                self.ask_refresh(&region, kind, digest, now);
             }
-            Some(Cached::Missing) => {
-                bump(&counters.cache_hits);
-                bump(&header.hits);
-                return Ok(None);
-            }
-            _ => {}
+            return Ok(answer);
         }
         bump(&counters.cache_misses);
         bump(&header.misses);
+        if let Some(answer) = self.forward(&region, feed, kind, digest, now) {
+            return Ok(answer);
+        }
         let stripe = table::stripe(&region, digest);
         let generation = stripe.load(Ordering::SeqCst);
         bump(&counters.store_queries);
@@ -215,6 +275,68 @@ impl HostCache {
             }
         }
         Ok(found)
+    }
+
+    /// Asks the leader for the answer (it queries once for every process
+    /// that missed the same key, over its own connections); `None` when
+    /// this process should ask the store itself: it leads, the feed is not
+    /// read yet (nothing would be cached), the desk is full, or the leader
+    /// did not answer in time.
+    fn forward(
+        &self,
+        region: &crate::shared::region::Region,
+        feed: &FeedState,
+        kind: Kind,
+        digest: &Digest,
+        now: u64,
+    ) -> Option<Option<Arc<Credential>>> {
+        if self.shared.leading()
+            || !feed.is_ready()
+            || now < self.forward_backoff_until.load(Ordering::Relaxed)
+        {
+            return None;
+        }
+        let ticket = desk::post(region, kind, digest, false, now)?;
+        if !desk::wait(region, ticket, FORWARD_TIMEOUT) {
+            self.forward_backoff_until
+                .store(now + FORWARD_BACKOFF_MS, Ordering::Relaxed);
+            return None;
+        }
+        // Answered: the table has it, unless a revocation withdrew it or
+        // it did not fit (then the store is asked directly).
+        host_answer(
+            region,
+            &self.decoded,
+            &self.ages,
+            feed,
+            kind,
+            digest,
+            feed.clock_ms(),
+        )
+        .map(|(answer, _)| answer)
+    }
+
+    /// Posts a refresh of a hot answer nearing its end, at most about once
+    /// a second per key from this process.
+    fn ask_refresh(
+        &self,
+        region: &crate::shared::region::Region,
+        kind: Kind,
+        digest: &Digest,
+        now: u64,
+    ) {
+        let tag = u64::from(u32::from_le_bytes([
+            digest[2], digest[3], digest[4], digest[5],
+        ]));
+        let memo = &self.refresh_asked[usize::from(digest[1]) % REFRESH_MEMO];
+        let last = memo.load(Ordering::Relaxed);
+        #[allow(clippy::cast_possible_truncation)] // the low 32 bits, on purpose
+        let now32 = now as u32;
+        if last >> 32 == tag && now32.wrapping_sub(last as u32) < REFRESH_REPEAT_MS {
+            return;
+        }
+        memo.store(tag << 32 | u64::from(now32), Ordering::Relaxed);
+        let _ = desk::post(region, kind, digest, true, now);
     }
 }
 

@@ -131,17 +131,41 @@ fn revocation_across_processes(db: &TestDb) {
 // Fills racing revocations.
 
 fn fill_race(db: &TestDb) {
+    fill_race_in(db, false);
+}
+
+/// The same race through the host's fill desk: the missers are a follower
+/// whose misses the leader answers, so the leader's batched fill must obey
+/// the same rule.
+fn fill_race_shared(db: &TestDb) {
+    fill_race_in(db, true);
+}
+
+fn fill_race_in(db: &TestDb, shared: bool) {
     // Each round, four threads miss on four fresh keys at once while two of
     // those keys are revoked mid-query. The injected fill delay (30 ms) is
     // longer than the poll interval (5 ms), so the poller evicts *before*
     // the racing fill lands: without the generation guard the fill would
     // cache a revoked key as valid for the whole (long) TTL.
-    let options = Options::builder()
-        .cache_ttl(Duration::from_secs(600))
-        .poll_interval(Duration::from_millis(5))
-        .test_fill_delay(Duration::from_millis(30))
-        .usage_log(false)
-        .build();
+    let options = || {
+        Options::builder()
+            .cache_ttl(Duration::from_secs(600))
+            .poll_interval(Duration::from_millis(5))
+            .test_fill_delay(Duration::from_millis(30))
+            .usage_log(false)
+            .shared_cache(shared)
+            // Small: the region stays in the default directory until the
+            // end of the test.
+            .shared_cache_slots(1024)
+            .shared_queue_records(64)
+            .build()
+    };
+    let leader = shared.then(|| Validator::open(&db.dsn, options()).expect("leader"));
+    let region = leader.as_ref().map(|l| {
+        assert!(l.stats().host.expect("shares").leader);
+        l.shared_region_path().expect("shared")
+    });
+    let options = options();
     let v = Arc::new(Validator::open(&db.dsn, options).expect("open"));
     let mut revoked = Vec::new();
     let mut kept = Vec::new();
@@ -190,6 +214,19 @@ fn fill_race(db: &TestDb) {
     }
     for key in &kept {
         assert_eq!(status(&v, key), Status::Valid);
+    }
+    if let Some(region) = region {
+        // Only a fill the race withdrew sends the follower to the store.
+        let asked = v.stats().store_queries;
+        assert!(
+            asked <= revoked.len() as u64,
+            "{asked} queries by the follower for {} withdrawn fills",
+            revoked.len()
+        );
+        drop((v, leader));
+        for suffix in ["region", "init", "leader"] {
+            let _ = std::fs::remove_file(region.with_extension(suffix));
+        }
     }
 }
 
@@ -367,7 +404,12 @@ macro_rules! on_both {
     };
 }
 
-on_both!(revocation_across_processes, fill_race, fork_after_open);
+on_both!(
+    revocation_across_processes,
+    fill_race,
+    fill_race_shared,
+    fork_after_open
+);
 
 #[test]
 fn sqlite_full_queue_counts_drops() {

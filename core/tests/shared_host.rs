@@ -186,6 +186,10 @@ fn a_killed_leader_is_replaced(db: &TestDb) {
     unsafe { libc::kill(i32::try_from(child.id()).expect("pid"), libc::SIGKILL) };
     let _ = child.wait();
     let killed = Instant::now();
+    // A miss while nobody may lead yet: answered all the same (by the new
+    // leader's desk, or by the process itself after the desk's timeout).
+    let (fresh, _) = new_key(db);
+    assert_eq!(status(&v, &fresh), Status::Valid);
     let took_over = eventually(Duration::from_secs(5), || {
         v.stats().host.is_some_and(|h| h.leader)
     });
@@ -206,6 +210,95 @@ fn a_killed_leader_is_replaced(db: &TestDb) {
     );
     assert!(killed.elapsed() < Duration::from_secs(30));
     assert!(v.flush(Duration::from_secs(10)));
+}
+
+/// Followers' misses go to the leader's desk: the host asks the store once
+/// per key (batched), over the leader's connections, however many
+/// processes miss it at once.
+fn misses_are_answered_by_the_leader_once_per_key(db: &TestDb) {
+    let keys: Vec<String> = (0..20).map(|_| new_key(db).0).collect();
+    let never_stored = heratio_keys_core::generate(Kind::ApiKey).expect("a key");
+    let unknown = never_stored.expose();
+    let leader = Validator::open(&db.dsn, shared()).expect("leader");
+    assert!(leader.stats().host.expect("shares").leader);
+    let followers: Vec<Validator> = (0..3)
+        .map(|_| Validator::open(&db.dsn, shared()).expect("follower"))
+        .collect();
+    let before = leader.stats().store_queries;
+    std::thread::scope(|s| {
+        for v in &followers {
+            let keys = &keys;
+            s.spawn(move || {
+                for key in keys {
+                    assert_eq!(status(v, key), Status::Valid);
+                }
+                assert_ne!(status(v, unknown), Status::Valid);
+            });
+        }
+    });
+    let asked: u64 = followers.iter().map(|v| v.stats().store_queries).sum();
+    assert_eq!(asked, 0, "no follower queried the store itself");
+    let by_leader = leader.stats().store_queries - before;
+    assert!(
+        (1..=21).contains(&by_leader),
+        "at most one query per key for three processes: {by_leader}"
+    );
+    eprintln!(
+        "{}: 3 followers × 21 keys answered with {by_leader} store queries",
+        db.label()
+    );
+    // The forwarded answers obey the feed like any other.
+    let (key, id) = new_key(db);
+    assert_eq!(status(&followers[0], &key), Status::Valid);
+    db.store
+        .revoke_credential(Kind::ApiKey, id, &actor())
+        .expect("revoke");
+    assert!(
+        eventually(Duration::from_secs(5), || status(&followers[1], &key)
+            == Status::Revoked)
+        .is_some()
+    );
+}
+
+/// A hot answer nearing the end of its lifetime is renewed by the leader
+/// before it expires: a key in use never misses again, and the renewed
+/// answer still obeys the feed.
+fn hot_answers_are_renewed_before_they_expire(db: &TestDb) {
+    let (key, id) = new_key(db);
+    let short = || {
+        Options::builder()
+            .shared_cache(true)
+            .poll_interval(Duration::from_millis(100))
+            .cache_ttl(Duration::from_secs(2))
+            .usage_log(false)
+            .build()
+    };
+    region_dir();
+    let leader = Validator::open(&db.dsn, short()).expect("leader");
+    let follower = Validator::open(&db.dsn, short()).expect("follower");
+    assert!(leader.stats().host.expect("shares").leader);
+    assert_eq!(status(&follower, &key), Status::Valid);
+    let misses = follower.stats().cache_misses;
+    let until = Instant::now() + Duration::from_secs(5);
+    let mut hits = 0;
+    while Instant::now() < until {
+        assert_eq!(status(&follower, &key), Status::Valid);
+        hits += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        follower.stats().cache_misses,
+        misses,
+        "{hits} validations over 2.5 lifetimes, none missed"
+    );
+    db.store
+        .revoke_credential(Kind::ApiKey, id, &actor())
+        .expect("revoke");
+    assert!(
+        eventually(Duration::from_secs(5), || status(&follower, &key)
+            == Status::Revoked)
+        .is_some()
+    );
 }
 
 /// Run by `a_killed_leader_is_replaced` in a child process.
@@ -261,8 +354,15 @@ fn scribbled_slots_never_accept_a_refused_key(db: &TestDb) {
             file.write_all(&bytes).expect("scribble");
         }
     }
+    // A second process forwards its misses through the scribbled desk.
+    let follower = Validator::open(&db.dsn, shared()).expect("follower");
     for _ in 0..200 {
         assert_ne!(status(&v, &key), Status::Valid, "a revoked key passed");
+        assert_ne!(
+            status(&follower, &key),
+            Status::Valid,
+            "a revoked key passed a follower"
+        );
     }
 }
 
@@ -382,6 +482,8 @@ on_both_stores!(
     a_killed_leader_is_replaced,
     scribbled_slots_never_accept_a_refused_key,
     a_restored_database_drops_the_host_cache,
+    misses_are_answered_by_the_leader_once_per_key,
+    hot_answers_are_renewed_before_they_expire,
 );
 
 #[test]

@@ -7,7 +7,8 @@
 //!
 //! - `region`: the file, its header, validation and rebuilding;
 //! - `table`: the credential cache (seqlocked slots);
-//! - `ring`: the usage queue.
+//! - `ring`: the usage queue;
+//! - `desk`: cache misses forwarded to the leader.
 //!
 //! A process that cannot use the region (no `/dev/shm`, another user's
 //! file, a full disk) runs with its own private cache instead and says so
@@ -24,6 +25,7 @@ use arc_swap::ArcSwap;
 use crate::error::Result;
 use crate::fork;
 
+pub(crate) mod desk;
 pub(crate) mod region;
 pub(crate) mod ring;
 pub(crate) mod table;

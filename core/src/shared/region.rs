@@ -25,7 +25,7 @@ use crate::error::{Error, ErrorKind, Result};
 const MAGIC: u64 = 0x484b_5245_4749_4f4e;
 /// Bumped whenever the layout of the header, a slot or a record changes:
 /// processes of another layout treat the region as foreign and rebuild it.
-pub(crate) const LAYOUT: u32 = 3;
+pub(crate) const LAYOUT: u32 = 4;
 /// Fill generations in the header, striped by the digest's first byte.
 pub(crate) const STRIPES: usize = 64;
 
@@ -68,6 +68,15 @@ pub(crate) struct Header {
     pub(crate) ring_tail: AtomicU64,
     pub(crate) ring_dropped: AtomicU64,
     pub(crate) ring_written: AtomicU64,
+    /// Bumped by every request posted to the fill desk; the leader sleeps
+    /// on it.
+    pub(crate) desk_bell: AtomicU32,
+    /// 1 while the leader sleeps on the bell.
+    pub(crate) desk_sleeping: AtomicU32,
+    /// Misses the leader answered for other processes.
+    pub(crate) forwarded: AtomicU64,
+    /// Answers the leader renewed before they expired.
+    pub(crate) refreshed: AtomicU64,
 }
 
 /// Header bytes, rounded up so slots start on a cache line.
@@ -205,6 +214,7 @@ impl Geometry {
         HEADER_BYTES
             + usize::try_from(self.table_slots).unwrap_or(0) * slot_bytes
             + usize::try_from(self.ring_slots).unwrap_or(0) * record_bytes
+            + super::desk::DESK_BYTES
     }
 }
 
@@ -357,6 +367,11 @@ impl Region {
     /// Cache slots this process mapped.
     pub(crate) fn table_slots(&self) -> usize {
         usize::try_from(self.geometry.table_slots).unwrap_or(0)
+    }
+
+    /// Where the fill desk starts: after the table and the ring.
+    pub(crate) fn desk_offset(&self) -> usize {
+        HEADER_BYTES + self.table_slots() * SLOT_BYTES + self.ring_slots() * RECORD_BYTES
     }
 
     /// Usage-ring records this process mapped.

@@ -114,6 +114,21 @@ pub trait ValidationStore: Send + Sync + fmt::Debug {
     /// [`ErrorKind::SchemaOutdated`](crate::ErrorKind::SchemaOutdated).
     fn find_credential(&self, kind: Kind, digest: &Digest) -> Result<Option<Credential>>;
 
+    /// The credentials of `kind` among `digests` (the host leader answers
+    /// the misses other processes forward in one query each; absent ones
+    /// are simply not returned).
+    ///
+    /// # Errors
+    ///
+    /// As [`ValidationStore::find_credential`].
+    fn find_credentials(&self, kind: Kind, digests: &[Digest]) -> Result<Vec<Credential>> {
+        let mut found = Vec::new();
+        for digest in digests {
+            found.extend(self.find_credential(kind, digest)?);
+        }
+        Ok(found)
+    }
+
     /// Highest change-feed id (0 when empty).
     ///
     /// # Errors

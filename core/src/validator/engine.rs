@@ -4,13 +4,13 @@
 //! region's cache and queue, and a thread that leads the host when its
 //! turn comes).
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::mpsc::{Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::cache::{Cache, CredentialCache, HostCache};
+use crate::cache::{Ages, Cache, CredentialCache, HostCache};
 use crate::error::{Error, Result};
 use crate::feed::{FeedState, Poller};
 use crate::fork;
@@ -22,6 +22,7 @@ use crate::stats::Counters;
 use crate::store::{self, Dsn, ValidationStore};
 use crate::usage::{self, UsageHealth, UsageQueue};
 
+use super::filler::Filler;
 use super::host::{HostCommand, HostDuties, HostQueue};
 use super::Options;
 
@@ -130,6 +131,15 @@ impl Engine {
                 // the other processes' records, which would otherwise wait
                 // until the ring filled and then be dropped.
                 let usage_settings = Some(options.usage_settings());
+                let filler = Filler {
+                    shared: Arc::clone(shared),
+                    store: Arc::clone(&store),
+                    feed: Arc::clone(&feed),
+                    counters: Arc::clone(counters),
+                    ages: Ages::new(&cache_settings),
+                    fill_delay: cache_settings.fill_delay,
+                    stop: Arc::new(AtomicBool::new(false)),
+                };
                 let duties = HostDuties::new(
                     Arc::clone(shared),
                     Arc::clone(&store),
@@ -139,6 +149,7 @@ impl Engine {
                     usage_settings,
                     interval,
                     cursor,
+                    filler,
                 );
                 let (commands, inbox) = std::sync::mpsc::channel();
                 threads.push(spawn("heratio-keys-host", move || duties.run(&inbox))?);

@@ -20,6 +20,8 @@ use crate::store::ValidationStore;
 const DAMAGE_SWEEP_SLOTS: usize = 4096;
 use crate::usage::{UsageHealth, UsageSettings};
 
+use super::filler::Filler;
+
 /// Requests to the host thread.
 pub(super) enum HostCommand {
     /// Write the host queue now if leading; answered when done.
@@ -64,6 +66,13 @@ pub(super) struct HostDuties {
     /// Where the checksum sweep continues.
     damaged_cursor: usize,
     ticks: u64,
+    /// The fill desk's server, started on first leading.
+    filler: Option<Filler>,
+    /// Its stop flag and thread.
+    filler_thread: Option<(
+        Arc<std::sync::atomic::AtomicBool>,
+        std::thread::JoinHandle<()>,
+    )>,
 }
 
 impl HostDuties {
@@ -77,6 +86,7 @@ impl HostDuties {
         usage: Option<UsageSettings>,
         interval: Duration,
         cursor: Option<Cursor>,
+        filler: Filler,
     ) -> Self {
         HostDuties {
             shared,
@@ -93,6 +103,22 @@ impl HostDuties {
             stuck: HashMap::new(),
             damaged_cursor: 0,
             ticks: 0,
+            filler: Some(filler),
+            filler_thread: None,
+        }
+    }
+
+    /// Starts answering other processes' misses (once, on first leading).
+    /// Without the thread (it could not be started) they time out and ask
+    /// the store themselves.
+    fn serve_the_desk(&mut self) {
+        if let Some(filler) = self.filler.take() {
+            let stop = Arc::clone(&filler.stop);
+            self.filler_thread = std::thread::Builder::new()
+                .name("heratio-keys-fill".into())
+                .spawn(move || filler.run())
+                .ok()
+                .map(|thread| (stop, thread));
         }
     }
 
@@ -126,6 +152,7 @@ impl HostDuties {
         if !self.shared.try_lead() {
             return;
         }
+        self.serve_the_desk();
         match self.cursor.as_mut() {
             Some(cursor) => {
                 if self.poller.poll_once(cursor).is_err() {
@@ -261,6 +288,11 @@ impl HostDuties {
                     std::thread::sleep(Duration::from_millis(100));
                 }
             }
+        }
+        if let Some((stop, thread)) = self.filler_thread.take() {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            crate::shared::desk::ring_bell(&self.shared.region());
+            let _ = thread.join();
         }
         self.shared.resign();
     }

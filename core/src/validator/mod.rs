@@ -23,6 +23,7 @@ use crate::store::{Dsn, SCHEMA_VERSION};
 
 pub mod answer;
 mod engine;
+mod filler;
 mod host;
 pub mod options;
 

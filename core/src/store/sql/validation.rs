@@ -11,6 +11,58 @@ use crate::store::{Backend, ValidationStore};
 
 /// Lengths of the `id IN (…)` lists `feed_rows` sends, ascending.
 const FEED_ROWS_SHAPES: [usize; 3] = [8, 64, 512];
+/// Lengths of the `key_hash IN (…)` lists `find_credentials` sends.
+const LOOKUP_SHAPES: [usize; 3] = [1, 8, 64];
+
+/// `?, ?, …` for the smallest of `shapes` that holds `items` (a non-empty
+/// chunk no longer than the largest), and its parameters padded by
+/// repeating the last item: a statement shape per list length would fill
+/// the server's prepared-statement cache.
+fn padded_list<T>(
+    shapes: &[usize],
+    items: &[T],
+    value: impl Fn(&T) -> Value,
+) -> (String, Vec<Value>) {
+    let shape = shapes
+        .iter()
+        .copied()
+        .find(|&n| n >= items.len())
+        .unwrap_or(items.len());
+    let params = items
+        .iter()
+        .chain(std::iter::repeat(&items[items.len() - 1]))
+        .take(shape)
+        .map(value)
+        .collect();
+    (vec!["?"; shape].join(", "), params)
+}
+
+fn credential_select(kind: Kind) -> String {
+    format!(
+        "SELECT k.id, k.client_id, k.name, k.scopes, k.expires_at, k.is_active, c.is_active, k.key_hash, k.metadata, k.rate_limit, k.allowed_ips \
+         FROM {} k JOIN client c ON c.id = k.client_id",
+        kind.table()
+    )
+}
+
+fn credential(kind: Kind, row: &Row) -> Result<Credential> {
+    let stored = parse_digest_hex(&row.text(7)?)
+        .ok_or_else(|| Error::internal("stored key_hash is not hex"))?;
+    Ok(Credential {
+        kind,
+        id: row.int(0)?,
+        client_id: row.int(1)?,
+        name: row.text(2)?,
+        scopes: scopes_from_stored(&row.text(3)?)?,
+        expires_at: row.opt_int(4)?,
+        active: row.bool(5)?,
+        client_active: row.bool(6)?,
+        metadata: metadata_from_stored(row.opt_text(8)?)?,
+        rate_limit: row.opt_int(9)?,
+        allowed_ips: allowed_from_stored(row.opt_text(10)?)?,
+        digest: stored,
+    })
+}
 
 fn feed_entry(row: &Row) -> Result<FeedEntry> {
     Ok(FeedEntry {
@@ -39,32 +91,34 @@ impl<D: Driver> ValidationStore for SqlStore<D> {
     }
 
     fn find_credential(&self, kind: Kind, digest: &Digest) -> Result<Option<Credential>> {
-        let sql = format!(
-            "SELECT k.id, k.client_id, k.name, k.scopes, k.expires_at, k.is_active, c.is_active, k.key_hash, k.metadata, k.rate_limit, k.allowed_ips \
-             FROM {} k JOIN client c ON c.id = k.client_id WHERE k.key_hash = ?",
-            kind.table()
-        );
+        let sql = format!("{} WHERE k.key_hash = ?", credential_select(kind));
         let hex = digest_hex(digest);
         let rows = self.with_conn(|conn| conn.query(&sql, &[hex.as_str().into()]))?;
-        let Some(row) = rows.first() else {
-            return Ok(None);
-        };
-        let stored = parse_digest_hex(&row.text(7)?)
-            .ok_or_else(|| Error::internal("stored key_hash is not hex"))?;
-        Ok(Some(Credential {
-            kind,
-            id: row.int(0)?,
-            client_id: row.int(1)?,
-            name: row.text(2)?,
-            scopes: scopes_from_stored(&row.text(3)?)?,
-            expires_at: row.opt_int(4)?,
-            active: row.bool(5)?,
-            client_active: row.bool(6)?,
-            metadata: metadata_from_stored(row.opt_text(8)?)?,
-            rate_limit: row.opt_int(9)?,
-            allowed_ips: allowed_from_stored(row.opt_text(10)?)?,
-            digest: stored,
-        }))
+        rows.first().map(|row| credential(kind, row)).transpose()
+    }
+
+    fn find_credentials(&self, kind: Kind, digests: &[Digest]) -> Result<Vec<Credential>> {
+        let mut out = Vec::with_capacity(digests.len());
+        for chunk in digests.chunks(LOOKUP_SHAPES[LOOKUP_SHAPES.len() - 1]) {
+            let (placeholders, params) = padded_list(
+                &LOOKUP_SHAPES,
+                &chunk.iter().map(digest_hex).collect::<Vec<_>>(),
+                |hex| hex.as_str().into(),
+            );
+            let sql = format!(
+                "{} WHERE k.key_hash IN ({placeholders})",
+                credential_select(kind)
+            );
+            let rows = self.with_conn(|conn| conn.query(&sql, &params))?;
+            let mut seen = std::collections::HashSet::new();
+            for row in &rows {
+                let found = credential(kind, row)?;
+                if seen.insert(found.id) {
+                    out.push(found);
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn feed_head(&self) -> Result<i64> {
@@ -90,21 +144,7 @@ impl<D: Driver> ValidationStore for SqlStore<D> {
     fn feed_rows(&self, ids: &[i64]) -> Result<Vec<FeedEntry>> {
         let mut out = Vec::new();
         for chunk in ids.chunks(FEED_ROWS_SHAPES[FEED_ROWS_SHAPES.len() - 1]) {
-            // A handful of statement shapes, padded by repeating an id: a
-            // shape per list length would fill the server's prepared-
-            // statement cache.
-            let shape = FEED_ROWS_SHAPES
-                .iter()
-                .copied()
-                .find(|&n| n >= chunk.len())
-                .unwrap_or(chunk.len());
-            let placeholders = vec!["?"; shape].join(", ");
-            let params: Vec<Value> = chunk
-                .iter()
-                .chain(std::iter::repeat(&chunk[chunk.len() - 1]))
-                .take(shape)
-                .map(|&id| id.into())
-                .collect();
+            let (placeholders, params) = padded_list(&FEED_ROWS_SHAPES, chunk, |&id| id.into());
             let rows = self.with_conn(|conn| {
                 conn.query(
                     &format!("SELECT id, credential_kind, key_hash FROM change_feed WHERE id IN ({placeholders})"),
