@@ -61,7 +61,7 @@ if ($mode === 'baseline') {
         fwrite(STDERR, "hot key not valid: {$r->status}\n");
         exit(1);
     }
-    // 5000 calls a pass, then a pause: the usage queue (16 384 records in
+    // 5000 calls a pass, then a pause: the usage queue (65 536 records in
     // the host ring) is written between passes, so no pass times the
     // cheaper path of a dropped record.
     $m = 5000;

@@ -6,6 +6,7 @@
 #   benches/harness/run.sh --smoke    CI smoke run (few iterations, < 2 min after the build)
 #
 # Options: --no-criterion (full run without `cargo bench`), --out DIR,
+# --host-only (only the host.py comparison, into --out DIR; no criterion),
 # --http-keys N[,N...] (how many distinct keys wrk presents in the HTTP rounds,
 # one set after the other inside each round; default "10000,50", smoke
 # "1000,50": every key at random, and a hot set every worker has cached).
@@ -52,13 +53,15 @@ smoke=0
 criterion=1
 out=""
 http_keys=""
+host_only=0
 while (($#)); do
     case $1 in
     --smoke) smoke=1 ;;
     --no-criterion) criterion=0 ;;
     --out) out=$2; shift ;;
     --http-keys) http_keys=$2; shift ;;
-    *) echo "usage: $0 [--smoke] [--no-criterion] [--out DIR] [--http-keys N[,N...]]" >&2; exit 2 ;;
+    --host-only) host_only=1 criterion=0 ;;
+    *) echo "usage: $0 [--smoke] [--no-criterion] [--host-only] [--out DIR] [--http-keys N[,N...]]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -84,7 +87,13 @@ else
     HOST='{"workers": 50, "c_procs": 4, "mem_keys": 100000, "warm_s": 10, "idle_settle_s": 12, "idle_window_s": 10,
            "round_s": 30, "c_rate": 250, "wrk_conns": 64, "revocations": 10, "kill_rounds": 3, "kill_load_s": 20}'
 fi
-if [[ -z $out ]] && ((!smoke)); then out="$root/benches/results"; fi
+if [[ -z $out ]] && ((!smoke)); then
+    if ((host_only)); then
+        echo "--host-only needs --out DIR (benches/results holds a whole run)" >&2
+        exit 2
+    fi
+    out="$root/benches/results"
+fi
 # Key sets of the HTTP rounds: the first has every key (and the PDO baseline
 # and the floor), the others are the first K keys of the same file.
 IFS=, read -ra HTTP_SETS <<<"${http_keys:-$N,50}"
@@ -234,6 +243,7 @@ DSN=$(new_db main) || { ko "CREATE DATABASE"; finish; }
 keys="$work/keys.txt"
 step "seed $N keys into MariaDB" "$res/seed.json" "$hkb" seed "$DSN" "$N" "$keys" || finish
 
+if ((!host_only)); then
 echo "==> PHP loop: PDO baseline vs heratio_keys_validate_api_key ($N keys)"
 step "PHP + PDO baseline, $N keys x $BASE_PASSES" "$res/php_baseline.json" \
     php "$here/php_loop.php" baseline "$DSN" "$keys" "$BASE_PASSES" &&
@@ -499,6 +509,7 @@ if d=$(new_db memory) && step "seed $MEM_KEYS keys for the memory probe" "$res/s
     step "memory per cached key ($MEM_KEYS keys, MariaDB)" "$res/memory.json" "$hkb" memory "$d" "$work/mem.txt" &&
         jcheck "memory: a positive figure" "$res/memory.json" "d['bytes_per_entry'] > 0"
 fi
+fi # host_only
 
 echo "==> one keygen client per host: private vs shared (host.py)"
 if hdsn=$(new_db host); then

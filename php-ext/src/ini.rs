@@ -56,7 +56,7 @@ pub const SHARED_CACHE_SLOTS: Directive =
 /// `heratio_keys.shared_queue_records`: records the host usage queue holds
 /// (352 bytes each; the core's default).
 pub const SHARED_QUEUE_RECORDS: Directive =
-    Directive::new(c"heratio_keys.shared_queue_records", c"16384");
+    Directive::new(c"heratio_keys.shared_queue_records", c"65536");
 /// `heratio_keys.db_connections`: most MySQL connections one worker holds.
 /// Two: the request's own (a cache miss, a rate-limit reservation) and the
 /// host thread's while this worker leads (feed poll, usage writes).

@@ -56,8 +56,8 @@ function mkdtemp(string $parent): string
 // --- the main case script -----------------------------------------------------
 // The case script times 50 000 validations in a tight loop: no writer keeps
 // up with that, so the host queue (shared_cache is On by default) must hold
-// them all for "nothing dropped" to mean the writer lost nothing (16 384 by
-// default: a pool answering HTTP never queues that fast).
+// them all for "nothing dropped" to mean the writer lost nothing (65 536, the
+// default, said explicitly: a pool answering HTTP never queues that fast).
 $ini = ['heratio_keys.dsn' => $dsn, 'heratio_keys.poll_interval_ms' => '200', 'heratio_keys.shared_queue_records' => '65536'];
 $before = $store->usageRows();
 [$other, $err] = run_cases('validate', php_argv($ext, $ini, "$cases/validate.php"), ['HK_KEYS' => json_encode($keys), 'HTTP_X_API_KEY' => $rw['key']]);

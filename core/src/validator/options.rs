@@ -52,7 +52,7 @@ impl Default for Options {
             shutdown_flush_timeout: Duration::from_secs(5),
             shared_cache: false,
             shared_cache_slots: 131_072,
-            shared_queue_records: 16_384,
+            shared_queue_records: 65_536,
             connections: 4,
             connection_idle: Duration::from_secs(10),
             fill_delay: Duration::ZERO,
@@ -153,7 +153,9 @@ impl Options {
         self.shared_cache_slots
     }
 
-    /// Records the host usage queue holds (default 16 384, 352 bytes each).
+    /// Records the host usage queue holds (default 65 536, 352 bytes each:
+    /// 22 MiB, as many as one process's own queue; the whole host's
+    /// bursts wait in it while one leader writes).
     #[must_use]
     pub fn shared_queue_records(&self) -> u64 {
         self.shared_queue_records
