@@ -109,6 +109,7 @@ chmod 755 "$work"
 # Host regions (shared mode) live in memory as in production, in private
 # directories of this run: $shm-cli, $shm-http, $shm-private, $shm-shared.
 shm=/dev/shm/heratio-keys-bench-$$
+fpm_bin=${PHP_FPM:-/usr/sbin/php-fpm8.2}
 [[ -d /dev/shm ]] || shm="$work/shm"
 [[ -n $out ]] || out="$work/out"
 mkdir -p "$out" "$work/results"
@@ -315,7 +316,6 @@ PY
 fport=$(free_port)
 fport2=$(free_port)
 nport=$(free_port)
-fpm_bin=${PHP_FPM:-/usr/sbin/php-fpm8.2}
 mkdir -p "$work/http/tmp"
 cat >"$work/http/php-fpm.conf" <<CONF
 [global]
@@ -574,6 +574,9 @@ doc=()
 [[ $smoke == 0 && $out == "$root/benches/results" ]] && doc=("$root/docs/BENCHMARKS.md")
 if python3 "$here/report.py" "$res" "$out" "$target/criterion" "$criterion" "$smoke" "${doc[@]}"; then
     ok "report: $out/summary.md, $out/validation-cost.svg"
+elif ((host_only)) && [[ -s $out/summary.md ]]; then
+    # The other steps' results are missing by design: the host rows stand.
+    ok "report (host rows only): $out/summary.md"
 else
     ko "report"
 fi
