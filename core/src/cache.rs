@@ -16,6 +16,7 @@ use crate::feed::FeedState;
 use crate::format::{Digest, Kind};
 use crate::model::Credential;
 use crate::shared::desk;
+use crate::shared::region::Region;
 use crate::shared::table::{self, Cached};
 use crate::shared::Shared;
 use crate::stats::{bump, Counters};
@@ -187,17 +188,16 @@ fn ms(d: Duration) -> u64 {
 }
 
 /// The answer the host table holds for `digest` as a validation of `kind`
-/// may use it (fresh, of that kind), with its fill time (`None` for not
-/// found).
+/// may use it: fresh, and of that kind.
 pub(crate) fn host_answer(
-    region: &crate::shared::region::Region,
+    region: &Region,
     decoded: &table::Decoded,
     ages: &Ages,
     feed: &FeedState,
     kind: Kind,
     digest: &Digest,
     now: u64,
-) -> Option<(Option<Arc<Credential>>, Option<u64>)> {
+) -> Option<Cached> {
     match table::lookup(
         region,
         digest,
@@ -205,17 +205,49 @@ pub(crate) fn host_answer(
         ages.positive_ttl_ms,
         ages.negative_ttl_ms,
         decoded,
-    ) {
-        Some(Cached::Found {
+    )? {
+        Cached::Found {
             credential,
             filled_at,
-        }) if credential.kind == kind
-            && fresh_enough(feed, ages.stale_bound_ms, filled_at, now) =>
-        {
-            Some((Some(credential), Some(filled_at)))
+        } if credential.kind == kind && fresh_enough(feed, ages.stale_bound_ms, filled_at, now) => {
+            Some(Cached::Found {
+                credential,
+                filled_at,
+            })
         }
-        Some(Cached::Missing) => Some((None, None)),
-        _ => None,
+        Cached::Missing => Some(Cached::Missing),
+        Cached::Found { .. } => None,
+    }
+}
+
+impl Cached {
+    /// What a validation gets from it.
+    fn credential(self) -> Option<Arc<Credential>> {
+        match self {
+            Cached::Found { credential, .. } => Some(credential),
+            Cached::Missing => None,
+        }
+    }
+}
+
+/// Caches a store's answer in the host table, read when the digest's stripe
+/// was at `generation`: not before the feed's head is known, and withdrawn
+/// if an invalidation bumped the stripe meanwhile (the answer may predate a
+/// revocation). Every host fill goes through here, a process's own and the
+/// leader's for the desk.
+pub(crate) fn fill_host(
+    region: &Region,
+    feed: &FeedState,
+    digest: &Digest,
+    answer: Option<&Credential>,
+    filled_at: u64,
+    generation: u64,
+) {
+    if feed.is_ready() && table::insert(region, digest, answer, filled_at) {
+        bump(&region.header().fills);
+        if table::stripe(region, digest).load(Ordering::SeqCst) != generation {
+            table::invalidate(region, digest);
+        }
     }
 }
 
@@ -242,23 +274,24 @@ impl HostCache {
         let region = self.shared.region();
         let header = region.header();
         let now = feed.clock_ms();
-        if let Some((answer, filled_at)) =
+        if let Some(answer) =
             host_answer(&region, &self.decoded, &self.ages, feed, kind, digest, now)
         {
             bump(&counters.cache_hits);
             bump(&header.hits);
-            if filled_at.is_some_and(|at| now.saturating_sub(at) >= self.ages.refresh_after_ms) {
-                self.ask_refresh(&region, kind, digest, now);
+            if let Cached::Found { filled_at, .. } = answer {
+                if now.saturating_sub(filled_at) >= self.ages.refresh_after_ms {
+                    self.ask_refresh(&region, kind, digest, now);
+                }
             }
-            return Ok(answer);
+            return Ok(answer.credential());
         }
         bump(&counters.cache_misses);
         bump(&header.misses);
         if let Some(answer) = self.forward(&region, feed, kind, digest, now) {
             return Ok(answer);
         }
-        let stripe = table::stripe(&region, digest);
-        let generation = stripe.load(Ordering::SeqCst);
+        let generation = table::stripe(&region, digest).load(Ordering::SeqCst);
         bump(&counters.store_queries);
         let found = store
             .find_credential(kind, digest)
@@ -267,13 +300,7 @@ impl HostCache {
         if !self.fill_delay.is_zero() {
             std::thread::sleep(self.fill_delay);
         }
-        if feed.is_ready() && table::insert(&region, digest, found.as_deref(), now) {
-            bump(&header.fills);
-            if stripe.load(Ordering::SeqCst) != generation {
-                // An invalidation raced this fill: withdraw it.
-                table::invalidate(&region, digest);
-            }
-        }
+        fill_host(&region, feed, digest, found.as_deref(), now, generation);
         Ok(found)
     }
 
@@ -284,7 +311,7 @@ impl HostCache {
     /// did not answer in time.
     fn forward(
         &self,
-        region: &crate::shared::region::Region,
+        region: &Region,
         feed: &FeedState,
         kind: Kind,
         digest: &Digest,
@@ -313,18 +340,12 @@ impl HostCache {
             digest,
             feed.clock_ms(),
         )
-        .map(|(answer, _)| answer)
+        .map(Cached::credential)
     }
 
     /// Posts a refresh of a hot answer nearing its end, at most about once
     /// a second per key from this process.
-    fn ask_refresh(
-        &self,
-        region: &crate::shared::region::Region,
-        kind: Kind,
-        digest: &Digest,
-        now: u64,
-    ) {
+    fn ask_refresh(&self, region: &Region, kind: Kind, digest: &Digest, now: u64) {
         let tag = u64::from(u32::from_le_bytes([
             digest[2], digest[3], digest[4], digest[5],
         ]));

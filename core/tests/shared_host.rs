@@ -260,6 +260,44 @@ fn misses_are_answered_by_the_leader_once_per_key(db: &TestDb) {
     );
 }
 
+/// Nobody answers the desk (the leader's lock is held by something that is
+/// not a validator, so no fill thread runs): a miss waits out the desk's
+/// timeout, is answered by the process itself, and the next miss goes
+/// straight to the store.
+fn an_unanswered_desk_falls_back_to_the_store(db: &TestDb) {
+    let (first, _) = new_key(db);
+    let (second, _) = new_key(db);
+    // A leader reads the feed's head once, so the region says fills may be
+    // cached (forwarding is skipped before that), then goes away.
+    let earlier = Validator::open(&db.dsn, shared()).expect("earlier leader");
+    let region = earlier.shared_region_path().expect("shared");
+    drop(earlier);
+    let lock = std::fs::File::open(region.with_extension("leader")).expect("leader file");
+    // SAFETY: flock(2) on a descriptor we own.
+    let locked = unsafe {
+        libc::flock(
+            std::os::fd::AsRawFd::as_raw_fd(&lock),
+            libc::LOCK_EX | libc::LOCK_NB,
+        )
+    };
+    assert_eq!(locked, 0, "the test holds the leader's lock");
+    let v = Validator::open(&db.dsn, shared()).expect("follower");
+    assert!(!v.stats().host.expect("shares").leader);
+    let asked_at = Instant::now();
+    assert_eq!(status(&v, &first), Status::Valid);
+    // A lower bound, not a speed: the miss was posted and waited for.
+    assert!(
+        asked_at.elapsed() >= Duration::from_millis(250),
+        "forwarded first ({:?})",
+        asked_at.elapsed()
+    );
+    assert_eq!(v.stats().store_queries, 1, "then asked the store itself");
+    // Within the back-off: straight to the store.
+    assert_eq!(status(&v, &second), Status::Valid);
+    assert_eq!(v.stats().store_queries, 2);
+    drop(lock);
+}
+
 /// A hot answer nearing the end of its lifetime is renewed by the leader
 /// before it expires: a key in use never misses again, and the renewed
 /// answer still obeys the feed.
@@ -484,6 +522,7 @@ on_both_stores!(
     a_restored_database_drops_the_host_cache,
     misses_are_answered_by_the_leader_once_per_key,
     hot_answers_are_renewed_before_they_expire,
+    an_unanswered_desk_falls_back_to_the_store,
 );
 
 #[test]

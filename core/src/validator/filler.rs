@@ -10,12 +10,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cache::{host_answer, Ages};
+use crate::cache::{fill_host, host_answer, Ages};
 use crate::feed::FeedState;
 use crate::format::{Digest, Kind};
 use crate::shared::desk::{self, Taken};
 use crate::shared::region::Region;
-use crate::shared::{table, Shared};
+use crate::shared::table::{self, Cached};
+use crate::shared::Shared;
 use crate::stats::{bump, Counters};
 use crate::store::ValidationStore;
 
@@ -76,7 +77,7 @@ impl Filler {
             // Another request (or a process of its own accord) filled it
             // already; a refresh is done when the answer is young again.
             let answered = match cached {
-                Some((_, Some(filled_at))) if request.refresh => {
+                Some(Cached::Found { filled_at, .. }) if request.refresh => {
                     now.saturating_sub(filled_at) < self.ages.refresh_after_ms
                 }
                 Some(_) => !request.refresh,
@@ -87,7 +88,6 @@ impl Filler {
                 digests.push(request.digest);
             }
         }
-        let header = region.header();
         for (kind, digests) in wanted {
             for chunk in digests.chunks(QUERY_CHUNK) {
                 let generations: Vec<u64> = chunk
@@ -103,21 +103,13 @@ impl Filler {
                 if !self.fill_delay.is_zero() {
                     std::thread::sleep(self.fill_delay);
                 }
-                if !self.feed.is_ready() {
-                    continue;
-                }
                 for (digest, generation) in chunk.iter().zip(generations) {
                     let answer = found.iter().find(|c| c.digest == *digest);
-                    if table::insert(region, digest, answer, now) {
-                        bump(&header.fills);
-                        if table::stripe(region, digest).load(Ordering::SeqCst) != generation {
-                            // An invalidation raced this fill: withdraw it.
-                            table::invalidate(region, digest);
-                        }
-                    }
+                    fill_host(region, &self.feed, digest, answer, now, generation);
                 }
             }
         }
+        let header = region.header();
         for request in taken {
             desk::answer(region, request, self.feed.clock_ms());
             bump(if request.refresh {
