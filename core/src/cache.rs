@@ -323,7 +323,7 @@ impl HostCache {
         {
             return None;
         }
-        let ticket = desk::post(region, kind, digest, false, now)?;
+        let ticket = desk::post(region, kind, digest, false)?;
         if !desk::wait(region, ticket, FORWARD_TIMEOUT) {
             self.forward_backoff_until
                 .store(now + FORWARD_BACKOFF_MS, Ordering::Relaxed);
@@ -357,7 +357,7 @@ impl HostCache {
             return;
         }
         memo.store(tag << 32 | u64::from(now32), Ordering::Relaxed);
-        let _ = desk::post(region, kind, digest, true, now);
+        let _ = desk::post(region, kind, digest, true);
     }
 }
 

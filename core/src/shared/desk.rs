@@ -48,10 +48,8 @@ const ABANDONED_MS: u64 = 2000;
 pub(crate) struct Request {
     state: AtomicU32,
     kind: AtomicU32,
-    /// Shared-clock ms of the last change (posted, or answered).
-    changed_at: AtomicU64,
     digest: [AtomicU64; 4],
-    _pad: [AtomicU64; 2],
+    _pad: [AtomicU64; 3],
 }
 
 fn word(generation: u32, state: u32) -> u32 {
@@ -87,13 +85,7 @@ pub(crate) struct Ticket {
 
 /// Posts a request for `digest`; `None` if every slot near its home is in
 /// use (the caller asks the store itself). A `refresh` is not waited for.
-pub(crate) fn post(
-    region: &Region,
-    kind: Kind,
-    digest: &Digest,
-    refresh: bool,
-    now: u64,
-) -> Option<Ticket> {
+pub(crate) fn post(region: &Region, kind: Kind, digest: &Digest, refresh: bool) -> Option<Ticket> {
     let slots = requests(region);
     if slots.is_empty() {
         return None;
@@ -123,7 +115,6 @@ pub(crate) fn post(
             u32::from(kind.code()) | if refresh { REFRESH } else { 0 },
             Ordering::Relaxed,
         );
-        slot.changed_at.store(now, Ordering::Relaxed);
         for (w, chunk) in slot.digest.iter().zip(digest.chunks(8)) {
             let mut b = [0u8; 8];
             b.copy_from_slice(chunk);
@@ -269,12 +260,11 @@ pub(crate) fn take_posted(region: &Region) -> Vec<Taken> {
 
 /// Marks a taken request answered and wakes its poster (a refresh's slot
 /// is simply freed).
-pub(crate) fn answer(region: &Region, taken: &Taken, now: u64) {
+pub(crate) fn answer(region: &Region, taken: &Taken) {
     let Some(slot) = requests(region).get(taken.index) else {
         return;
     };
     let next = if taken.refresh { FREE } else { DONE };
-    slot.changed_at.store(now, Ordering::Relaxed);
     if slot
         .state
         .compare_exchange(
@@ -416,18 +406,18 @@ mod tests {
                         (t.kind, t.digest, t.refresh),
                         (Kind::AiToken, digest, false)
                     );
-                    answer(&region, t, 5);
+                    answer(&region, t);
                     return;
                 }
                 sleep(&region, seen, Duration::from_millis(50));
             });
-            let ticket = post(&region, Kind::AiToken, &digest, false, 1).expect("a free slot");
+            let ticket = post(&region, Kind::AiToken, &digest, false).expect("a free slot");
             assert!(wait(&region, ticket, Duration::from_secs(10)), "answered");
             leader.join().expect("leader");
         });
         // Freed by the poster: every slot near the home is free again.
         assert!(take_posted(&region).is_empty());
-        let again = post(&region, Kind::ApiKey, &digest, false, 2).expect("reused");
+        let again = post(&region, Kind::ApiKey, &digest, false).expect("reused");
         assert_eq!(again.index, home(&digest));
     }
 
@@ -437,14 +427,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("temporary directory");
         let region = desk_region(dir.path());
         let digest = [9u8; 32];
-        let first = post(&region, Kind::ApiKey, &digest, false, 1).expect("posted");
+        let first = post(&region, Kind::ApiKey, &digest, false).expect("posted");
         let taken = take_posted(&region);
         assert_eq!(taken.len(), 1);
         // Nobody answers: the poster gives up and the slot goes to another.
         assert!(!wait(&region, first, Duration::from_millis(20)));
-        let second = post(&region, Kind::ApiKey, &digest, false, 2).expect("posted");
+        let second = post(&region, Kind::ApiKey, &digest, false).expect("posted");
         assert_eq!(second.index, first.index);
-        answer(&region, &taken[0], 3);
+        answer(&region, &taken[0]);
         assert!(
             !wait(&region, second, Duration::from_millis(20)),
             "the first request's answer is not the second's"
@@ -456,16 +446,16 @@ mod tests {
     fn refreshes_free_themselves_and_abandoned_slots_are_swept() {
         let dir = tempfile::tempdir().expect("temporary directory");
         let region = desk_region(dir.path());
-        post(&region, Kind::ApiKey, &[1u8; 32], true, 0).expect("posted");
+        post(&region, Kind::ApiKey, &[1u8; 32], true).expect("posted");
         let taken = take_posted(&region);
         assert!(taken[0].refresh);
-        answer(&region, &taken[0], 1);
+        answer(&region, &taken[0]);
         assert!(take_posted(&region).is_empty());
         // A waiter that died: its answered slot is freed after two seconds
         // of being seen so, not before.
-        let dead = post(&region, Kind::ApiKey, &[2u8; 32], false, 0).expect("posted");
+        let dead = post(&region, Kind::ApiKey, &[2u8; 32], false).expect("posted");
         let taken = take_posted(&region);
-        answer(&region, &taken[0], 10);
+        answer(&region, &taken[0]);
         let mut seen = HashMap::new();
         assert_eq!(sweep(&region, &mut seen, 100), 0);
         assert_eq!(sweep(&region, &mut seen, 100 + ABANDONED_MS - 1), 0);
@@ -474,8 +464,8 @@ mod tests {
         // Every slot full near one home: the poster is told to ask itself.
         let crowded = [3u8; 32];
         for _ in 0..PROBE {
-            post(&region, Kind::ApiKey, &crowded, false, 0).expect("room");
+            post(&region, Kind::ApiKey, &crowded, false).expect("room");
         }
-        assert!(post(&region, Kind::ApiKey, &crowded, false, 0).is_none());
+        assert!(post(&region, Kind::ApiKey, &crowded, false).is_none());
     }
 }

@@ -111,7 +111,7 @@ impl Filler {
         }
         let header = region.header();
         for request in taken {
-            desk::answer(region, request, self.feed.clock_ms());
+            desk::answer(region, request);
             bump(if request.refresh {
                 &header.refreshed
             } else {
