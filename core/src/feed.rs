@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::format::Digest;
+use crate::model::FeedEntry;
 use crate::shared::region::shared_clock_ms;
 use crate::shared::Shared;
 use crate::stats::{bump, Counters};
@@ -38,9 +39,9 @@ pub(crate) const HOLE_WINDOW: Duration = Duration::from_secs(300);
 const MAX_HOLES: usize = 10_000;
 /// Rows read per query; a full page is followed by another at once.
 const PAGE: u32 = 1000;
-/// Every this many polls the poller also reads the feed's head, to notice a
-/// feed that went back (see [`Poller::went_back`]): 5 s at the default
-/// interval.
+/// Every this many polls the poller also checks that the row it read last
+/// is still there, to notice a feed that went back (see
+/// [`Poller::went_back`]): 5 s at the default interval.
 const HEAD_CHECK_EVERY: u32 = 10;
 
 /// What the feed vouches for: whether its head is known (before that,
@@ -103,7 +104,7 @@ impl FeedState {
             .then(|| self.clock_ms().saturating_sub(self.read_ok_at()))
     }
 
-    fn read_ok(&self, started: u64, high: i64) {
+    fn read_ok(&self, started: u64, cursor: &Cursor) {
         match &self.0 {
             Place::Local { ok_at, ready } => {
                 ok_at.fetch_max(started, Ordering::SeqCst);
@@ -112,23 +113,29 @@ impl FeedState {
             Place::Host(shared) => {
                 let region = shared.region();
                 let h = region.header();
-                h.feed_high.store(high, Ordering::SeqCst);
+                h.feed_high.store(cursor.high, Ordering::SeqCst);
+                h.feed_high_tag.store(cursor.high_tag, Ordering::SeqCst);
                 h.feed_ok_at.fetch_max(started, Ordering::SeqCst);
                 h.feed_ready.store(1, Ordering::SeqCst);
             }
         }
     }
 
-    /// Where a new leader continues: the highest id the host has read, so
-    /// nothing committed while leadership changed hands is skipped.
-    fn resume_from(&self) -> Option<i64> {
+    /// Where a new leader continues: the highest id the host has read (and
+    /// its row's tag), so nothing committed while leadership changed hands
+    /// is skipped.
+    fn resume_from(&self) -> Option<(i64, u64)> {
         match &self.0 {
             Place::Local { .. } => None,
             Place::Host(shared) => {
                 let region = shared.region();
                 let h = region.header();
-                (h.feed_ready.load(Ordering::SeqCst) != 0)
-                    .then(|| h.feed_high.load(Ordering::SeqCst))
+                (h.feed_ready.load(Ordering::SeqCst) != 0).then(|| {
+                    (
+                        h.feed_high.load(Ordering::SeqCst),
+                        h.feed_high_tag.load(Ordering::SeqCst),
+                    )
+                })
             }
         }
     }
@@ -138,6 +145,9 @@ impl FeedState {
 pub(crate) struct Cursor {
     /// The highest id read.
     high: i64,
+    /// [`row_tag`] of the row at `high` (0: not known), so a feed whose
+    /// head went back and then forward past `high` again is told apart.
+    high_tag: u64,
     /// Ids below `high` not read yet, with when they were first missed.
     holes: BTreeMap<i64, Instant>,
     /// Polls since the head was last compared with `high`.
@@ -148,6 +158,7 @@ impl Cursor {
     fn new(head: i64) -> Self {
         Cursor {
             high: head,
+            high_tag: 0,
             holes: BTreeMap::new(),
             polls: 0,
         }
@@ -166,6 +177,16 @@ impl Cursor {
             self.holes.insert(missing, now);
         }
         self.high = id;
+        // Not known unless this came from a row ([`Cursor::read_row`]).
+        self.high_tag = 0;
+    }
+
+    /// Records a row read, and its tag if it is the new highest.
+    fn read_row(&mut self, row: &FeedEntry, now: Instant) {
+        if row.id > self.high {
+            self.read_ahead(row.id, now);
+            self.high_tag = row_tag(&row.digest);
+        }
     }
 
     /// Records that a hole's row has appeared; false if it was not a hole.
@@ -182,6 +203,14 @@ impl Cursor {
     fn hole_ids(&self) -> Vec<i64> {
         self.holes.keys().copied().collect()
     }
+}
+
+/// The first 8 bytes of a feed row's digest: enough to tell that the row at
+/// an id is not the one read there before.
+fn row_tag(digest: &Digest) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(b)
 }
 
 /// Reads the feed and evicts what changed, on its own thread.
@@ -207,7 +236,7 @@ impl Poller {
         let started = self.state.clock_ms();
         match self.open_cursor() {
             Ok(cursor) => {
-                self.state.read_ok(started, cursor.high);
+                self.state.read_ok(started, &cursor);
                 Some(cursor)
             }
             Err(_) => {
@@ -217,29 +246,46 @@ impl Poller {
         }
     }
 
-    /// A cursor at the feed's head that also knows the holes just below
-    /// it: ids of transactions in flight when the process started. The rows
-    /// present were committed before anything was cached, so they need no
-    /// eviction.
+    /// The cursor to start from: where the host's last leader got to, or
+    /// the feed's head (also when the feed went back since).
     fn open_cursor(&self) -> crate::Result<Cursor> {
-        let store_head = self.store.feed_head()?;
-        let head = match self.state.resume_from() {
-            Some(high) if high > store_head => {
-                self.went_back();
-                store_head
+        match self.state.resume_from() {
+            Some((high, tag)) if !self.went_back_from(high, tag)? => self.cursor_at(high),
+            resumed => {
+                if resumed.is_some() {
+                    self.went_back();
+                }
+                self.cursor_at(self.store.feed_head()?)
             }
-            Some(high) => high,
-            None => store_head,
-        };
+        }
+    }
+
+    /// A cursor at `head` that also knows the holes just below it: ids of
+    /// transactions in flight now (or while leadership changed hands). The
+    /// rows present were committed before anything was cached, or were
+    /// read by the host's last leader, so they need no eviction.
+    fn cursor_at(&self, head: i64) -> crate::Result<Cursor> {
         let floor = (head - i64::from(PAGE)).max(0);
         let present = self.store.feed_since(floor, PAGE)?;
         let mut cursor = Cursor::new(floor);
         let now = Instant::now();
         for row in present.iter().filter(|r| r.id <= head) {
-            cursor.read_ahead(row.id, now);
+            cursor.read_row(row, now);
         }
         cursor.read_ahead(head, now);
         Ok(cursor)
+    }
+
+    /// Whether the feed is no longer the one read up to `high`: the row
+    /// read there is gone or another (its tag differs), or, with no tag
+    /// known, the head is below it. A head count alone misses a database
+    /// restored a few rows back that has since written as many again.
+    fn went_back_from(&self, high: i64, tag: u64) -> crate::Result<bool> {
+        if tag == 0 {
+            return Ok(self.store.feed_head()? < high);
+        }
+        let rows = self.store.feed_rows(&[high])?;
+        Ok(rows.first().is_none_or(|row| row_tag(&row.digest) != tag))
     }
 
     /// One poll: reads every new feed row and every hole that has appeared,
@@ -255,7 +301,7 @@ impl Poller {
         loop {
             let rows = self.store.feed_since(cursor.high, PAGE)?;
             for row in &rows {
-                cursor.read_ahead(row.id, now);
+                cursor.read_row(row, now);
                 (self.evict)(&row.digest);
                 evicted += 1;
             }
@@ -275,16 +321,15 @@ impl Poller {
         cursor.polls += 1;
         if cursor.polls >= HEAD_CHECK_EVERY {
             cursor.polls = 0;
-            let head = self.store.feed_head()?;
-            if head < cursor.high {
+            if self.went_back_from(cursor.high, cursor.high_tag)? {
                 self.went_back();
-                *cursor = Cursor::new(head);
+                *cursor = self.cursor_at(self.store.feed_head()?)?;
             }
         }
         if evicted > 0 {
             (self.changed)();
         }
-        self.state.read_ok(started, cursor.high);
+        self.state.read_ok(started, cursor);
         bump(&self.counters.feed_polls);
         self.counters
             .feed_evictions

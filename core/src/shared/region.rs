@@ -25,7 +25,7 @@ use crate::error::{Error, ErrorKind, Result};
 const MAGIC: u64 = 0x484b_5245_4749_4f4e;
 /// Bumped whenever the layout of the header, a slot or a record changes:
 /// processes of another layout treat the region as foreign and rebuild it.
-pub(crate) const LAYOUT: u32 = 4;
+pub(crate) const LAYOUT: u32 = 5;
 /// Fill generations in the header, striped by the digest's first byte.
 pub(crate) const STRIPES: usize = 64;
 
@@ -46,6 +46,8 @@ pub(crate) struct Header {
     check: AtomicU64,
     /// Highest change-feed id the leader has read.
     pub(crate) feed_high: AtomicI64,
+    /// The first 8 bytes of the digest of the feed row at `feed_high`.
+    pub(crate) feed_high_tag: AtomicU64,
     /// Monotonic ms at which the leader's last successful poll started.
     pub(crate) feed_ok_at: AtomicU64,
     /// 1 once a leader has read the feed's head: fills may be cached.
