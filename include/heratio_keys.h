@@ -69,8 +69,9 @@
  *             handle starts fresh ones and leaves the parent's alone;
  *             hk_validator_free in the child is safe. Opening the validator
  *             after fork, in the worker, is best. While a validator's threads
- *             are inside SQLite, fork() waits for them (at most the 5 s busy
- *             timeout), so the child never inherits a held SQLite lock.
+ *             are inside SQLite, fork() waits for them (each statement has
+ *             a 5 s busy timeout; at most 15 s, then it goes ahead), so the
+ *             child never inherits a held SQLite lock.
  * Errors:     functions returning int return 0 (HK_OK) or a negative
  *             hk_error; hk_validate and hk_check_format return an hk_status.
  *             Output parameters are written only on success (hk_validate

@@ -41,7 +41,15 @@ thread_local! {
 
 /// While alive, this thread may call into SQLite and no `fork()` of this
 /// process completes. Entering blocks only while a fork is being prepared.
-pub(crate) struct SqliteSection(());
+/// Neither `Send` nor `Sync`: the count it keeps is this thread's.
+pub(crate) struct SqliteSection(std::marker::PhantomData<*const ()>);
+
+/// Longest a `fork()` waits for sections in progress: a section is one
+/// store call (a few statements with a 5 s busy timeout each, or a
+/// connect), so this only ends on a stalled disk. Then the fork goes ahead
+/// as it did before sections existed (the child may find SQLite's mutexes
+/// held); blocking every `fork()` of the host process forever would be worse.
+const FORK_WAIT: Duration = Duration::from_secs(15);
 
 impl SqliteSection {
     pub(crate) fn enter() -> SqliteSection {
@@ -62,7 +70,7 @@ impl SqliteSection {
                 }
             }
         }
-        SqliteSection(())
+        SqliteSection(std::marker::PhantomData)
     }
 }
 
@@ -89,8 +97,8 @@ extern "C" fn before_fork() {
     if DEPTH.get() > 0 {
         return;
     }
-    // Bounded by the longest SQLite call: a busy wait of at most 5 s.
-    while SECTIONS.load(Ordering::SeqCst) > 0 {
+    let deadline = std::time::Instant::now() + FORK_WAIT;
+    while SECTIONS.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(1));
     }
 }

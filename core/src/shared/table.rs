@@ -457,9 +457,10 @@ pub(crate) fn invalidate(region: &Region, digest: &Digest) {
 
 /// Drops every cached answer. Every stripe is bumped first, so a fill racing
 /// this either lands before its slot is cleared or sees the bump and
-/// withdraws itself (as with [`invalidate`]). A slot a live writer holds is
-/// waited for; one left locked by a dead writer is cleared by the stuck-slot
-/// sweep. Empty slots are not written. Returns the slots cleared.
+/// withdraws itself (as with [`invalidate`]). A slot a writer holds past a
+/// short spin is left to that writer: its fill sees the bumped stripe and
+/// withdraws itself; one left locked by a dead writer is cleared by the
+/// stuck-slot sweep. Empty slots are not written. Returns the slots cleared.
 pub(crate) fn clear_all(region: &Region) -> u64 {
     let header = region.header();
     for stripe in &header.stripes {
