@@ -10,18 +10,25 @@ use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use heratio_keys_core::{
-    issue, IssueRequest, Kind, NewClient, Options, Request, Scopes, Status, UsageQuery, Validator,
+    issue, IssueRequest, Kind, NewClient, Options, OptionsBuilder, Request, Scopes, Status,
+    UsageQuery, Validator,
 };
 use heratio_keys_testkit::{actor, eventually, TestDb};
 
-/// Every test of this binary keeps its regions in one private directory.
+/// Every test of this binary keeps its regions in one private directory,
+/// under cargo's scratch directory for tests. Regions are fully allocated
+/// (tens of MiB each), so the directories of earlier runs whose process is
+/// gone are removed first: a killed or failed run leaves nothing behind for
+/// the next one.
 fn region_dir() -> PathBuf {
     static SET: Once = Once::new();
     if let Some(inherited) = std::env::var_os("HERATIO_KEYS_REGION_DIR") {
         return inherited.into();
     }
-    let dir = std::env::temp_dir().join(format!("hk-regions-{}", std::process::id()));
+    let scratch = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let dir = scratch.join(format!("hk-regions-{}", std::process::id()));
     SET.call_once(|| {
+        remove_regions_of_dead_runs(&scratch);
         std::fs::create_dir_all(&dir).expect("region dir");
         // SAFETY: set once, before any validator of this process reads it.
         unsafe { std::env::set_var("HERATIO_KEYS_REGION_DIR", &dir) };
@@ -29,11 +36,39 @@ fn region_dir() -> PathBuf {
     dir
 }
 
-fn shared() -> Options {
+fn remove_regions_of_dead_runs(scratch: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(scratch) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("hk-regions-"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Host options with a small region (a few MiB instead of the default's
+/// ~85): the tests need a handful of keys, and every open of one DSN must
+/// agree on the geometry or it replaces the region.
+fn host() -> OptionsBuilder {
     region_dir();
     Options::builder()
         .shared_cache(true)
+        .shared_cache_slots(8192)
+        .shared_queue_records(4096)
         .poll_interval(Duration::from_millis(100))
+}
+
+fn shared() -> Options {
+    host()
         .usage_flush_interval(Duration::from_millis(200))
         .build()
 }
@@ -131,9 +166,7 @@ fn processes_share_fills_revocations_and_usage(db: &TestDb) {
 /// they would wait in the ring until it fills and then be dropped.
 fn a_leader_without_usage_logging_writes_the_hosts_queue(db: &TestDb) {
     let (key, _) = new_key(db);
-    let quiet = Options::builder()
-        .shared_cache(true)
-        .poll_interval(Duration::from_millis(100))
+    let quiet = host()
         .usage_flush_interval(Duration::from_millis(200))
         .usage_log(false)
         .build();
@@ -304,9 +337,7 @@ fn an_unanswered_desk_falls_back_to_the_store(db: &TestDb) {
 fn hot_answers_are_renewed_before_they_expire(db: &TestDb) {
     let (key, id) = new_key(db);
     let short = || {
-        Options::builder()
-            .shared_cache(true)
-            .poll_interval(Duration::from_millis(100))
+        host()
             .cache_ttl(Duration::from_secs(2))
             .usage_log(false)
             .build()
@@ -541,6 +572,58 @@ on_both_stores!(
     hot_answers_are_renewed_before_they_expire,
     an_unanswered_desk_falls_back_to_the_store,
 );
+
+/// The region's file system has less room than the region (a small
+/// tmpfs, mounted in a private mount namespace): the validator must not
+/// die of SIGBUS on the first page the disk cannot back, but open with its
+/// own cache, say why, and validate and record as usual.
+#[test]
+fn a_full_region_file_system_falls_back_to_a_private_cache() {
+    if let Some(dsn) = std::env::var_os("HK_T_FULL_DSN") {
+        let dsn = dsn.into_string().expect("utf-8");
+        let key = std::env::var("HK_T_FULL_KEY").expect("key");
+        let v = Validator::open(&dsn, shared()).expect("validator");
+        let why = v.shared_cache_error().expect("the reason is kept");
+        assert!(why.contains("No space left"), "{why}");
+        assert!(v.stats().host.is_none(), "runs on its own cache");
+        for _ in 0..50 {
+            assert_eq!(status(&v, &key), Status::Valid);
+        }
+        assert!(v.flush(Duration::from_secs(10)), "usage written");
+        println!("fell back");
+        return;
+    }
+    let db = TestDb::sqlite();
+    let (key, _) = new_key(&db);
+    let before = recorded(&db);
+    let small = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("hk-small-fs-{}", std::process::id()));
+    std::fs::create_dir_all(&small).expect("mount point");
+    let script = r#"mount -t tmpfs -o size=1m,mode=0700 hk-small "$1" && shift && exec "$@""#;
+    let out = Command::new("unshare")
+        .args(["-rm", "sh", "-c", script, "sh"])
+        .arg(&small)
+        .arg(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "a_full_region_file_system_falls_back_to_a_private_cache",
+            "--nocapture",
+        ])
+        .env("HK_T_FULL_DSN", &db.dsn)
+        .env("HK_T_FULL_KEY", &key)
+        .env("HERATIO_KEYS_REGION_DIR", &small)
+        .output()
+        .expect("unshare (util-linux) runs");
+    let _ = std::fs::remove_dir(&small);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("fell back"),
+        "the child on a 1 MiB tmpfs: {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(recorded(&db) - before, 50, "every validation recorded");
+}
 
 #[test]
 fn sqlite_foreign_region() {

@@ -271,6 +271,23 @@ impl Region {
         let file = open_private(path)?;
         file.set_len(bytes as u64)
             .map_err(|e| unavailable(format!("cannot size {}: {e}", path.display())))?;
+        // A sparse file maps fine and then kills the process with SIGBUS on
+        // the first page the full file system cannot back; reserving every
+        // block now turns a full disk or tmpfs into an error at open (the
+        // private-cache fallback) instead.
+        let len = libc::off_t::try_from(bytes)
+            .map_err(|_| Error::internal(format!("region of {bytes} bytes")))?;
+        // SAFETY: a valid descriptor we own; the range is the file's length.
+        let reserved = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
+        if reserved != 0 {
+            let why = std::io::Error::from_raw_os_error(reserved);
+            drop(file);
+            let _ = std::fs::remove_file(path);
+            return Err(unavailable(format!(
+                "cannot reserve {bytes} bytes for {}: {why}",
+                path.display()
+            )));
+        }
         let region = Region::map(file, path, geometry, bytes)?;
         let h = region.header();
         let mut id = [0u8; 8];
