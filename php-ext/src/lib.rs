@@ -39,7 +39,7 @@ use ext_php_rs::flags::ErrorType;
 use ext_php_rs::prelude::*;
 use ext_php_rs::types::{ZendHashTable, Zval};
 use ext_php_rs::zend::{ce, ExecutorGlobals, IniEntryDef, ProcessGlobals};
-use heratio_keys_core::model::check_required;
+use heratio_keys_core::model::{check_required, MAX_SCOPES};
 use heratio_keys_core::{Kind, Request, Validation};
 
 mod ini;
@@ -150,13 +150,42 @@ fn run(request: &Request<'_>) -> Outcome {
 
 /// The required scopes, checked by the core's rule: a typo such as
 /// `"read "` is a programming error, not a silent 403.
-fn required(scopes: &[String]) -> PhpResult<Vec<&str>> {
+/// The required scopes as the core takes them, on the stack: this runs on
+/// every request, and a `Vec` here was an allocation per call.
+struct Required<'a> {
+    names: [&'a str; MAX_SCOPES],
+    len: usize,
+}
+
+impl<'a> Required<'a> {
+    fn as_slice(&self) -> &[&'a str] {
+        &self.names[..self.len]
+    }
+}
+
+fn required(scopes: &[String]) -> PhpResult<Required<'_>> {
     check_required(scopes).map_err(|e| misuse(&e))?;
-    Ok(scopes.iter().map(String::as_str).collect())
+    let mut names = [""; MAX_SCOPES];
+    for (name, scope) in names.iter_mut().zip(scopes) {
+        *name = scope;
+    }
+    Ok(Required {
+        names,
+        len: scopes.len(),
+    })
+}
+
+/// Request text as UTF-8: borrowed when it is (the usual case, checked by
+/// the standard library's fast validation), replaced characters otherwise.
+fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
 fn lossy<'a>(bytes: Option<&'a BinarySlice<'_, u8>>) -> Option<std::borrow::Cow<'a, str>> {
-    bytes.map(|b| String::from_utf8_lossy(b))
+    bytes.map(|b| text(b))
 }
 
 fn validate(
@@ -170,7 +199,7 @@ fn validate(
     let ip = lossy(ip);
     let endpoint = lossy(endpoint);
     let request = Request::new(kind, key)
-        .scopes(&scopes)
+        .scopes(scopes.as_slice())
         .ip(ip.as_deref())
         .endpoint(endpoint.as_deref());
     Ok(run(&request).finish())
@@ -299,11 +328,14 @@ pub fn heratio_keys_authenticate(scopes: Vec<String>, kind: String) -> PhpResult
     let kind: Kind = kind.parse().map_err(|e| misuse(&e))?;
     let scopes = required(&scopes)?;
     let outcome = with_server(|server| {
-        let text = |name: &str| server.get(name).map(String::from_utf8_lossy);
-        let ip = text("REMOTE_ADDR");
-        let endpoint = text("REQUEST_URI").map(|uri| match uri.find('?') {
-            Some(q) => std::borrow::Cow::Owned(uri[..q].to_owned()),
-            None => uri,
+        let ip = server.get("REMOTE_ADDR").map(text);
+        // The path alone: the query string may carry anything, keys too.
+        let endpoint = server.get("REQUEST_URI").map(|uri| {
+            let path = uri
+                .iter()
+                .position(|&b| b == b'?')
+                .map_or(uri, |q| &uri[..q]);
+            text(path)
         });
         // No key at all is still a validation attempt: counted and logged
         // like any other failure, with Heratio's own wording.
@@ -312,7 +344,7 @@ pub fn heratio_keys_authenticate(scopes: Vec<String>, kind: String) -> PhpResult
             None => Request::absent(kind),
         };
         run(&request
-            .scopes(&scopes)
+            .scopes(scopes.as_slice())
             .ip(ip.as_deref())
             .endpoint(endpoint.as_deref()))
     });

@@ -24,6 +24,8 @@ pub(crate) const SLOT_BYTES: usize = WORDS * 8;
 const PROBE: usize = 8;
 /// Payload words before the variable bytes.
 const FIXED: usize = 12;
+/// The payload word holding the checksum.
+const CHECKSUM_WORD: usize = 10;
 /// Bytes of name, scopes and metadata a slot can hold.
 const DATA_BYTES: usize = (WORDS - 1 - FIXED) * 8;
 
@@ -71,27 +73,65 @@ fn digest_words(d: &Digest) -> [u64; 4] {
     std::array::from_fn(|i| u64::from_le_bytes(d[i * 8..i * 8 + 8].try_into().unwrap_or_default()))
 }
 
-fn checksum(words: &[u64]) -> u64 {
-    let mut crc = crc32fast::Hasher::new();
-    for w in words {
-        crc.update(&w.to_le_bytes());
+/// CRC32 of what a fill wrote: the fixed words, the checksum word itself
+/// taken as zero, then `data_words` words of text. One pass over a
+/// contiguous copy: crc32fast's fast path needs long inputs, and a call
+/// per word cost ~4 ns each, 63 times on every decode.
+fn checksum(words: &[u64; WORDS - 1], data_words: usize) -> u64 {
+    let mut bytes = [0u8; (WORDS - 1) * 8];
+    let n = FIXED + data_words.min(WORDS - 1 - FIXED);
+    for (i, word) in words[..n].iter().enumerate() {
+        let word = if i == CHECKSUM_WORD { 0 } else { *word };
+        bytes[i * 8..i * 8 + 8].copy_from_slice(&word.to_le_bytes());
     }
-    u64::from(crc.finalize()) | 1 << 32
+    u64::from(crc32fast::hash(&bytes[..n * 8])) | 1 << 32
+}
+
+/// Where the lengths of the texts are kept (word 4: flags, kind, name,
+/// scopes and metadata lengths; word 11: the allowlist's length).
+fn text_lengths(flags_word: u64, allowed_word: u64) -> [usize; 4] {
+    [
+        (flags_word >> 16 & 0xffff) as usize,
+        (flags_word >> 32 & 0xffff) as usize,
+        (flags_word >> 48 & 0xffff) as usize,
+        (allowed_word & 0xffff) as usize,
+    ]
 }
 
 impl Slot {
     /// A consistent copy, or `None` if a writer owns the slot or wrote
     /// while it was read.
+    ///
+    /// Only the words in use are copied (the fixed ones and the text the
+    /// lengths name; the rest read as zero): a slot is eight cache lines,
+    /// a typical answer fills two.
     fn read(&self) -> Option<Copy> {
         let before = self.seq.load(Ordering::Acquire);
         if before & 1 == 1 {
             return None;
         }
-        let copy = Copy(std::array::from_fn(|i| {
-            self.words[i].load(Ordering::Relaxed)
-        }));
+        let mut copy = Copy([0; WORDS - 1]);
+        for (to, from) in copy.0[..FIXED].iter_mut().zip(&self.words) {
+            *to = from.load(Ordering::Relaxed);
+        }
+        // Lengths from a torn read are bounded here and the copy refused
+        // by the sequence check below.
+        let total: usize = text_lengths(copy.0[4], copy.0[11]).iter().sum();
+        let end = FIXED + total.div_ceil(8).min(WORDS - 1 - FIXED);
+        for (to, from) in copy.0[FIXED..end].iter_mut().zip(&self.words[FIXED..]) {
+            *to = from.load(Ordering::Relaxed);
+        }
         fence(Ordering::Acquire);
         (self.seq.load(Ordering::Relaxed) == before).then_some(copy)
+    }
+
+    /// Whether the slot seems to hold `digest`: its first words, read
+    /// without the sequence check, so that probing past other digests'
+    /// slots touches one cache line each. A torn read can only send the
+    /// caller on (a miss at worst) or to [`Slot::read`], which checks.
+    fn may_hold(&self, digest: &[u64; 4]) -> bool {
+        self.words[4].load(Ordering::Relaxed) & OCCUPIED != 0
+            && (0..4).all(|i| self.words[i].load(Ordering::Relaxed) == digest[i])
     }
 
     /// Takes the slot for writing; `None` if another writer has it.
@@ -166,21 +206,12 @@ impl Copy {
     /// The text lengths (name, scopes, metadata, allowlist), if they fit
     /// and the checksum over every word the fill wrote holds.
     fn intact(&self) -> Option<[usize; 4]> {
-        let meta = self.0[4];
-        let lens = [
-            usize::try_from(meta >> 16 & 0xffff).ok()?,
-            usize::try_from(meta >> 32 & 0xffff).ok()?,
-            usize::try_from(meta >> 48 & 0xffff).ok()?,
-            usize::try_from(self.0[11] & 0xffff).ok()?,
-        ];
+        let lens = text_lengths(self.0[4], self.0[11]);
         let total: usize = lens.iter().sum();
         if total > DATA_BYTES {
             return None;
         }
-        let mut covered = self.0[..FIXED].to_vec();
-        covered[10] = 0;
-        covered.extend_from_slice(&self.0[FIXED..FIXED + total.div_ceil(8)]);
-        (checksum(&covered) == self.0[10]).then_some(lens)
+        (checksum(&self.0, total.div_ceil(8)) == self.0[CHECKSUM_WORD]).then_some(lens)
     }
 
     fn decode(&self, digest: &Digest) -> Option<Cached> {
@@ -191,14 +222,13 @@ impl Copy {
         if self.flags() & NEGATIVE != 0 {
             return Some(Cached::Missing);
         }
-        let bytes: Vec<u8> = self.0[FIXED..FIXED + data_words]
-            .iter()
-            .flat_map(|w| w.to_le_bytes())
-            .take(total)
-            .collect();
+        let mut bytes = [0u8; DATA_BYTES];
+        for (i, w) in self.0[FIXED..FIXED + data_words].iter().enumerate() {
+            bytes[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+        }
         let text = |range: std::ops::Range<usize>| std::str::from_utf8(&bytes[range]).ok();
         let name = text(0..name_len)?.to_owned();
-        let scopes = Scopes::from_stored(text(name_len..name_len + scopes_len)?).ok()?;
+        let scopes = Scopes::from_trusted_stored(text(name_len..name_len + scopes_len)?);
         let meta_end = name_len + scopes_len + meta_len;
         let metadata = match meta_len {
             0 => None,
@@ -281,9 +311,7 @@ fn encode(
         b[..chunk.len()].copy_from_slice(chunk);
         w[FIXED + i] = u64::from_le_bytes(b);
     }
-    let mut covered = w[..FIXED].to_vec();
-    covered.extend_from_slice(&w[FIXED..FIXED + data.len().div_ceil(8)]);
-    w[10] = checksum(&covered);
+    w[CHECKSUM_WORD] = checksum(&w, data.len().div_ceil(8));
     Some(w)
 }
 
@@ -310,6 +338,9 @@ pub(crate) fn lookup(
     let start = home(digest, slots.len());
     for i in 0..PROBE {
         let index = (start + i) % slots.len();
+        if !slots[index].may_hold(&want) {
+            continue;
+        }
         let Some(copy) = slots[index].read() else {
             continue;
         };
@@ -356,29 +387,45 @@ struct Memo {
 /// allowlist into fresh allocations: for a hot key that was most of a
 /// cached validation's cost in shared mode (callgrind). A refill,
 /// revocation or eviction changes the words and is decoded anew.
-pub(crate) struct Decoded(Box<[arc_swap::ArcSwapOption<Memo>]>);
+///
+/// A slot is remembered on its second decode in a row at its memo entry:
+/// with keys at random over a large table nearly every decode is of
+/// another slot, and remembering each cost an allocation and a swap for
+/// nothing.
+pub(crate) struct Decoded {
+    memos: Box<[arc_swap::ArcSwapOption<Memo>]>,
+    /// `index + 1` of the slot last decoded at each memo entry.
+    last_decoded: Box<[std::sync::atomic::AtomicUsize]>,
+}
 
 impl Default for Decoded {
     fn default() -> Self {
-        Decoded(
-            (0..MEMO)
+        Decoded {
+            memos: (0..MEMO)
                 .map(|_| arc_swap::ArcSwapOption::empty())
                 .collect(),
-        )
+            last_decoded: (0..MEMO)
+                .map(|_| std::sync::atomic::AtomicUsize::new(0))
+                .collect(),
+        }
     }
 }
 
 impl Decoded {
     fn get(&self, index: usize, copy: &Copy) -> Option<Arc<Credential>> {
-        let memo = self.0[index % MEMO].load();
+        let memo = self.memos[index % MEMO].load();
         let memo = memo.as_ref()?;
         (memo.fixed[..] == copy.0[..FIXED]).then(|| Arc::clone(&memo.credential))
     }
 
     fn put(&self, index: usize, copy: &Copy, credential: &Arc<Credential>) {
+        let last = self.last_decoded[index % MEMO].swap(index + 1, Ordering::Relaxed);
+        if last != index + 1 {
+            return;
+        }
         let mut fixed = [0u64; FIXED];
         fixed.copy_from_slice(&copy.0[..FIXED]);
-        self.0[index % MEMO].store(Some(Arc::new(Memo {
+        self.memos[index % MEMO].store(Some(Arc::new(Memo {
             fixed,
             credential: Arc::clone(credential),
         })));
