@@ -551,6 +551,81 @@ fn a_restored_database_drops_the_host_cache(db: &TestDb) {
     );
 }
 
+/// The host's usage is written by two lanes, each with its own cursor.
+/// Lane 1 is made to fail (a trigger refuses its cursor) while lane 0
+/// writes on; then its leader shuts down with lane 1's records still
+/// queued, and the next leader, once lane 1 can write again, writes exactly
+/// those: every validation recorded once, the key's use count exact.
+fn usage_lanes_fail_apart_and_are_written_exactly_once(db: &TestDb) {
+    let (key, id) = new_key(db);
+    let block_lane_1 = if db.is_mysql() {
+        "CREATE TRIGGER lane_1_down BEFORE UPDATE ON usage_cursor FOR EACH ROW \
+         BEGIN IF NEW.queue LIKE '%.1' THEN \
+         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'lane 1 down'; END IF; END"
+    } else {
+        "CREATE TRIGGER lane_1_down BEFORE UPDATE ON usage_cursor \
+         WHEN NEW.queue LIKE '%.1' BEGIN SELECT RAISE(ABORT, 'lane 1 down'); END"
+    };
+    db.exec(block_lane_1);
+    let leading = |shutdown: Duration| {
+        host()
+            .usage_flush_interval(Duration::from_millis(100))
+            .shutdown_flush_timeout(shutdown)
+            .build()
+    };
+    let first = Validator::open(&db.dsn, leading(Duration::from_millis(300))).expect("leader");
+    assert!(first.stats().host.expect("shares").leader);
+    let follower = Validator::open(&db.dsn, shared()).expect("follower");
+    let before = recorded(db);
+    // Positions 0..3000: blocks of 1 024 go to lanes 0, 1, 0.
+    const VALIDATIONS: u64 = 3000;
+    for _ in 0..VALIDATIONS {
+        assert_eq!(status(&follower, &key), Status::Valid);
+    }
+    let lane_0_share = 1024 + (VALIDATIONS - 2048);
+    assert!(
+        eventually(Duration::from_secs(20), || recorded(db) - before
+            == lane_0_share)
+        .is_some(),
+        "lane 0 wrote its {lane_0_share} records while lane 1 failed (recorded {})",
+        recorded(db) - before
+    );
+    assert!(
+        first.stats().usage_write_errors > 0,
+        "lane 1's failures are counted"
+    );
+    drop(first);
+    assert_eq!(
+        recorded(db) - before,
+        lane_0_share,
+        "nothing of lane 1 was written, nothing of lane 0 twice"
+    );
+    db.exec("DROP TRIGGER lane_1_down");
+    let next = Validator::open(&db.dsn, leading(Duration::from_secs(5))).expect("next leader");
+    assert!(
+        eventually(Duration::from_secs(5), || next
+            .stats()
+            .host
+            .is_some_and(|h| h.leader)
+            || follower.stats().host.is_some_and(|h| h.leader))
+        .is_some(),
+        "someone leads"
+    );
+    assert!(next.flush(Duration::from_secs(20)) && follower.flush(Duration::from_secs(20)));
+    assert!(
+        eventually(Duration::from_secs(20), || recorded(db) - before
+            == VALIDATIONS)
+        .is_some(),
+        "every validation recorded (recorded {})",
+        recorded(db) - before
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(recorded(db) - before, VALIDATIONS, "and none twice");
+    let info = db.store.get_credential(Kind::ApiKey, id).expect("key");
+    assert_eq!(info.usage_count, i64::try_from(VALIDATIONS).expect("count"));
+    assert_eq!(follower.stats().usage_dropped, 0);
+}
+
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -571,6 +646,7 @@ on_both_stores!(
     misses_are_answered_by_the_leader_once_per_key,
     hot_answers_are_renewed_before_they_expire,
     an_unanswered_desk_falls_back_to_the_store,
+    usage_lanes_fail_apart_and_are_written_exactly_once,
 );
 
 /// The region's file system has less room than the region (a small
