@@ -85,7 +85,7 @@ pub use store::{
     AdminStore, AuditQuery, AuditStore, Backend, ClientStore, Connections, CredentialStore, Dsn,
     KeyStore, LifecycleStore, ReportStore, StatsQuery, UsageQuery, ValidationStore,
 };
-pub use validator::{Options, OptionsBuilder, Request, Validation, Validator};
+pub use validator::{request_text, Options, OptionsBuilder, Request, Validation, Validator};
 pub use verify_request::VerifyRequest;
 pub use view::{CredentialView, ValidationView};
 

@@ -31,7 +31,9 @@ pub(crate) unsafe fn optional_text<'a>(s: *const c_char) -> Option<Cow<'a, str>>
         return None;
     }
     // SAFETY: the caller guarantees a NUL-terminated string.
-    Some(unsafe { CStr::from_ptr(s) }.to_string_lossy())
+    Some(heratio_keys_core::request_text(
+        unsafe { CStr::from_ptr(s) }.to_bytes(),
+    ))
 }
 
 /// The strings of the `scopes` argument (`scopes_len` of them), or what is

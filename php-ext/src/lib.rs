@@ -40,7 +40,7 @@ use ext_php_rs::prelude::*;
 use ext_php_rs::types::{ZendHashTable, Zval};
 use ext_php_rs::zend::{ce, ExecutorGlobals, IniEntryDef, ProcessGlobals};
 use heratio_keys_core::model::{check_required, MAX_SCOPES};
-use heratio_keys_core::{Kind, Request, Validation};
+use heratio_keys_core::{request_text, Kind, Request, Validation};
 
 mod ini;
 mod request;
@@ -175,17 +175,8 @@ fn required(scopes: &[String]) -> PhpResult<Required<'_>> {
     })
 }
 
-/// Request text as UTF-8: borrowed when it is (the usual case, checked by
-/// the standard library's fast validation), replaced characters otherwise.
-fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => std::borrow::Cow::Borrowed(text),
-        Err(_) => String::from_utf8_lossy(bytes),
-    }
-}
-
 fn lossy<'a>(bytes: Option<&'a BinarySlice<'_, u8>>) -> Option<std::borrow::Cow<'a, str>> {
-    bytes.map(|b| text(b))
+    bytes.map(|b| request_text(b))
 }
 
 fn validate(
@@ -328,14 +319,14 @@ pub fn heratio_keys_authenticate(scopes: Vec<String>, kind: String) -> PhpResult
     let kind: Kind = kind.parse().map_err(|e| misuse(&e))?;
     let scopes = required(&scopes)?;
     let outcome = with_server(|server| {
-        let ip = server.get("REMOTE_ADDR").map(text);
+        let ip = server.get("REMOTE_ADDR").map(request_text);
         // The path alone: the query string may carry anything, keys too.
         let endpoint = server.get("REQUEST_URI").map(|uri| {
             let path = uri
                 .iter()
                 .position(|&b| b == b'?')
                 .map_or(uri, |q| &uri[..q]);
-            text(path)
+            request_text(path)
         });
         // No key at all is still a validation attempt: counted and logged
         // like any other failure, with Heratio's own wording.

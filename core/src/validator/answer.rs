@@ -9,6 +9,19 @@ use crate::model::Credential;
 use crate::ratelimit::RateInfo;
 use crate::status::Status;
 
+/// Request text (a client IP, an endpoint) from a binding's bytes, for the
+/// usage log: borrowed when it is UTF-8, which the standard library's fast
+/// check confirms for the usual case, and with invalid sequences replaced
+/// otherwise (`String::from_utf8_lossy` alone walks the bytes the slow
+/// way on every request).
+#[must_use]
+pub fn request_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
 /// One validation request.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
@@ -180,5 +193,21 @@ impl Validation {
             ),
             Status::IpDenied => format!("{label} not allowed from this IP address."),
         }
+    }
+}
+
+#[cfg(test)]
+mod request_text_tests {
+    use super::request_text;
+    use std::borrow::Cow;
+
+    #[test]
+    fn valid_text_is_borrowed_and_invalid_bytes_replaced() {
+        assert!(matches!(
+            request_text(b"/api/\xc3\xa9"),
+            Cow::Borrowed("/api/é")
+        ));
+        assert_eq!(request_text(b"10.0.0.1\xff"), "10.0.0.1\u{fffd}");
+        assert_eq!(request_text(b""), "");
     }
 }

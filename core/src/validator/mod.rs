@@ -27,7 +27,7 @@ mod filler;
 mod host;
 pub mod options;
 
-pub use answer::{Request, Validation};
+pub use answer::{request_text, Request, Validation};
 pub use options::{Options, OptionsBuilder};
 
 use engine::{lock, Engine};
