@@ -278,7 +278,7 @@ impl HostCache {
             host_answer(&region, &self.decoded, &self.ages, feed, kind, digest, now)
         {
             bump(&counters.cache_hits);
-            bump(&header.hits);
+            self.shared.count_hit();
             if let Cached::Found { filled_at, .. } = answer {
                 if now.saturating_sub(filled_at) >= self.ages.refresh_after_ms {
                     self.ask_refresh(&region, kind, digest, now);

@@ -17,7 +17,7 @@
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -48,6 +48,11 @@ pub(crate) struct Shared {
     leading: AtomicBool,
     geometry: Geometry,
     bytes: usize,
+    /// This process's hits not yet added to the header's count: counting
+    /// each hit on the header's line, which every process writes, cost a
+    /// cache-line transfer between cores per validation; the host thread
+    /// adds them every tick instead.
+    unpublished_hits: AtomicU64,
 }
 
 impl std::fmt::Debug for Shared {
@@ -92,6 +97,7 @@ impl Shared {
             leading: AtomicBool::new(false),
             geometry,
             bytes,
+            unpublished_hits: AtomicU64::new(0),
         })
     }
 
@@ -167,6 +173,29 @@ impl Shared {
     /// Whether this process leads.
     pub(crate) fn leading(&self) -> bool {
         self.leading.load(Ordering::Relaxed)
+    }
+
+    /// Counts a hit of this process on the host table.
+    pub(crate) fn count_hit(&self) {
+        self.unpublished_hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds this process's hits since the last call to the header's count.
+    pub(crate) fn publish_hits(&self) {
+        let hits = self.unpublished_hits.swap(0, Ordering::Relaxed);
+        if hits > 0 {
+            self.region()
+                .header()
+                .hits
+                .fetch_add(hits, Ordering::Relaxed);
+        }
+    }
+
+    /// The host's hits as this process sees them: the header's count and
+    /// its own not yet added.
+    pub(crate) fn hits(&self) -> u64 {
+        self.region().header().hits.load(Ordering::Relaxed)
+            + self.unpublished_hits.load(Ordering::Relaxed)
     }
 
     /// Gives leadership up (at shutdown).

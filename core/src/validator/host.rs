@@ -183,6 +183,7 @@ impl HostDuties {
         // Another process may have rebuilt the region (corrupted, or of an
         // older layout): follow it to the new file.
         let _ = self.shared.refresh();
+        self.shared.publish_hits();
         if !self.shared.try_lead() {
             // Another leader may write meanwhile: re-read its cursors when
             // leading again.
@@ -367,6 +368,7 @@ impl HostDuties {
     /// At shutdown: if no other process leads, write what is queued
     /// (retrying for a while if the store is down), then resign.
     fn finish(&mut self) {
+        self.shared.publish_hits();
         if self.shared.try_lead() {
             let deadline =
                 Instant::now() + self.usage.map_or(Duration::ZERO, |u| u.shutdown_timeout);

@@ -275,7 +275,7 @@ impl Validator {
             HostStats {
                 leader: shared.leading(),
                 leader_pid: h.leader_pid.load(std::sync::atomic::Ordering::Relaxed),
-                hits: get(&h.hits),
+                hits: shared.hits(),
                 misses: get(&h.misses),
                 fills: get(&h.fills),
                 entries: engine.cache.len(),
