@@ -21,22 +21,25 @@ use crate::usage::{UsageHealth, UsageSettings};
 /// Cache slots whose checksum the leader verifies per tick.
 const DAMAGE_SWEEP_SLOTS: usize = 4096;
 
-/// Usage writers of a host: the ring's positions are dealt to the lanes in
-/// blocks of [`LANE_BLOCK`] (block `b` to lane `b % LANES`), and the leader
-/// writes each lane's records in its own transaction on its own
-/// connection, all lanes at once. One writer could not keep up with a busy
-/// host: with the CPU saturated it gets one thread's share of it (and the
-/// database one for its session), ~10 000 rows/s where the host validated
-/// 12 000/s. Each lane commits its own positions in order with its own
-/// cursor (`usage_cursor`), so "position `p` is written" stays a single
-/// comparison for a successor: `p <= cursor[lane(p)]`.
+/// Usage writers of a host: records are dealt to the lanes by credential
+/// (its id modulo [`LANES`]; records without one, the rejected, to lane
+/// 0), and the leader writes each lane's records in its own transaction on
+/// its own connection, all lanes at once. One writer could not keep up with
+/// a busy host: with the CPU saturated it gets one thread's share of it
+/// (and the database one for its session), ~10 000 rows/s where the host
+/// validated 12 000/s. By credential, because every batch also bumps its
+/// credentials' counters and daily rows: lanes dealt by position touched
+/// the same rows, waited on each other's locks and wrote less than one
+/// lane. Each lane commits its own records in position order with its own
+/// cursor (`usage_cursor`), so "the record at `p` is written" stays a single
+/// comparison for a successor, who reads the record's lane from the record
+/// itself: `p <= cursor[lane(record)]`.
 pub(super) const LANES: usize = 2;
-/// Positions per block. Fixed, not the batch size: every leader of a region
-/// must deal positions to lanes alike.
-const LANE_BLOCK: u64 = 1024;
 
-fn lane_of(position: u64) -> usize {
-    usize::try_from(position / LANE_BLOCK % LANES as u64).unwrap_or(0)
+fn lane_of(record: &UsageRecord) -> usize {
+    record.credential_id.map_or(0, |id| {
+        usize::try_from(id.rem_euclid(LANES as i64)).unwrap_or(0)
+    })
 }
 
 /// The `usage_cursor` queue of a lane (lane 0 keeps the region's own name).
@@ -267,10 +270,11 @@ impl HostDuties {
             // The ring frees a prefix: everything before this position.
             let mut release_before = last + 1;
             for (position, record) in batch {
-                let lane = &mut lanes[lane_of(position)];
-                if position.cast_signed() <= done[lane_of(position)] {
+                let lane_index = lane_of(&record);
+                if position.cast_signed() <= done[lane_index] {
                     continue;
                 }
+                let lane = &mut lanes[lane_index];
                 if lane.records.len() == settings.batch_size {
                     // Left for the next pass (the window is two batches,
                     // this lane's share of it more than one).

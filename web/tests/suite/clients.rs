@@ -4,11 +4,13 @@
 //! chart and audit trail, and the maintenance pass on `keygen serve`'s
 //! timer.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::{alerts, follow, form, form_csrf, keys_in, verify_until, Browser, Server, ADMIN};
+use crate::common::{
+    alerts, follow, form, form_csrf, keys_in, verify_until, Browser, Server, ADMIN,
+};
 use heratio_keys_core::model::DAY_MS;
 use heratio_keys_core::Kind;
 use serde_json::json;

@@ -2,11 +2,13 @@
 //! guessers without locking the real admin out, bounded audit rows, and
 //! sessions ended by account changes made from another process.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{audit_count, cli_actor, form, parallel_logins, Browser, Server, ADMIN, PASSWORD};
+use crate::common::{
+    audit_count, cli_actor, form, parallel_logins, Browser, Server, ADMIN, PASSWORD,
+};
 
 #[test]
 fn login_cookie_flags_logout_and_wrong_password() {

@@ -2,11 +2,11 @@
 //! a real SQLite file and (when configured) a fresh MariaDB database. Logins
 //! and sessions are in `login.rs`, `/v1/verify` in `verify.rs`.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{cli_actor, form, keys_in, Browser, Server, ADMIN, PASSWORD};
+use crate::common::{cli_actor, form, keys_in, Browser, Server, ADMIN, PASSWORD};
 use heratio_keys_core::model::now_ms;
 use heratio_keys_core::Kind;
 use serde_json::json;

@@ -3,12 +3,12 @@
 //! values and label sets, nothing secret in it; `--metrics-listen` and
 //! `--no-metrics`.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use common::{form, store_client, store_key, Browser, Server, TestDb, ADMIN, PASSWORD};
+use crate::common::{form, store_client, store_key, Browser, Server, TestDb, ADMIN, PASSWORD};
 use heratio_keys_core::{generate, Actor, IssueRequest, Kind, Scopes, Source, Status};
 use openmetrics_parser::prometheus::parse_prometheus;
 use openmetrics_parser::{PrometheusType, PrometheusValue};

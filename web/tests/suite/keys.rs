@@ -5,9 +5,11 @@
 //! shown as the core words it; "expires soon" in the tables and on the
 //! dashboard.
 
-mod common;
+use crate::common;
 
-use common::{alerts, follow, form, form_csrf, keys_in, verify_until, Browser, Server, ADMIN};
+use crate::common::{
+    alerts, follow, form, form_csrf, keys_in, verify_until, Browser, Server, ADMIN,
+};
 use heratio_keys_core::model::{now_ms, DAY_MS};
 use heratio_keys_core::Kind;
 use serde_json::json;

@@ -2,11 +2,10 @@
 //! and on MariaDB: install, clients, keys and tokens, every validation
 //! status, revocation, deactivation cascade, statistics, usage and audit.
 
-mod common;
 
 use std::time::Duration;
 
-use common::{Keygen, TestDb};
+use crate::common::{Keygen, TestDb};
 use heratio_keys_core::model::{now_ms, parse_rfc3339};
 use heratio_keys_core::{Kind, UsageQuery};
 use serde_json::Value;

@@ -2,9 +2,9 @@
 //! memory. Alone in its test binary: the count of checks is per process,
 //! and so is the peak memory measured.
 
-mod common;
+use crate::common;
 
-use common::{audit_count, parallel_logins, Browser, Server, ADMIN};
+use crate::common::{audit_count, parallel_logins, Browser, Server, ADMIN};
 
 /// The process's peak resident memory so far (`VmHWM`), in KiB.
 fn peak_rss_kib() -> u64 {

@@ -2,12 +2,11 @@
 //! web admin accounts with roles, searching the audit log, and the usage
 //! export (CSV and JSON lines, streamed).
 
-mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::{array, expected_actor, int, text, Keygen, TestDb};
+use crate::common::{array, expected_actor, int, text, Keygen, TestDb};
 use heratio_keys_core::model::{parse_rfc3339, rfc3339};
 use heratio_keys_core::{AuditQuery, Kind, Status, UsageRecord};
 use serde_json::Value;

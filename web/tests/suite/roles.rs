@@ -4,9 +4,11 @@
 //! viewer's read-only pages; the accounts page and the core's rules on it
 //! (last admin, disabled accounts, sessions ended by a change).
 
-mod common;
+use crate::common;
 
-use common::{add_account, alerts, follow, form, form_csrf, Browser, Server, ADMIN, PASSWORD};
+use crate::common::{
+    add_account, alerts, follow, form, form_csrf, Browser, Server, ADMIN, PASSWORD,
+};
 use heratio_keys_core::{AdminRole, Kind};
 use heratio_keys_web::{route_table, Access, RouteInfo};
 

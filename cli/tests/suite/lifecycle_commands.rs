@@ -3,9 +3,8 @@
 //! allowlists, client updates and reactivation, and `keygen maintain` on a
 //! clock moved with `--now` (no test sleeps).
 
-mod common;
 
-use common::{array, expected_actor, int, strings, text, Keygen, TestDb};
+use crate::common::{array, expected_actor, int, strings, text, Keygen, TestDb};
 use heratio_keys_core::model::{now_ms, parse_rfc3339, rfc3339, DAY_MS};
 use heratio_keys_core::AuditQuery;
 use serde_json::Value;

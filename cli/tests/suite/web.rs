@@ -1,13 +1,12 @@
 //! `keygen admin:create` and `keygen serve` as commands (the server itself
 //! is tested in the web crate).
 
-mod common;
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{closed_port, Keygen, TestDb};
+use crate::common::{closed_port, Keygen, TestDb};
 
 #[test]
 fn admin_create_reads_the_password_from_stdin() {

@@ -1,13 +1,13 @@
 //! `POST /v1/verify`: every status, what a refusal may say, malformed
 //! requests, whose end-user fields are recorded, and per-source throttling.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use common::{Browser, Server, TestDb};
+use crate::common::{Browser, Server, TestDb};
 use heratio_keys_core::model::now_ms;
 use heratio_keys_core::{generate, Actor, IssueRequest, Kind, NewClient, Scopes, Source};
 use serde_json::json;

@@ -2,11 +2,10 @@
 //! through the real binary, on SQLite and on MariaDB (a Heratio-shaped
 //! source of the same engine as the target).
 
-mod common;
-#[path = "../../core/tests/heratio_source/mod.rs"]
+#[path = "../../../core/tests/heratio_source/mod.rs"]
 mod heratio_source;
 
-use common::{Keygen, Run, TestDb};
+use crate::common::{Keygen, Run, TestDb};
 use heratio_source::{heratio_db, hex, insert_keys, insert_user, random_key, research_key, KeyRow};
 use serde_json::{json, Value};
 

@@ -5,17 +5,17 @@
 //! `/readyz` following the database: ready, not ready once the database is
 //! really gone, ready again once it is back, never a secret in the answer.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{store_client, store_key, Browser, Resp, Server, TestDb};
+use crate::common::{store_client, store_key, Browser, Resp, Server, TestDb};
 use heratio_keys_core::{generate, Actor, IssueRequest, Kind, Scopes, Source};
 use serde_json::{json, Value};
 
 /// The document as checked in (the server must serve exactly this).
-const DOCUMENT: &str = include_str!("../openapi.json");
+const DOCUMENT: &str = include_str!("../../openapi.json");
 
 /// `s` as one JSON Pointer token (RFC 6901), percent-encoded for a URI
 /// fragment (RFC 3986: a media type's space and the like).

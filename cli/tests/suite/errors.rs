@@ -1,9 +1,8 @@
 //! Arguments, DSN resolution, help, completions and failures: exit codes and
 //! one-line error messages that never show a password.
 
-mod common;
 
-use common::{closed_port, keygen_in, Keygen, TestDb};
+use crate::common::{closed_port, keygen_in, Keygen, TestDb};
 use serde_json::Value;
 
 const SECRET: &str = "Tr0ub4dor-s3cret";

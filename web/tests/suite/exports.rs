@@ -3,12 +3,12 @@
 //! back ends; and (ignored by default, run in release) a 1 000 000-row
 //! export in bounded memory.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use common::{Browser, Server};
+use crate::common::{Browser, Server};
 use heratio_keys_core::{Actor, Kind, Source, UsageQuery};
 use serde_json::json;
 
