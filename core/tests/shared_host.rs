@@ -551,92 +551,6 @@ fn a_restored_database_drops_the_host_cache(db: &TestDb) {
     );
 }
 
-/// The host's usage is written by two lanes, dealt by credential (id
-/// modulo 2), each with its own cursor. Lane 1 is made to fail (a trigger
-/// refuses its cursor) while lane 0 writes what it can (the ring frees only
-/// a prefix, so lane 0 gets one peek past lane 1's first record); then its
-/// leader shuts down with lane 1's records still queued, and the next
-/// leader, once lane 1 can write again, writes exactly what is missing:
-/// every validation recorded once, each key's use count exact.
-fn usage_lanes_fail_apart_and_are_written_exactly_once(db: &TestDb) {
-    let (first_key, first_id) = new_key(db);
-    let (second_key, second_id) = new_key(db);
-    assert_ne!(first_id % 2, second_id % 2, "consecutive ids, one per lane");
-    let ((even_key, even_id), (odd_key, odd_id)) = if first_id % 2 == 0 {
-        ((first_key, first_id), (second_key, second_id))
-    } else {
-        ((second_key, second_id), (first_key, first_id))
-    };
-    let block_lane_1 = if db.is_mysql() {
-        "CREATE TRIGGER lane_1_down BEFORE UPDATE ON usage_cursor FOR EACH ROW \
-         BEGIN IF NEW.queue LIKE '%.1' THEN \
-         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'lane 1 down'; END IF; END"
-    } else {
-        "CREATE TRIGGER lane_1_down BEFORE UPDATE ON usage_cursor \
-         WHEN NEW.queue LIKE '%.1' BEGIN SELECT RAISE(ABORT, 'lane 1 down'); END"
-    };
-    db.exec(block_lane_1);
-    let leading = |shutdown: Duration| {
-        host()
-            .usage_flush_interval(Duration::from_millis(100))
-            .shutdown_flush_timeout(shutdown)
-            .build()
-    };
-    let first = Validator::open(&db.dsn, leading(Duration::from_millis(300))).expect("leader");
-    assert!(first.stats().host.expect("shares").leader);
-    let follower = Validator::open(&db.dsn, shared()).expect("follower");
-    let before = recorded(db);
-    // Interleaved, so lane 1's unwritten records sit between lane 0's.
-    const EACH: u64 = 1500;
-    for _ in 0..EACH {
-        assert_eq!(status(&follower, &even_key), Status::Valid);
-        assert_eq!(status(&follower, &odd_key), Status::Valid);
-    }
-    assert!(
-        eventually(Duration::from_secs(20), || first.stats().usage_write_errors
-            > 0
-            && recorded(db) - before >= 1000)
-        .is_some(),
-        "lane 0 wrote a batch while lane 1's failures were counted (recorded {})",
-        recorded(db) - before
-    );
-    std::thread::sleep(Duration::from_millis(500));
-    let by_lane_0 = recorded(db) - before;
-    assert!(by_lane_0 <= EACH, "only lane 0 wrote: {by_lane_0}");
-    drop(first);
-    assert_eq!(
-        recorded(db) - before,
-        by_lane_0,
-        "nothing of lane 1 was written at shutdown"
-    );
-    db.exec("DROP TRIGGER lane_1_down");
-    let next = Validator::open(&db.dsn, leading(Duration::from_secs(5))).expect("next leader");
-    assert!(
-        eventually(Duration::from_secs(5), || next
-            .stats()
-            .host
-            .is_some_and(|h| h.leader)
-            || follower.stats().host.is_some_and(|h| h.leader))
-        .is_some(),
-        "someone leads"
-    );
-    assert!(next.flush(Duration::from_secs(20)) && follower.flush(Duration::from_secs(20)));
-    assert!(
-        eventually(Duration::from_secs(20), || recorded(db) - before
-            == 2 * EACH)
-        .is_some(),
-        "every validation recorded (recorded {})",
-        recorded(db) - before
-    );
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(recorded(db) - before, 2 * EACH, "and none twice");
-    for id in [even_id, odd_id] {
-        let info = db.store.get_credential(Kind::ApiKey, id).expect("key");
-        assert_eq!(info.usage_count, i64::try_from(EACH).expect("count"));
-    }
-    assert_eq!(follower.stats().usage_dropped, 0);
-}
-
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -657,7 +571,6 @@ on_both_stores!(
     misses_are_answered_by_the_leader_once_per_key,
     hot_answers_are_renewed_before_they_expire,
     an_unanswered_desk_falls_back_to_the_store,
-    usage_lanes_fail_apart_and_are_written_exactly_once,
 );
 
 /// The region's file system has less room than the region (a small

@@ -2,7 +2,6 @@
 //! web admin accounts with roles, searching the audit log, and the usage
 //! export (CSV and JSON lines, streamed).
 
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 

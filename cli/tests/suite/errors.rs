@@ -1,7 +1,6 @@
 //! Arguments, DSN resolution, help, completions and failures: exit codes and
 //! one-line error messages that never show a password.
 
-
 use crate::common::{closed_port, keygen_in, Keygen, TestDb};
 use serde_json::Value;
 

@@ -2,7 +2,6 @@
 //! and on MariaDB: install, clients, keys and tokens, every validation
 //! status, revocation, deactivation cascade, statistics, usage and audit.
 
-
 use std::time::Duration;
 
 use crate::common::{Keygen, TestDb};

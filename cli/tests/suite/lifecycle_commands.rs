@@ -3,7 +3,6 @@
 //! allowlists, client updates and reactivation, and `keygen maintain` on a
 //! clock moved with `--now` (no test sleeps).
 
-
 use crate::common::{array, expected_actor, int, strings, text, Keygen, TestDb};
 use heratio_keys_core::model::{now_ms, parse_rfc3339, rfc3339, DAY_MS};
 use heratio_keys_core::AuditQuery;

@@ -3,7 +3,6 @@
 //! usage rows are written through the core's usage writer, the flusher's
 //! own path, so the daily rollups are maintained as in production.
 
-
 use crate::common::{array, closed_port, int, keygen_in, text, Keygen, TestDb};
 use heratio_keys_core::model::{now_ms, rfc3339, DAY_MS};
 use heratio_keys_core::{Kind, Status, UsageRecord};

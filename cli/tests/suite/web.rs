@@ -1,7 +1,6 @@
 //! `keygen admin:create` and `keygen serve` as commands (the server itself
 //! is tested in the web crate).
 
-
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

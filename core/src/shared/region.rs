@@ -25,7 +25,7 @@ use crate::error::{Error, ErrorKind, Result};
 const MAGIC: u64 = 0x484b_5245_4749_4f4e;
 /// Bumped whenever the layout of the header, a slot or a record changes:
 /// processes of another layout treat the region as foreign and rebuild it.
-pub(crate) const LAYOUT: u32 = 6;
+pub(crate) const LAYOUT: u32 = 5;
 /// Fill generations in the header, striped by the digest's first byte.
 pub(crate) const STRIPES: usize = 64;
 

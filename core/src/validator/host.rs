@@ -16,44 +16,9 @@ use crate::shared::{table, Shared};
 use crate::stats::{bump, Counters};
 use crate::store::ValidationStore;
 
-use crate::usage::{UsageHealth, UsageSettings};
-
 /// Cache slots whose checksum the leader verifies per tick.
 const DAMAGE_SWEEP_SLOTS: usize = 4096;
-
-/// Usage writers of a host: records are dealt to the lanes by credential
-/// (its id modulo [`LANES`]; records without one, the rejected, to lane
-/// 0), and the leader writes each lane's records in its own transaction on
-/// its own connection, all lanes at once. One writer could not keep up with
-/// a busy host: with the CPU saturated it gets one thread's share of it
-/// (and the database one for its session), ~10 000 rows/s where the host
-/// validated 12 000/s. By credential, because every batch also bumps its
-/// credentials' counters and daily rows: lanes dealt by position touched
-/// the same rows, waited on each other's locks and wrote less than one
-/// lane. Each lane commits its own records in position order with its own
-/// cursor (`usage_cursor`), so "the record at `p` is written" stays a single
-/// comparison for a successor, who reads the record's lane from the record
-/// itself: `p <= cursor[lane(record)]`.
-pub(super) const LANES: usize = 2;
-
-fn lane_of(record: &UsageRecord) -> usize {
-    record.credential_id.map_or(0, |id| {
-        usize::try_from(id.rem_euclid(LANES as i64)).unwrap_or(0)
-    })
-}
-
-/// The `usage_cursor` queue of a lane (lane 0 keeps the region's own name).
-fn lane_queue(region_id: u64, lane: usize) -> String {
-    match lane {
-        0 => format!("{region_id:016x}"),
-        _ => format!("{region_id:016x}.{lane}"),
-    }
-}
-
-/// Attempts per lane batch before a pass gives up on it: two lanes' upserts
-/// of the same counters can deadlock, which the database resolves by
-/// failing one of them, and a retry at once then succeeds.
-const LANE_ATTEMPTS: usize = 3;
+use crate::usage::{UsageHealth, UsageSettings};
 
 use super::filler::Filler;
 
@@ -95,9 +60,7 @@ pub(super) struct HostDuties {
     pub(super) interval: Duration,
     pub(super) cursor: Option<Cursor>,
     drain: Drain,
-    /// Per lane, the last position written (read from the store on first
-    /// writing after gaining the lead).
-    written_through: Option<[i64; LANES]>,
+    written_through: Option<i64>,
     last_write: Instant,
     stuck: HashMap<usize, u64>,
     /// Where the checksum sweep continues.
@@ -188,7 +151,7 @@ impl HostDuties {
         let _ = self.shared.refresh();
         self.shared.publish_hits();
         if !self.shared.try_lead() {
-            // Another leader may write meanwhile: re-read its cursors when
+            // Another leader may write meanwhile: re-read its cursor when
             // leading again.
             self.written_through = None;
             return;
@@ -233,24 +196,22 @@ impl HostDuties {
         };
         self.last_write = Instant::now();
         let region = self.shared.region();
-        let region_id = region
-            .header()
-            .region_id
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let queues: [String; LANES] = std::array::from_fn(|lane| lane_queue(region_id, lane));
+        let queue = format!(
+            "{:016x}",
+            region
+                .header()
+                .region_id
+                .load(std::sync::atomic::Ordering::Relaxed)
+        );
         if self.written_through.is_none() {
-            let mut through = [-1; LANES];
-            for (done, queue) in through.iter_mut().zip(&queues) {
-                match self.store.usage_written_through(queue) {
-                    Ok(position) => *done = position.unwrap_or(-1),
-                    Err(e) => {
-                        self.health.record(Some(&e));
-                        bump(&self.counters.usage_write_errors);
-                        return false;
-                    }
+            match self.store.usage_written_through(&queue) {
+                Ok(position) => self.written_through = Some(position.unwrap_or(-1)),
+                Err(e) => {
+                    self.health.record(Some(&e));
+                    bump(&self.counters.usage_write_errors);
+                    return false;
                 }
             }
-            self.written_through = Some(through);
         }
         // At most one poll interval per pass. Under sustained load the ring
         // never empties: a pass that chased it kept this thread from its
@@ -261,112 +222,44 @@ impl HostDuties {
         // the wait that followed at 10 000 validations a second.
         let deadline = Instant::now() + self.interval;
         loop {
-            let batch = ring::peek(&region, &mut self.drain, settings.batch_size * LANES);
+            let batch = ring::peek(&region, &mut self.drain, settings.batch_size);
             let Some(&(last, _)) = batch.last() else {
                 return true;
             };
-            let mut done = self.written_through.unwrap_or([-1; LANES]);
-            let mut lanes: [LaneBatch; LANES] = Default::default();
-            // The ring frees a prefix: everything before this position.
-            let mut release_before = last + 1;
-            for (position, record) in batch {
-                let lane_index = lane_of(&record);
-                if position.cast_signed() <= done[lane_index] {
-                    continue;
-                }
-                let lane = &mut lanes[lane_index];
-                if lane.records.len() == settings.batch_size {
-                    // Left for the next pass (the window is two batches,
-                    // this lane's share of it more than one).
-                    release_before = release_before.min(position);
-                    continue;
-                }
-                lane.first.get_or_insert(position);
-                lane.last = position;
-                lane.records.push(record);
-            }
-            let results = self.write_lanes(&lanes, &queues);
-            let mut failure = None;
-            for ((lane, result), done) in lanes.iter().zip(results).zip(&mut done) {
-                match result {
-                    Ok(()) if !lane.records.is_empty() => {
-                        *done = lane.last.cast_signed();
-                        let n = lane.records.len() as u64;
-                        let relaxed = std::sync::atomic::Ordering::Relaxed;
-                        self.counters.usage_written.fetch_add(n, relaxed);
-                        region.header().ring_written.fetch_add(n, relaxed);
+            let done = self.written_through.unwrap_or(-1);
+            let fresh: Vec<UsageRecord> = batch
+                .into_iter()
+                .filter(|(pos, _)| (*pos).cast_signed() > done)
+                .map(|(_, r)| r)
+                .collect();
+            if !fresh.is_empty() {
+                match self
+                    .store
+                    .write_usage_through(&fresh, &queue, last.cast_signed())
+                {
+                    Ok(()) => {
+                        self.health.record(None);
+                        self.counters
+                            .usage_written
+                            .fetch_add(fresh.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                        region
+                            .header()
+                            .ring_written
+                            .fetch_add(fresh.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     }
-                    Ok(()) => {}
                     Err(e) => {
-                        // Its records stay queued, and so does everything
-                        // after its first: the ring frees only a prefix.
-                        if let Some(first) = lane.first {
-                            release_before = release_before.min(first);
-                        }
-                        failure = Some(e);
+                        self.health.record(Some(&e));
+                        bump(&self.counters.usage_write_errors);
+                        return false;
                     }
                 }
             }
-            self.written_through = Some(done);
-            let head = region
-                .header()
-                .ring_head
-                .load(std::sync::atomic::Ordering::Acquire);
-            if release_before > head {
-                ring::release(&region, release_before - 1);
-            }
-            if let Some(e) = failure {
-                self.health.record(Some(&e));
-                bump(&self.counters.usage_write_errors);
-                return false;
-            }
-            self.health.record(None);
+            self.written_through = Some(last.cast_signed());
+            ring::release(&region, last);
             if Instant::now() >= deadline {
                 return true;
             }
         }
-    }
-
-    /// Writes each lane's records with the lane's cursor, the lanes at once
-    /// (lane 0 on this thread), each retried a few times.
-    fn write_lanes(
-        &self,
-        lanes: &[LaneBatch; LANES],
-        queues: &[String; LANES],
-    ) -> [crate::error::Result<()>; LANES] {
-        let store = self.store.as_ref();
-        let write = |lane: &LaneBatch, queue: &str| {
-            if lane.records.is_empty() {
-                return Ok(());
-            }
-            let mut attempt = 1;
-            loop {
-                match store.write_usage_through(&lane.records, queue, lane.last.cast_signed()) {
-                    Err(_) if attempt < LANE_ATTEMPTS => attempt += 1,
-                    result => return result,
-                }
-            }
-        };
-        std::thread::scope(|scope| {
-            let others: Vec<_> = lanes[1..]
-                .iter()
-                .zip(&queues[1..])
-                .map(|(lane, queue)| {
-                    (!lane.records.is_empty()).then(|| scope.spawn(move || write(lane, queue)))
-                })
-                .collect();
-            let mut first = Some(write(&lanes[0], &queues[0]));
-            let mut results = others.into_iter().map(|handle| match handle {
-                None => Ok(()),
-                Some(handle) => handle.join().unwrap_or_else(|_| {
-                    Err(crate::error::Error::internal("a usage lane panicked"))
-                }),
-            });
-            std::array::from_fn(|lane| match lane {
-                0 => first.take().unwrap_or(Ok(())),
-                _ => results.next().unwrap_or(Ok(())),
-            })
-        })
     }
 
     /// At shutdown: if no other process leads, write what is queued
@@ -408,13 +301,4 @@ impl HostDuties {
         }
         self.shared.resign();
     }
-}
-
-/// One lane's share of a pass: its records not yet written, in position
-/// order, and the first and last of their positions.
-#[derive(Default)]
-struct LaneBatch {
-    records: Vec<UsageRecord>,
-    first: Option<u64>,
-    last: u64,
 }
