@@ -1,10 +1,11 @@
 //! How many login password checks run at once, and what they cost in
-//! memory. Alone in its test binary: the count of checks is per process,
-//! and so is the peak memory measured.
+//! memory. Alone in its test binary (not in `suite/`): the count of checks
+//! is per process, and so is the peak memory measured.
 
-use crate::common;
+#[path = "suite/common/mod.rs"]
+mod common;
 
-use crate::common::{audit_count, parallel_logins, Browser, Server, ADMIN};
+use common::{audit_count, parallel_logins, Browser, Server, ADMIN};
 
 /// The process's peak resident memory so far (`VmHWM`), in KiB.
 fn peak_rss_kib() -> u64 {
