@@ -148,8 +148,6 @@ fn run(request: &Request<'_>) -> Outcome {
     })
 }
 
-/// The required scopes, checked by the core's rule: a typo such as
-/// `"read "` is a programming error, not a silent 403.
 /// The required scopes as the core takes them, on the stack: this runs on
 /// every request, and a `Vec` here was an allocation per call.
 struct Required<'a> {
@@ -163,6 +161,8 @@ impl<'a> Required<'a> {
     }
 }
 
+/// The required scopes, checked by the core's rule: a typo such as
+/// `"read "` is a programming error, not a silent 403.
 fn required(scopes: &[String]) -> PhpResult<Required<'_>> {
     check_required(scopes).map_err(|e| misuse(&e))?;
     let mut names = [""; MAX_SCOPES];

@@ -388,9 +388,9 @@ impl Region {
         usize::try_from(self.geometry.table_slots).unwrap_or(0)
     }
 
-    /// Where the fill desk starts: after the table and the ring.
+    /// Where the fill desk starts: it is the region's last part.
     pub(crate) fn desk_offset(&self) -> usize {
-        HEADER_BYTES + self.table_slots() * SLOT_BYTES + self.ring_slots() * RECORD_BYTES
+        self.geometry.bytes(SLOT_BYTES, RECORD_BYTES) - super::desk::DESK_BYTES
     }
 
     /// Usage-ring records this process mapped.

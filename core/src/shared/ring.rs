@@ -65,10 +65,22 @@ fn pack(bytes: &[u8], out: &mut [u64]) {
 /// offset). Only these are written and read: a typical record is 2 of its
 /// 6 cache lines, and the ring is written by every validation.
 fn used_words(flags: u64) -> [std::ops::Range<usize>; 2] {
-    let len = |shift: u32| usize::try_from(flags >> shift & 0xff).unwrap_or(0);
-    let ip_words = len(16).min(MAX_IP_LEN).div_ceil(8);
-    let endpoint_words = len(24).min(MAX_ENDPOINT_LEN).div_ceil(8);
-    [0..4 + ip_words, 4 + IP_WORDS..4 + IP_WORDS + endpoint_words]
+    let (ip_len, endpoint_len) = text_lengths(flags);
+    [
+        0..4 + ip_len.div_ceil(8),
+        4 + IP_WORDS..4 + IP_WORDS + endpoint_len.div_ceil(8),
+    ]
+}
+
+/// The IP's and the endpoint's byte lengths a flags word gives (8 bits at
+/// 16, 16 bits at 24), bounded by what a record holds.
+fn text_lengths(flags: u64) -> (usize, usize) {
+    let field =
+        |shift: u32, bits: u32| usize::try_from(flags >> shift & ((1 << bits) - 1)).unwrap_or(0);
+    (
+        field(16, 8).min(MAX_IP_LEN),
+        field(24, 16).min(MAX_ENDPOINT_LEN),
+    )
 }
 
 fn unpack(words: &[u64], len: usize) -> String {
@@ -163,25 +175,15 @@ fn encode(r: &UsageRef<'_>) -> [u64; WORDS] {
 
 fn decode(w: &[u64; WORDS]) -> Option<UsageRecord> {
     let flag = |f: u64| w[0] & f != 0;
-    let field = |shift: u32, bits: u32| usize::try_from(w[0] >> shift & ((1 << bits) - 1)).ok();
+    let (ip_len, endpoint_len) = text_lengths(w[0]);
     Some(UsageRecord {
         kind: Kind::from_code(i64::try_from(w[0] & 0xff).ok()?)?,
         status: Status::from_code(i64::try_from(w[0] >> 8 & 0xff).ok()?)?,
         credential_id: flag(HAS_CREDENTIAL).then(|| w[1].cast_signed()),
         client_id: flag(HAS_CLIENT).then(|| w[2].cast_signed()),
         at: w[3].cast_signed(),
-        ip: flag(HAS_IP).then(|| {
-            unpack(
-                &w[4..4 + IP_WORDS],
-                field(16, 8).unwrap_or(0).min(MAX_IP_LEN),
-            )
-        }),
-        endpoint: flag(HAS_ENDPOINT).then(|| {
-            unpack(
-                &w[4 + IP_WORDS..],
-                field(24, 16).unwrap_or(0).min(MAX_ENDPOINT_LEN),
-            )
-        }),
+        ip: flag(HAS_IP).then(|| unpack(&w[4..4 + IP_WORDS], ip_len)),
+        endpoint: flag(HAS_ENDPOINT).then(|| unpack(&w[4 + IP_WORDS..], endpoint_len)),
     })
 }
 
@@ -416,15 +418,23 @@ mod tests {
             ..record(2)
         };
         let bare = record(3);
-        for r in [&long, &short, &bare] {
+        // Past what a record holds (clipped to MAX_ENDPOINT_LEN), with a
+        // NUL byte and non-ASCII text in it.
+        let huge = UsageRecord {
+            ip: Some("10.0.0.2".into()),
+            endpoint: Some(format!("/a\0é{}", "y".repeat(10_000))),
+            ..record(4)
+        };
+        for r in [&long, &short, &bare, &huge] {
             assert!(push(&region, &UsageRef::from(r)));
             let got = peek(&region, &mut drain, 10);
             assert_eq!(got.len(), 1);
             let back = &got[0].1;
-            assert_eq!(
-                (back.at, &back.ip, &back.endpoint),
-                (r.at, &r.ip, &r.endpoint)
-            );
+            let clipped = r
+                .endpoint
+                .as_deref()
+                .map(|e| clip(e, MAX_ENDPOINT_LEN).to_owned());
+            assert_eq!((back.at, &back.ip, &back.endpoint), (r.at, &r.ip, &clipped));
             release(&region, got[0].0);
         }
     }
