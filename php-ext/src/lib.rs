@@ -39,16 +39,17 @@ use ext_php_rs::flags::ErrorType;
 use ext_php_rs::prelude::*;
 use ext_php_rs::types::{ZendHashTable, Zval};
 use ext_php_rs::zend::{ce, ExecutorGlobals, IniEntryDef, ProcessGlobals};
-use heratio_keys_core::model::{check_required, MAX_SCOPES};
 use heratio_keys_core::{request_text, Kind, Request, Validation};
 
 mod ini;
 mod request;
 mod result;
+mod scopes;
 mod state;
 mod stats;
 
 use result::KeyResult;
+use scopes::{required, ScopeList};
 use state::Slot;
 
 /// The extension's name as PHP sees it (`php -m`, `extension_loaded()`).
@@ -148,33 +149,6 @@ fn run(request: &Request<'_>) -> Outcome {
     })
 }
 
-/// The required scopes as the core takes them, on the stack: this runs on
-/// every request, and a `Vec` here was an allocation per call.
-struct Required<'a> {
-    names: [&'a str; MAX_SCOPES],
-    len: usize,
-}
-
-impl<'a> Required<'a> {
-    fn as_slice(&self) -> &[&'a str] {
-        &self.names[..self.len]
-    }
-}
-
-/// The required scopes, checked by the core's rule: a typo such as
-/// `"read "` is a programming error, not a silent 403.
-fn required(scopes: &[String]) -> PhpResult<Required<'_>> {
-    check_required(scopes).map_err(|e| misuse(&e))?;
-    let mut names = [""; MAX_SCOPES];
-    for (name, scope) in names.iter_mut().zip(scopes) {
-        *name = scope;
-    }
-    Ok(Required {
-        names,
-        len: scopes.len(),
-    })
-}
-
 fn lossy<'a>(bytes: Option<&'a BinarySlice<'_, u8>>) -> Option<std::borrow::Cow<'a, str>> {
     bytes.map(|b| request_text(b))
 }
@@ -182,7 +156,7 @@ fn lossy<'a>(bytes: Option<&'a BinarySlice<'_, u8>>) -> Option<std::borrow::Cow<
 fn validate(
     kind: Kind,
     key: &BinarySlice<'_, u8>,
-    scopes: &[String],
+    scopes: ScopeList<'_>,
     ip: Option<&BinarySlice<'_, u8>>,
     endpoint: Option<&BinarySlice<'_, u8>>,
 ) -> PhpResult<KeyResult> {
@@ -198,26 +172,26 @@ fn validate(
 
 /// Validates an API key (`hk_api_…`).
 #[php_function]
-#[php(defaults(scopes = Vec::<String>::new()))]
+#[php(defaults(scopes = ScopeList::NONE))]
 pub fn heratio_keys_validate_api_key(
     key: BinarySlice<'_, u8>,
-    scopes: Vec<String>,
+    scopes: ScopeList<'_>,
     ip: Option<BinarySlice<'_, u8>>,
     endpoint: Option<BinarySlice<'_, u8>>,
 ) -> PhpResult<KeyResult> {
-    validate(Kind::ApiKey, &key, &scopes, ip.as_ref(), endpoint.as_ref())
+    validate(Kind::ApiKey, &key, scopes, ip.as_ref(), endpoint.as_ref())
 }
 
 /// Validates an AI token (`hk_ai_…`).
 #[php_function]
-#[php(defaults(scopes = Vec::<String>::new()))]
+#[php(defaults(scopes = ScopeList::NONE))]
 pub fn heratio_keys_validate_ai_token(
     key: BinarySlice<'_, u8>,
-    scopes: Vec<String>,
+    scopes: ScopeList<'_>,
     ip: Option<BinarySlice<'_, u8>>,
     endpoint: Option<BinarySlice<'_, u8>>,
 ) -> PhpResult<KeyResult> {
-    validate(Kind::AiToken, &key, &scopes, ip.as_ref(), endpoint.as_ref())
+    validate(Kind::AiToken, &key, scopes, ip.as_ref(), endpoint.as_ref())
 }
 
 /// Where `heratio_keys_authenticate()` reads the request's variables.
@@ -309,15 +283,18 @@ fn with_server<R>(f: impl FnOnce(&Server<'_>) -> R) -> R {
     f(&Server::Table(process.http_server_vars()))
 }
 
+/// `heratio_keys_authenticate()`'s `$kind` when omitted.
+const DEFAULT_KIND: &str = "api";
+
 /// Authenticates the current HTTP request, like Heratio's API middleware:
 /// the key comes from `X-API-Key`, `X-REST-API-Key` or
 /// `Authorization: Bearer`, the IP from `REMOTE_ADDR`, the endpoint from
 /// `REQUEST_URI` (without its query string).
 #[php_function]
-#[php(defaults(scopes = Vec::<String>::new(), kind = "api".to_owned()))]
-pub fn heratio_keys_authenticate(scopes: Vec<String>, kind: String) -> PhpResult<KeyResult> {
+#[php(defaults(scopes = ScopeList::NONE, kind = DEFAULT_KIND))]
+pub fn heratio_keys_authenticate(scopes: ScopeList<'_>, kind: &str) -> PhpResult<KeyResult> {
     let kind: Kind = kind.parse().map_err(|e| misuse(&e))?;
-    let scopes = required(&scopes)?;
+    let scopes = required(scopes)?;
     let outcome = with_server(|server| {
         let ip = server.get("REMOTE_ADDR").map(request_text);
         // The path alone: the query string may carry anything, keys too.

@@ -17,10 +17,8 @@
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-
-use arc_swap::ArcSwap;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::error::Result;
 use crate::fork;
@@ -41,7 +39,17 @@ pub(crate) struct SharedSettings {
 
 /// This process's handle on the host region.
 pub(crate) struct Shared {
-    region: ArcSwap<Region>,
+    /// The current mapping: one of `mappings`.
+    current: AtomicPtr<Region>,
+    /// Every mapping this process made of the region, the current one last.
+    /// A rebuilt region's old mapping stays until the validator closes, so
+    /// a reference taken before the rebuild never dangles: every validation
+    /// reads the current one with a plain load (an `ArcSwap` load cost two
+    /// atomic read-modify-writes or a thread-local lookup per use, several
+    /// uses per validation). Rebuilds are rare (corruption, a layout
+    /// change); each leaves one region's worth of address space and, until
+    /// every process of the host has moved on, the old file's memory.
+    mappings: Mutex<Vec<Arc<Region>>>,
     region_path: PathBuf,
     init: File,
     leader: File,
@@ -88,9 +96,10 @@ impl Shared {
             ring_slots: settings.ring_slots.max(16),
         };
         let bytes = geometry.bytes(table::SLOT_BYTES, ring::RECORD_BYTES);
-        let region = Self::map(&region_path, &init, geometry, bytes)?;
+        let region = Arc::new(Self::map(&region_path, &init, geometry, bytes)?);
         Ok(Shared {
-            region: ArcSwap::from_pointee(region),
+            current: AtomicPtr::new(Arc::as_ptr(&region).cast_mut()),
+            mappings: Mutex::new(vec![region]),
             region_path,
             init,
             leader,
@@ -127,8 +136,11 @@ impl Shared {
     }
 
     /// The current mapping.
-    pub(crate) fn region(&self) -> Arc<Region> {
-        self.region.load_full()
+    pub(crate) fn region(&self) -> &Region {
+        // SAFETY: the pointer is always that of one of `mappings`' regions,
+        // which are dropped only with `self`; only shared references are
+        // ever made to it.
+        unsafe { &*self.current.load(Ordering::Acquire) }
     }
 
     /// Re-maps when another process rebuilt the region (a new file at the
@@ -139,12 +151,23 @@ impl Shared {
     ///
     /// As [`Shared::open`].
     pub(crate) fn refresh(&self) -> Result<bool> {
-        let current = self.region.load();
+        let mut mappings = self
+            .mappings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let current = self.region();
         if current.is_current() && current.is_valid(self.geometry, self.bytes) {
             return Ok(false);
         }
-        let fresh = Self::map(&self.region_path, &self.init, self.geometry, self.bytes)?;
-        self.region.store(Arc::new(fresh));
+        let fresh = Arc::new(Self::map(
+            &self.region_path,
+            &self.init,
+            self.geometry,
+            self.bytes,
+        )?);
+        self.current
+            .store(Arc::as_ptr(&fresh).cast_mut(), Ordering::Release);
+        mappings.push(fresh);
         Ok(true)
     }
 

@@ -55,7 +55,6 @@ pub(super) struct Engine {
     pub(super) cache: Arc<Cache>,
     pub(super) feed: Arc<FeedState>,
     pub(super) usage: Recording,
-    pub(super) usage_health: Arc<UsageHealth>,
     pub(super) legacy: Arc<LegacyShapes>,
     pub(super) rate: RateLimiter,
     /// The host region, in shared mode.
@@ -75,7 +74,12 @@ fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> Result<JoinHandle<
 }
 
 impl Engine {
-    pub(super) fn start(dsn: &Dsn, options: &Options, counters: &Arc<Counters>) -> Result<Engine> {
+    pub(super) fn start(
+        dsn: &Dsn,
+        options: &Options,
+        counters: &Arc<Counters>,
+        usage_health: &Arc<UsageHealth>,
+    ) -> Result<Engine> {
         let store: Arc<dyn ValidationStore> = store::open_with(dsn, &options.store_connections())?;
         let (host, host_error) = if options.shared_cache() {
             let settings = SharedSettings {
@@ -113,7 +117,8 @@ impl Engine {
             changed: Box::new(move || refreshing.refresh(shapes_store.as_ref())),
             evict_all: Box::new(move || emptying.invalidate_all()),
         };
-        let usage_health = Arc::new(UsageHealth::default());
+        // A new engine's writer has not failed yet.
+        usage_health.record(None);
         let mut threads = Vec::new();
         let interval = options.poll_interval();
         let (usage, stopper) = match &host {
@@ -145,7 +150,7 @@ impl Engine {
                     Arc::clone(&store),
                     poller,
                     Arc::clone(counters),
-                    Arc::clone(&usage_health),
+                    Arc::clone(usage_health),
                     usage_settings,
                     interval,
                     cursor,
@@ -179,7 +184,7 @@ impl Engine {
                     let (control_tx, control_rx) = std::sync::mpsc::channel();
                     let flusher_store = Arc::clone(&store);
                     let flusher_counters = Arc::clone(counters);
-                    let flusher_health = Arc::clone(&usage_health);
+                    let flusher_health = Arc::clone(usage_health);
                     let flusher = spawn("heratio-keys-usage", move || {
                         usage::run(
                             flusher_store,
@@ -211,7 +216,6 @@ impl Engine {
             cache,
             feed,
             usage,
-            usage_health,
             legacy,
             rate: RateLimiter::default(),
             host,

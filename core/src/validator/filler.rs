@@ -46,17 +46,17 @@ impl Filler {
         let mut swept_at = 0;
         while !self.stop.load(Ordering::Relaxed) {
             let region = self.shared.region();
-            let bell = desk::bell(&region);
-            let taken = desk::take_posted(&region);
+            let bell = desk::bell(region);
+            let taken = desk::take_posted(region);
             let now = self.feed.clock_ms();
             if now.saturating_sub(swept_at) >= SWEEP_EVERY_MS {
-                desk::sweep(&region, &mut abandoned, now);
+                desk::sweep(region, &mut abandoned, now);
                 swept_at = now;
             }
             if taken.is_empty() {
-                desk::sleep(&region, bell, IDLE_WAIT);
+                desk::sleep(region, bell, IDLE_WAIT);
             } else {
-                self.serve(&region, &decoded, &taken);
+                self.serve(region, &decoded, &taken);
             }
         }
     }

@@ -38,14 +38,14 @@ pub(super) struct HostQueue {
 
 impl HostQueue {
     pub(super) fn push(&self, record: &ring::UsageRef<'_>) {
-        if !ring::push(&self.shared.region(), record) {
+        if !ring::push(self.shared.region(), record) {
             bump(&self.counters.usage_dropped);
         }
     }
 
     /// Records waiting host-wide.
     pub(super) fn queued(&self) -> u64 {
-        ring::queued(&self.shared.region())
+        ring::queued(self.shared.region())
     }
 }
 
@@ -169,19 +169,19 @@ impl HostDuties {
         }
         if let Some(settings) = self.usage {
             let due = self.last_write.elapsed() >= settings.flush_interval
-                || ring::queued(&self.shared.region()) >= settings.batch_size as u64;
+                || ring::queued(self.shared.region()) >= settings.batch_size as u64;
             if due {
                 self.write_usage();
             }
         }
         self.ticks += 1;
         if self.ticks.is_multiple_of(10) {
-            table::sweep_stuck(&self.shared.region(), &mut self.stuck);
+            table::sweep_stuck(self.shared.region(), &mut self.stuck);
         }
         // The default table (131 072 slots) checked in 32 ticks: 16 s at
         // the default poll interval, 2 MiB read per tick.
         table::sweep_damaged(
-            &self.shared.region(),
+            self.shared.region(),
             &mut self.damaged_cursor,
             DAMAGE_SWEEP_SLOTS,
         );
@@ -222,7 +222,7 @@ impl HostDuties {
         // the wait that followed at 10 000 validations a second.
         let deadline = Instant::now() + self.interval;
         loop {
-            let batch = ring::peek(&region, &mut self.drain, settings.batch_size);
+            let batch = ring::peek(region, &mut self.drain, settings.batch_size);
             let Some(&(last, _)) = batch.last() else {
                 return true;
             };
@@ -255,7 +255,7 @@ impl HostDuties {
                 }
             }
             self.written_through = Some(last.cast_signed());
-            ring::release(&region, last);
+            ring::release(region, last);
             if Instant::now() >= deadline {
                 return true;
             }
@@ -296,7 +296,7 @@ impl HostDuties {
         }
         if let Some((stop, thread)) = self.filler_thread.take() {
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            crate::shared::desk::ring_bell(&self.shared.region());
+            crate::shared::desk::ring_bell(self.shared.region());
             let _ = thread.join();
         }
         self.shared.resign();

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use subtle::ConstantTimeEq;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::fork;
@@ -20,6 +19,7 @@ use crate::shared::ring::UsageRef;
 use crate::stats::{bump, Counters, HostStats, Stats};
 use crate::status::Status;
 use crate::store::{Dsn, SCHEMA_VERSION};
+use crate::usage::UsageHealth;
 
 pub mod answer;
 mod engine;
@@ -43,6 +43,9 @@ pub struct Validator {
     dsn: Dsn,
     options: Options,
     counters: Arc<Counters>,
+    /// Whether usage writes fail, kept across engines: bindings ask after
+    /// every validation, and this answers without loading the engine.
+    usage_health: Arc<UsageHealth>,
     engine: ArcSwapOption<Engine>,
     restart: Mutex<()>,
 }
@@ -78,7 +81,8 @@ impl Validator {
         let dsn = dsn.clone();
         fork::register();
         let counters = Arc::new(Counters::default());
-        let engine = Engine::start(&dsn, &options, &counters)?;
+        let usage_health = Arc::new(UsageHealth::default());
+        let engine = Engine::start(&dsn, &options, &counters, &usage_health)?;
         let refused = match engine.store.schema_version() {
             Ok(Some(v)) if v == SCHEMA_VERSION => None,
             Ok(Some(v)) if v > SCHEMA_VERSION => Some(Error::new(
@@ -99,6 +103,7 @@ impl Validator {
             dsn,
             options,
             counters,
+            usage_health,
             engine: ArcSwapOption::from_pointee(engine),
             restart: Mutex::new(()),
         })
@@ -126,7 +131,7 @@ impl Validator {
         if let Some(current) = current_here() {
             return Ok(current);
         }
-        let fresh = Engine::start(&self.dsn, &self.options, &self.counters)?;
+        let fresh = Engine::start(&self.dsn, &self.options, &self.counters, &self.usage_health)?;
         if let Some(inherited) = self.engine.swap(Some(Arc::new(fresh))) {
             if inherited.fork_generation != generation {
                 // The parent's threads do not exist here and its sockets are
@@ -197,7 +202,7 @@ impl Validator {
         // The cache and the index matched on the digest already; this
         // constant-time comparison is the authoritative check, so a hash
         // collision in either could never let a different key through.
-        if !bool::from(credential.digest.ct_eq(&digest)) {
+        if !format::digests_equal(&credential.digest, &digest) {
             return Validation::new(kind, Status::NotFound);
         }
         let mut status = credential.status_at(now, request.scopes, request.ip);
@@ -257,7 +262,7 @@ impl Validator {
     /// and stops.
     #[must_use]
     pub fn usage_failure(&self) -> Option<String> {
-        self.engine.load().as_ref()?.usage_health.failure()
+        self.usage_health.failure()
     }
 
     /// A snapshot of the counters.

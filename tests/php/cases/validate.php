@@ -74,6 +74,21 @@ expect('AI token missing scope', $v('heratio_keys_validate_ai_token', $k['ai'], 
 throws('invalid scope name throws Heratio\Keys\Exception', fn () => heratio_keys_validate_api_key($k['rw'], ['read ']), Heratio\Keys\Exception::class, 'invalid scope');
 throws('empty scope name throws', fn () => heratio_keys_validate_api_key($k['rw'], ['']), Heratio\Keys\Exception::class);
 throws('scope with NUL throws', fn () => heratio_keys_validate_api_key($k['rw'], ["re\0ad"]), Heratio\Keys\Exception::class);
+// Scopes are read from the caller's array in place: past 8 of them on the
+// heap, an associative or holey array by its values, references followed.
+$many = array_merge(['read'], array_map(fn ($i) => "s$i", range(1, 11)));
+expect('12 scopes, * grants them all', $v('heratio_keys_validate_api_key', $k['star'], $many), 'valid', 200);
+expect('12 scopes, one not held', $v('heratio_keys_validate_api_key', $k['rw'], array_merge(['read', 'write'], $many)), 'forbidden', 403, "Scope 's1' required.");
+expect('associative scopes: values count', $v('heratio_keys_validate_api_key', $k['rw'], ['a' => 'read', 9 => 'delete']), 'forbidden', 403, "Scope 'delete' required.");
+$holey = ['read', 'delete', 'write'];
+unset($holey[1]);
+expect('holey scopes array', $v('heratio_keys_validate_api_key', $k['rw'], $holey), 'valid', 200);
+$scope = 'delete';
+$byRef = ['read', &$scope];
+expect('scope by reference', $v('heratio_keys_validate_api_key', $k['rw'], $byRef), 'forbidden', 403, "Scope 'delete' required.");
+throws('65 scopes throw', fn () => heratio_keys_validate_api_key($k['rw'], array_map(fn ($i) => "s$i", range(1, 65))), Heratio\Keys\Exception::class, 'at most 64');
+throws('int after 65 strings -> TypeError', fn () => heratio_keys_validate_api_key($k['rw'], array_merge(array_map(fn ($i) => "s$i", range(1, 65)), [1])), TypeError::class);
+throws('non-UTF-8 scope -> TypeError', fn () => heratio_keys_validate_api_key($k['rw'], ["\xff"]), TypeError::class);
 t('Heratio\Keys\Exception extends \Exception', is_subclass_of(Heratio\Keys\Exception::class, Exception::class));
 
 // --- hostile input ----------------------------------------------------------
