@@ -1,10 +1,14 @@
 //! Usage recording off the hot path.
 //!
-//! Validations push records into a bounded queue with `try_send` (never
-//! blocking the caller); a flusher thread writes them in multi-row batches at
-//! most every flush interval or whenever a batch fills. Records that cannot be
-//! queued, or that cannot be written before shutdown gives up, are counted
-//! as dropped. Nothing else is dropped: a failed write is retried with
+//! Validations push records into a bounded queue with `try_send`; a flusher
+//! thread writes them in multi-row batches at most every flush interval or
+//! whenever a batch fills. A validation finding the queue full waits for
+//! room while the writer makes progress ([`RoomWait`]): under a load the
+//! store cannot record, validations slow down to the rate it can, instead
+//! of losing rows. Records that still find no room, that meet a writer
+//! which stopped making progress (a store that is down or refuses writes),
+//! or that cannot be written before shutdown gives up, are counted as
+//! dropped. Nothing else is dropped: a failed write is retried with
 //! backoff, keeping the batch, until the store comes back.
 //!
 //! The flusher never blocks on the record queue itself: a receiver parked in
@@ -15,8 +19,7 @@
 //! pushes and N / batch wake-ups.
 
 use std::collections::VecDeque;
-use std::sync::atomic::AtomicBool;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::Thread;
@@ -43,6 +46,50 @@ pub(crate) enum Control {
     Shutdown(SyncSender<bool>),
 }
 
+/// Longest a validation waits for room in a full usage queue.
+const ROOM_WAIT: Duration = Duration::from_secs(1);
+/// How often a waiting validation tries again.
+const ROOM_RETRY: Duration = Duration::from_millis(1);
+
+/// Waiting for room in a full usage queue (this process's, or the host's),
+/// with the memory of a writer seen stalled: after one wait in which the
+/// writer wrote nothing, records are dropped at once until it writes again,
+/// so a store that is down costs one wait, not one per validation.
+#[derive(Debug, Default)]
+pub(crate) struct RoomWait {
+    /// `progress + 1` when a wait ended with the writer stalled there; 0
+    /// while it is not known to be stalled.
+    stalled_at: AtomicU64,
+}
+
+impl RoomWait {
+    /// Retries `try_push` every millisecond for up to a second; true once it
+    /// succeeds. `progress` is a count the writer advances as it writes.
+    pub(crate) fn wait(
+        &self,
+        progress: impl Fn() -> u64,
+        mut try_push: impl FnMut() -> bool,
+    ) -> bool {
+        let start = progress();
+        if self.stalled_at.load(Ordering::Relaxed) == start.wrapping_add(1) {
+            return false;
+        }
+        let deadline = Instant::now() + ROOM_WAIT;
+        while Instant::now() < deadline {
+            std::thread::sleep(ROOM_RETRY);
+            if try_push() {
+                self.stalled_at.store(0, Ordering::Relaxed);
+                return true;
+            }
+        }
+        if progress() == start {
+            self.stalled_at
+                .store(start.wrapping_add(1), Ordering::Relaxed);
+        }
+        false
+    }
+}
+
 /// The producing side, held by the engine.
 pub(crate) struct UsageQueue {
     records: SyncSender<UsageRecord>,
@@ -50,6 +97,7 @@ pub(crate) struct UsageQueue {
     flusher: Thread,
     counters: Arc<Counters>,
     batch_size: u64,
+    room: RoomWait,
 }
 
 impl UsageQueue {
@@ -66,24 +114,45 @@ impl UsageQueue {
             flusher,
             counters,
             batch_size: settings.batch_size.max(1) as u64,
+            room: RoomWait::default(),
         }
     }
 
-    /// Queues a record, or counts it as dropped if the queue is full.
+    /// Queues a record, waiting for room while the flusher writes (see
+    /// [`RoomWait`]), or counts it as dropped.
     pub(crate) fn push(&self, record: UsageRecord) {
         // Counted before the send, so the flusher never takes a record the
         // gauge does not yet include.
         let before = self.counters.usage_queued.fetch_add(1, Ordering::Relaxed);
-        match self.records.try_send(record) {
+        let queued = match self.records.try_send(record) {
             Ok(()) => {
                 if before + 1 == self.batch_size {
                     self.flusher.unpark();
                 }
+                true
             }
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.counters.usage_queued.fetch_sub(1, Ordering::Relaxed);
-                self.counters.usage_dropped.fetch_add(1, Ordering::Relaxed);
+            Err(TrySendError::Full(record)) => {
+                // A full queue is a batch's worth at least: the flusher may
+                // be asleep until its interval ends.
+                self.flusher.unpark();
+                let mut waiting = Some(record);
+                self.room.wait(
+                    || self.counters.usage_written.load(Ordering::Relaxed),
+                    || match waiting.take().map(|r| self.records.try_send(r)) {
+                        Some(Ok(())) => true,
+                        Some(Err(TrySendError::Full(r))) => {
+                            waiting = Some(r);
+                            false
+                        }
+                        Some(Err(TrySendError::Disconnected(_))) | None => false,
+                    },
+                )
             }
+            Err(TrySendError::Disconnected(_)) => false,
+        };
+        if !queued {
+            self.counters.usage_queued.fetch_sub(1, Ordering::Relaxed);
+            self.counters.usage_dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 

@@ -233,34 +233,92 @@ fn fill_race_in(db: &TestDb, shared: bool) {
 }
 
 // ---------------------------------------------------------------------------
-// Usage queue: N validations give N rows; a full queue drops and counts.
+// Usage queue: a full queue makes validations wait for a writer that is
+// writing, so nothing is lost to a slow store; a writer that has stopped
+// costs one wait, then records are dropped and counted.
 
-fn full_queue_counts_drops(db: &TestDb) {
+/// A 16-record queue (this process's, or the host ring), written in
+/// batches of 4: a handful of validations fill it.
+fn small_queue(shared: bool) -> Options {
+    Options::builder()
+        .usage_queue_capacity(16)
+        .usage_batch_size(4)
+        .usage_flush_interval(Duration::from_millis(20))
+        .poll_interval(Duration::from_millis(20))
+        .shared_cache(shared)
+        .shared_cache_slots(1024)
+        .shared_queue_records(16)
+        .build()
+}
+
+/// Opens a validator on `db` with a small queue, checks it runs in the
+/// mode asked for, and validates `key` once (written before returning).
+fn recording_validator(db: &TestDb, key: &str, shared: bool) -> Validator {
+    let v = Validator::open(&db.dsn, small_queue(shared)).expect("open");
+    assert_eq!(
+        v.shared_region_path().is_some(),
+        shared,
+        "{:?}",
+        v.shared_cache_error()
+    );
+    assert_eq!(status(&v, key), Status::Valid);
+    assert!(v.flush(Duration::from_secs(5)));
+    v
+}
+
+fn remove_region(v: &Validator) {
+    if let Some(region) = v.shared_region_path() {
+        for suffix in ["region", "init", "leader"] {
+            let _ = std::fs::remove_file(region.with_extension(suffix));
+        }
+    }
+}
+
+fn slow_writer_loses_nothing(db: &TestDb, shared: bool) {
+    let (key, _, _) = new_key(db, Kind::ApiKey);
+    let path = db.sqlite_path().expect("sqlite").to_owned();
+    let v = recording_validator(db, &key, shared);
+    // Another connection holds the write lock for a while: the writer waits
+    // in SQLite's busy handler, then writes.
+    let blocker = rusqlite::Connection::open(path).expect("blocker");
+    blocker.execute_batch("BEGIN IMMEDIATE").expect("lock");
+    let unlock = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        blocker.execute_batch("COMMIT").expect("unlock");
+    });
+    let n = 300;
+    for _ in 0..n {
+        assert_eq!(status(&v, &key), Status::Valid);
+    }
+    unlock.join().expect("unlock thread");
+    assert!(v.flush(Duration::from_secs(20)));
+    let stats = v.stats();
+    assert_eq!(stats.usage_dropped, 0, "{stats:?}");
+    assert_eq!(stats.usage_written, n + 1, "{stats:?}");
+    remove_region(&v);
+    drop(v);
+    assert_eq!(usage_rows(db), n + 1);
+}
+
+fn stalled_writer_drops_and_counts(db: &TestDb, shared: bool) {
     let (key, _, _) = new_key(db, Kind::ApiKey);
     let path = db.sqlite_path().expect("sqlite");
-    let v = Validator::open(
-        &db.dsn,
-        Options::builder()
-            .usage_queue_capacity(16)
-            .usage_batch_size(4)
-            .build(),
-    )
-    .expect("open");
-    assert_eq!(status(&v, &key), Status::Valid);
-    assert!(v.flush(Duration::from_secs(5)));
-    // Another connection holds the write lock: the flusher cannot write.
+    let v = recording_validator(db, &key, shared);
+    // The lock is held through every validation: the writer cannot write.
     let blocker = rusqlite::Connection::open(path).expect("blocker");
     blocker.execute_batch("BEGIN IMMEDIATE").expect("lock");
     let n = 2000;
     for _ in 0..n {
-        assert_eq!(
-            status(&v, &key),
-            Status::Valid,
-            "validation must not block on usage"
-        );
+        assert_eq!(status(&v, &key), Status::Valid);
     }
     let during = v.stats();
-    assert!(during.usage_dropped > 0, "a full queue drops: {during:?}");
+    assert!(
+        during.usage_dropped > 0,
+        "a stalled writer's queue drops: {during:?}"
+    );
+    if let Some(host) = during.host {
+        assert_eq!(host.dropped, during.usage_dropped, "{during:?}");
+    }
     blocker.execute_batch("COMMIT").expect("unlock");
     drop(blocker);
     assert!(
@@ -273,6 +331,7 @@ fn full_queue_counts_drops(db: &TestDb) {
         n + 1,
         "nothing lost silently: {after:?}"
     );
+    remove_region(&v);
     drop(v);
     assert_eq!(usage_rows(db), n + 1 - after.usage_dropped);
 }
@@ -413,9 +472,19 @@ on_both!(
     fork_after_open
 );
 
+/// Each with this process's queue, then with the host ring.
 #[test]
-fn sqlite_full_queue_counts_drops() {
-    full_queue_counts_drops(&TestDb::sqlite());
+fn sqlite_slow_writer_loses_nothing() {
+    for shared in [false, true] {
+        slow_writer_loses_nothing(&TestDb::sqlite(), shared);
+    }
+}
+
+#[test]
+fn sqlite_stalled_writer_drops_and_counts() {
+    for shared in [false, true] {
+        stalled_writer_drops_and_counts(&TestDb::sqlite(), shared);
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -61,6 +61,10 @@ pub(crate) struct Shared {
     /// cache-line transfer between cores per validation; the host thread
     /// adds them every tick instead.
     unpublished_hits: AtomicU64,
+    /// Held while hits move from `unpublished_hits` to the header and while
+    /// [`Shared::hits`] adds the two, so a reader never sees them in
+    /// neither place (a test read 0 of 2 hits once).
+    publishing: Mutex<()>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -107,6 +111,7 @@ impl Shared {
             geometry,
             bytes,
             unpublished_hits: AtomicU64::new(0),
+            publishing: Mutex::new(()),
         })
     }
 
@@ -205,6 +210,7 @@ impl Shared {
 
     /// Adds this process's hits since the last call to the header's count.
     pub(crate) fn publish_hits(&self) {
+        let _publishing = self.lock_publishing();
         let hits = self.unpublished_hits.swap(0, Ordering::Relaxed);
         if hits > 0 {
             self.region()
@@ -217,8 +223,15 @@ impl Shared {
     /// The host's hits as this process sees them: the header's count and
     /// its own not yet added.
     pub(crate) fn hits(&self) -> u64 {
+        let _publishing = self.lock_publishing();
         self.region().header().hits.load(Ordering::Relaxed)
             + self.unpublished_hits.load(Ordering::Relaxed)
+    }
+
+    fn lock_publishing(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.publishing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Gives leadership up (at shutdown).

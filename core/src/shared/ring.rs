@@ -1,6 +1,7 @@
 //! The host's usage queue: a bounded ring of fixed-size records in the
-//! region. Every process pushes (lock-free, never blocking a validation);
-//! only the leader drains, writes to the store, and then frees the records.
+//! region. Every process pushes (lock-free; a full ring is the caller's
+//! to wait on or give up); only the leader drains, writes to the store, and
+//! then frees the records.
 //!
 //! Each record carries its position, a number that only grows. The leader
 //! writes a batch and the position of its last record (`usage_cursor`) in
@@ -197,7 +198,8 @@ fn decode(w: &[u64; WORDS]) -> Option<UsageRecord> {
     })
 }
 
-/// Queues a record; false if the ring is full (the caller counts a drop).
+/// Queues a record; false if the ring is full (the caller may wait for
+/// room, then counts a drop with [`count_dropped`]).
 pub(crate) fn push(region: &Region, record: &UsageRef<'_>) -> bool {
     let ring = records(region);
     let h = region.header();
@@ -227,10 +229,7 @@ pub(crate) fn push(region: &Region, record: &UsageRef<'_>) -> bool {
             }
             // The slot still holds the previous lap's record (filled, or
             // claimed and being filled): the ring is full.
-            d if d == -n.cast_signed() || d == 1 - n.cast_signed() => {
-                h.ring_dropped.fetch_add(1, Ordering::Relaxed);
-                return false;
-            }
+            d if d == -n.cast_signed() || d == 1 - n.cast_signed() => return false,
             _ => {
                 // Legitimately another producer took `pos` and the tail has
                 // moved on: retry. With the tail still at `pos`, no step of
@@ -337,6 +336,11 @@ pub(crate) fn release(region: &Region, last: u64) {
     }
 }
 
+/// Counts a record given up on: the ring stayed full.
+pub(crate) fn count_dropped(region: &Region) {
+    region.header().ring_dropped.fetch_add(1, Ordering::Relaxed);
+}
+
 /// Records waiting.
 pub(crate) fn queued(region: &Region) -> u64 {
     let h = region.header();
@@ -398,7 +402,7 @@ mod tests {
             !push(&region, &UsageRef::from(&record(4))),
             "four slots, four records"
         );
-        assert_eq!(region.header().ring_dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(region.header().ring_dropped.load(Ordering::Relaxed), 0);
         assert_eq!(region.header().corrupt.load(Ordering::Relaxed), 2);
         let mut drain = Drain::default();
         let got = peek(&region, &mut drain, 10);

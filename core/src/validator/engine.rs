@@ -20,7 +20,7 @@ use crate::shared::ring::UsageRef;
 use crate::shared::{Shared, SharedSettings};
 use crate::stats::Counters;
 use crate::store::{self, Dsn, ValidationStore};
-use crate::usage::{self, UsageHealth, UsageQueue};
+use crate::usage::{self, RoomWait, UsageHealth, UsageQueue};
 
 use super::filler::Filler;
 use super::host::{HostCommand, HostDuties, HostQueue};
@@ -162,6 +162,7 @@ impl Engine {
                     Recording::Host(HostQueue {
                         shared: Arc::clone(shared),
                         counters: Arc::clone(counters),
+                        room: RoomWait::default(),
                     })
                 } else {
                     Recording::Off

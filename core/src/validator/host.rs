@@ -18,7 +18,7 @@ use crate::store::ValidationStore;
 
 /// Cache slots whose checksum the leader verifies per tick.
 const DAMAGE_SWEEP_SLOTS: usize = 4096;
-use crate::usage::{UsageHealth, UsageSettings};
+use crate::usage::{RoomWait, UsageHealth, UsageSettings};
 
 use super::filler::Filler;
 
@@ -34,11 +34,25 @@ pub(super) enum HostCommand {
 pub(super) struct HostQueue {
     pub(super) shared: Arc<Shared>,
     pub(super) counters: Arc<Counters>,
+    pub(super) room: RoomWait,
 }
 
 impl HostQueue {
+    /// Queues a record, waiting for room while the leader writes (see
+    /// [`RoomWait`]), or counts it as dropped.
     pub(super) fn push(&self, record: &ring::UsageRef<'_>) {
-        if !ring::push(self.shared.region(), record) {
+        let region = self.shared.region();
+        if ring::push(region, record) {
+            return;
+        }
+        let head = || {
+            region
+                .header()
+                .ring_head
+                .load(std::sync::atomic::Ordering::Acquire)
+        };
+        if !self.room.wait(head, || ring::push(region, record)) {
+            ring::count_dropped(region);
             bump(&self.counters.usage_dropped);
         }
     }

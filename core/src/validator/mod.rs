@@ -143,8 +143,10 @@ impl Validator {
         Ok(self.engine.load())
     }
 
-    /// Validates one credential. Never panics, never blocks on usage
-    /// recording; blocks on the store only on a cache miss.
+    /// Validates one credential. Never panics. Blocks on the store only on
+    /// a cache miss, and on usage recording only while the usage queue is
+    /// full and its writer writing, for a second at most (`docs/ARCHITECTURE.md`,
+    /// "Usage recording").
     #[must_use]
     pub fn validate(&self, request: &Request<'_>) -> Validation {
         bump(&self.counters.validations);
