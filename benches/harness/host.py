@@ -26,7 +26,8 @@ Phases (run.sh runs both modes one after the other, on the same keys):
            caching MEM_KEYS keys;
   kill     the leader (shared; a worker in private mode) killed with SIGKILL
            during a revocation and during load: takeover time, revocations
-           missed, usage rows lost.
+           missed, usage rows lost (under load, every C process but one
+           validates; the one left idle is asked who leads).
 Every figure comes from the processes' own counters (heratio_keys_stats(),
 hk_validator_stats / hk_validator_host_stats), the server's processlist,
 /proc/PID/smaps_rollup and wrk; the load average is recorded at each phase.
@@ -474,11 +475,17 @@ try:
     live = [c for c in cprocs if c.alive]
     dropped_before = host_field(all_stats(cprocs), "dropped") or 0
     # Both modes write to the same database: the path names the mode.
+    victim = leader_pid(cprocs) if mode == "shared" else random.choice(workers())
+    # Asked who leads after the kill: a C process left without load. A
+    # loading one answers only between its validations, and under load the
+    # ring is full (validations wait for room, which only a leader frees):
+    # its answer would time the wait, not the takeover.
+    probe = next((c for c in live if c.pid != victim), None)
     p = wrk(f"/host/kill/{mode}/x", cfg["kill_load_s"], cfg["wrk_conns"])
     for c in live:
-        c.cmd(f"load {cfg['c_rate']} /c/kill/{c.pid} {N}")
+        if c is not probe:
+            c.cmd(f"load {cfg['c_rate']} /c/kill/{c.pid} {N}")
     time.sleep(cfg["kill_load_s"] / 3)
-    victim = leader_pid(cprocs) if mode == "shared" else random.choice(workers())
     killed_at = time.time()
     os.kill(victim, signal.SIGKILL)
     took = None
@@ -487,13 +494,13 @@ try:
             c.alive = False
     if mode == "shared":
         while time.time() - killed_at < 10:
-            lp = leader_pid(cprocs)
+            lp = leader_pid([probe] if probe else cprocs)
             if lp and lp != victim:
                 took = (time.time() - killed_at) * 1000
                 break
             time.sleep(0.005)
     w = wrk_result(p)
-    idles = {c.pid: c.ask("idle", "idle") for c in live if c.alive}
+    idles = {c.pid: c.ask("idle", "idle") for c in live if c.alive and c is not probe}
     time.sleep(4)  # usage_flush_interval (1 s) + a poll, twice over
     drained = None
     if mode == "shared":
