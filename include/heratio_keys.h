@@ -294,7 +294,8 @@ typedef struct hk_options {
   // read for longer, cached positive answers older than this are not
   // served.
   uint64_t stale_bound_ms;
-  // Usage records buffered before new ones are dropped (default 65536).
+  // Usage records buffered (default 65536); when they are all waiting, a
+  // validation waits for room while the writer writes (1 s at most).
   uint64_t usage_queue_capacity;
   // Longest time a usage record waits before being written, in ms
   // (default 1000).
@@ -378,7 +379,8 @@ typedef struct hk_stats {
   uint64_t usage_queued;
   // Usage records written.
   uint64_t usage_written;
-  // Usage records dropped (queue full, or unwritable at shutdown).
+  // Usage records dropped (queue full while its writer had stopped, or
+  // unwritable at shutdown).
   uint64_t usage_dropped;
   // Failed usage batch writes (retried).
   uint64_t usage_write_errors;

@@ -39,7 +39,8 @@ pub struct hk_stats {
     pub usage_queued: u64,
     /// Usage records written.
     pub usage_written: u64,
-    /// Usage records dropped (queue full, or unwritable at shutdown).
+    /// Usage records dropped (queue full while its writer had stopped, or
+    /// unwritable at shutdown).
     pub usage_dropped: u64,
     /// Failed usage batch writes (retried).
     pub usage_write_errors: u64,

@@ -262,7 +262,7 @@ fn validator_families(s: &Stats, age: Duration) -> prometheus::Result<Vec<Metric
     )?;
     counter(
         "usage_dropped_total",
-        "Usage records dropped (queue full, or unwritable at shutdown).",
+        "Usage records dropped (queue full while its writer had stopped, or unwritable at shutdown).",
         s.usage_dropped,
     )?;
     counter(

@@ -112,7 +112,8 @@ impl Options {
         self.usage_log
     }
 
-    /// Records buffered before new ones are dropped (default 65 536).
+    /// Records buffered (default 65 536); when they are all waiting, a
+    /// validation waits for room while the writer writes (1 s at most).
     #[must_use]
     pub fn usage_queue_capacity(&self) -> usize {
         self.usage_queue_capacity

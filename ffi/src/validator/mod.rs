@@ -41,7 +41,8 @@ pub struct hk_options {
     /// read for longer, cached positive answers older than this are not
     /// served.
     pub stale_bound_ms: u64,
-    /// Usage records buffered before new ones are dropped (default 65536).
+    /// Usage records buffered (default 65536); when they are all waiting, a
+    /// validation waits for room while the writer writes (1 s at most).
     pub usage_queue_capacity: u64,
     /// Longest time a usage record waits before being written, in ms
     /// (default 1000).
