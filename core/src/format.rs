@@ -141,8 +141,10 @@ impl std::str::FromStr for Kind {
         match s {
             "api" | "api_key" => Ok(Kind::ApiKey),
             "ai" | "ai_token" => Ok(Kind::AiToken),
+            // PHP passes `$kind` through as given: quoted cut.
             _ => Err(Error::invalid_input(format!(
-                "invalid kind {s:?}: expected \"api\" or \"ai\""
+                "invalid kind {}: expected \"api\" or \"ai\"",
+                crate::model::records::quoted(s, 16)
             ))),
         }
     }
@@ -297,14 +299,13 @@ pub fn digest(key: &[u8]) -> Digest {
 /// per byte, 32 of them on every validation.
 #[must_use]
 pub fn digests_equal(a: &Digest, b: &Digest) -> bool {
-    let words = |d: &Digest| {
-        let mut w = [0u64; 4];
-        for (word, bytes) in w.iter_mut().zip(d.chunks_exact(8)) {
-            *word = u64::from_ne_bytes(bytes.try_into().unwrap_or_default());
-        }
-        w
-    };
-    bool::from(words(a).ct_eq(&words(b)))
+    bool::from(digest_words(a).ct_eq(&digest_words(b)))
+}
+
+/// A digest as four little-endian words: how the host table stores it,
+/// and how [`digests_equal`] compares it.
+pub(crate) fn digest_words(d: &Digest) -> [u64; 4] {
+    std::array::from_fn(|i| u64::from_le_bytes(d[i * 8..i * 8 + 8].try_into().unwrap_or_default()))
 }
 
 /// Lowercase hex of a digest: byte for byte PHP's `hash('sha256', $key)`.

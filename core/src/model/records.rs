@@ -395,16 +395,31 @@ pub const MAX_IP_LEN: usize = 45;
 /// Longest endpoint stored.
 pub const MAX_ENDPOINT_LEN: usize = 255;
 
+/// `text` cut to at most `max` bytes on a character boundary.
+pub(crate) fn clip(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// Cuts `text` to at most `max` bytes on a character boundary.
 pub(crate) fn truncate(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
+    let len = clip(&text, max).len();
+    text.truncate(len);
     text
+}
+
+/// `text` quoted for an error message, cut after `max` bytes (marked `…`):
+/// a caller's megabyte of input must not become a megabyte of message.
+pub(crate) fn quoted(text: &str, max: usize) -> String {
+    let shown = clip(text, max);
+    let more = if shown.len() < text.len() { "…" } else { "" };
+    format!("{shown:?}{more}")
 }
 
 /// What `install` did.

@@ -5,6 +5,7 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
+use crate::model::records::quoted;
 
 /// Longest accepted scope name.
 pub const MAX_SCOPE_LEN: usize = 64;
@@ -75,7 +76,8 @@ impl Scopes {
             let scope = scope.as_ref().trim();
             if !is_scope_name(scope) {
                 return Err(Error::invalid_input(format!(
-                    "invalid scope {scope:?}: use `*` or 1-{MAX_SCOPE_LEN} characters of A-Z a-z 0-9 _ . : -"
+                    "invalid scope {}: use `*` or 1-{MAX_SCOPE_LEN} characters of A-Z a-z 0-9 _ . : -",
+                    quoted(scope, MAX_SCOPE_LEN)
                 )));
             }
             if !out.iter().any(|s| s == scope) {
@@ -170,7 +172,8 @@ pub fn check_required<S: AsRef<str>>(required: &[S]) -> Result<()> {
     }
     match required.iter().map(AsRef::as_ref).find(|s| !is_scope_name(s)) {
         Some(bad) => Err(Error::invalid_input(format!(
-            "invalid scope {bad:?}: a scope is `*` or 1-{MAX_SCOPE_LEN} characters of A-Z a-z 0-9 _ . : -"
+            "invalid scope {}: a scope is `*` or 1-{MAX_SCOPE_LEN} characters of A-Z a-z 0-9 _ . : -",
+            quoted(bad, MAX_SCOPE_LEN)
         ))),
         None => Ok(()),
     }
@@ -179,6 +182,21 @@ pub fn check_required<S: AsRef<str>>(required: &[S]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_bad_scope_is_quoted_cut() {
+        let huge = format!("{}é ", "a".repeat(1 << 20));
+        let message = check_required(&[huge.as_str()])
+            .expect_err("invalid")
+            .to_string();
+        assert!(
+            message.contains(&format!("\"{}\"…", "a".repeat(MAX_SCOPE_LEN))),
+            "{message}"
+        );
+        assert!(message.len() < 4 * MAX_SCOPE_LEN, "{} bytes", message.len());
+        let short = check_required(&["read "]).expect_err("invalid").to_string();
+        assert!(short.contains("\"read \":"), "{short}");
+    }
 
     #[test]
     fn scopes_grant_literally_or_by_star() {

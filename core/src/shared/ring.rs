@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::region::{Header, Region, HEADER_BYTES};
 use super::table::SLOT_BYTES;
 use crate::format::Kind;
+use crate::model::records::clip;
 use crate::model::{UsageRecord, MAX_ENDPOINT_LEN, MAX_IP_LEN};
 use crate::status::Status;
 
@@ -144,18 +145,6 @@ impl UsageRef<'_> {
             status: self.status,
         }
     }
-}
-
-/// `text` cut to at most `max` bytes on a character boundary.
-fn clip(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 fn encode(r: &UsageRef<'_>) -> [u64; WORDS] {

@@ -14,7 +14,7 @@ use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::region::{Header, Region, HEADER_BYTES, STRIPES};
-use crate::format::{Digest, Kind};
+use crate::format::{digest_words, Digest, Kind};
 use crate::model::{AllowedIps, Credential, Metadata, Scopes};
 
 /// Words per slot: the sequence word and 63 of payload.
@@ -67,10 +67,6 @@ fn home(digest: &Digest, n: usize) -> usize {
         digest[31],
     ]);
     usize::try_from(h % n as u64).unwrap_or(0)
-}
-
-fn digest_words(d: &Digest) -> [u64; 4] {
-    std::array::from_fn(|i| u64::from_le_bytes(d[i * 8..i * 8 + 8].try_into().unwrap_or_default()))
 }
 
 /// CRC32 of what a fill wrote: the fixed words, the checksum word itself

@@ -88,6 +88,9 @@ $byRef = ['read', &$scope];
 expect('scope by reference', $v('heratio_keys_validate_api_key', $k['rw'], $byRef), 'forbidden', 403, "Scope 'delete' required.");
 throws('65 scopes throw', fn () => heratio_keys_validate_api_key($k['rw'], array_map(fn ($i) => "s$i", range(1, 65))), Heratio\Keys\Exception::class, 'at most 64');
 throws('int after 65 strings -> TypeError', fn () => heratio_keys_validate_api_key($k['rw'], array_merge(array_map(fn ($i) => "s$i", range(1, 65)), [1])), TypeError::class);
+$e = null;
+try { heratio_keys_validate_api_key($k['rw'], [str_repeat('a', 1 << 20)]); } catch (Heratio\Keys\Exception $e) {}
+t('1 MB scope name throws, with a short message', $e !== null && str_contains($e->getMessage(), 'invalid scope') && strlen($e->getMessage()) < 300, $e ? strlen($e->getMessage()) . ' bytes' : 'no exception');
 throws('non-UTF-8 scope -> TypeError', fn () => heratio_keys_validate_api_key($k['rw'], ["\xff"]), TypeError::class);
 t('Heratio\Keys\Exception extends \Exception', is_subclass_of(Heratio\Keys\Exception::class, Exception::class));
 
@@ -115,6 +118,9 @@ throws('no arguments -> ArgumentCountError', fn () => heratio_keys_validate_api_
 throws('too many arguments -> ArgumentCountError', fn () => heratio_keys_validate_api_key('a', [], null, null, 5), ArgumentCountError::class);
 throws('authenticate: unknown kind -> Heratio\Keys\Exception', fn () => heratio_keys_authenticate([], 'web'), Heratio\Keys\Exception::class, 'invalid kind');
 throws('authenticate: scopes not an array -> TypeError', fn () => heratio_keys_authenticate('read'), TypeError::class);
+$e = null;
+try { heratio_keys_authenticate([], str_repeat('w', 1 << 20)); } catch (Heratio\Keys\Exception $e) {}
+t('authenticate: a 1 MB kind is refused with a short message', $e !== null && strlen($e->getMessage()) < 200, $e ? strlen($e->getMessage()) . ' bytes' : 'no exception');
 throws('authenticate: kind not a string -> TypeError', fn () => heratio_keys_authenticate([], 1), TypeError::class);
 
 // --- the Result is read-only ------------------------------------------------
