@@ -9,6 +9,10 @@ use heratio_keys_core::{
 };
 use heratio_keys_testkit::{actor, eventually, TestDb};
 
+#[path = "conformance/usage_log.rs"]
+mod usage_log;
+use usage_log::{usage_log_filters_without_time_index, usage_text_round_trips};
+
 fn fast_options() -> Options {
     Options::builder()
         .poll_interval(Duration::from_millis(50))
@@ -654,6 +658,8 @@ conformance!(
     negative_cache_and_malformed,
     usage_and_stats,
     usage_counts_per_credential_in_one_batch,
+    usage_log_filters_without_time_index,
+    usage_text_round_trips,
     plaintext_never_stored,
     bad_input_is_rejected_cleanly,
 );

@@ -342,7 +342,8 @@ pub trait ReportStore {
     /// client; store errors.
     fn usage_stats(&self, query: &StatsQuery) -> Result<UsageStats>;
 
-    /// Usage-log rows, newest first, and the number matching in all.
+    /// Usage-log rows, newest recorded first (by id: a record written late
+    /// stands where it was written), and the number matching in all.
     ///
     /// # Errors
     ///

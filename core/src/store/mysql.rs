@@ -5,6 +5,7 @@
 //! runtime and pool are created when the store is opened, which the
 //! validator does lazily inside each process (never before a fork).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
@@ -12,7 +13,7 @@ use mysql_async::{OptsBuilder, Params, Pool, PoolConstraints, PoolOpts};
 use tokio::runtime::Runtime;
 
 use super::schema::Dialect;
-use super::sql::{Conn, Driver, Exec, Row, Value};
+use super::sql::{insert_rows, Conn, Driver, Exec, Row, Value};
 use super::{redact, Backend};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -47,6 +48,10 @@ fn outside_async<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 
 pub(crate) struct MysqlDriver {
     io: Option<Io>,
+    /// Whether rows may be appended with `LOAD DATA LOCAL INFILE`: cleared
+    /// for good the first time the server refuses it (MySQL 8's default,
+    /// `local_infile = OFF`).
+    bulk_load: AtomicBool,
     /// `host:port`, for error messages.
     address: String,
     /// The DSN with the password masked.
@@ -93,6 +98,7 @@ impl MysqlDriver {
         };
         Ok(MysqlDriver {
             io: Some(Io { pool, runtime }),
+            bulk_load: AtomicBool::new(true),
             described: redact(url),
             address,
         })
@@ -333,6 +339,95 @@ impl Conn for MysqlConn<'_> {
         self.in_transaction = false;
         Ok(())
     }
+
+    /// `LOAD DATA LOCAL INFILE` from memory where the server allows it:
+    /// MariaDB parses tab-separated rows for ~1.4 µs less CPU per usage row
+    /// than the same rows as one multi-row `INSERT` (docs/BENCHMARKS.md).
+    /// The data comes from this call only: the handler is set on the
+    /// connection for this statement and ignores the file name the server
+    /// asks for, so no server can read a file of ours through it.
+    fn append_rows(&mut self, table: &str, columns: &[&str], values: &[Value]) -> Result<()> {
+        let width = columns.len();
+        if values.is_empty() || width == 0 || !self.driver.bulk_load.load(Ordering::Relaxed) {
+            return insert_rows(self, table, columns, values);
+        }
+        let rows = (values.len() / width) as u64;
+        let data = bytes::Bytes::from(tab_separated(width, values));
+        // Hex literals: what `\\` means inside quotes depends on the
+        // session's sql_mode (NO_BACKSLASH_ESCAPES).
+        let sql = format!(
+            "LOAD DATA LOCAL INFILE 'rows' INTO TABLE {table} CHARACTER SET utf8mb4 \
+             FIELDS TERMINATED BY X'09' ESCAPED BY X'5c' LINES TERMINATED BY X'0a' ({})",
+            columns.join(", ")
+        );
+        let conn = &mut self.conn;
+        let result = self.driver.block(async move {
+            use futures_util::StreamExt as _;
+            conn.set_infile_handler(
+                async move { Ok(futures_util::stream::iter([Ok(data)]).boxed()) },
+            );
+            match conn.query_drop(sql).await {
+                Ok(()) => Ok(Some(conn.affected_rows())),
+                Err(mysql_async::Error::Server(e)) if LOAD_REFUSED.contains(&e.code) => Ok(None),
+                Err(e) => Err(e),
+            }
+        });
+        match self.note(result)? {
+            Some(loaded) if loaded == rows => Ok(()),
+            // A row the server skipped or merged: fail, so the transaction
+            // rolls back and the batch is written again, whole.
+            Some(loaded) => Err(Error::new(
+                ErrorKind::Store,
+                format!("MySQL loaded {loaded} of {rows} rows into {table}"),
+            )),
+            None => {
+                self.driver.bulk_load.store(false, Ordering::Relaxed);
+                insert_rows(self, table, columns, values)
+            }
+        }
+    }
+}
+
+/// Server errors that mean `LOAD DATA LOCAL` is not allowed here, not that
+/// the rows are wrong: ER_NOT_ALLOWED_COMMAND (MySQL 5.7, older MariaDB),
+/// ER_CLIENT_LOCAL_FILES_DISABLED (MySQL 8) and
+/// ER_LOAD_INFILE_CAPABILITY_DISABLED (MariaDB 10.5 and later).
+const LOAD_REFUSED: [u16; 3] = [1148, 3948, 4166];
+
+/// `values` (`width` per row) as `LOAD DATA` reads them with the
+/// statement's options: fields split by tabs, rows by newlines, `\N` for
+/// NULL, and in text the backslash, tab, newline, carriage return and NUL
+/// escaped with a backslash (so no text can end a field or a row early).
+fn tab_separated(width: usize, values: &[Value]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut out = Vec::with_capacity(values.len() * 12);
+    for row in values.chunks(width) {
+        for (i, value) in row.iter().enumerate() {
+            if i > 0 {
+                out.push(b'\t');
+            }
+            match value {
+                Value::Null => out.extend_from_slice(b"\\N"),
+                Value::Int(v) => {
+                    let _ = write!(out, "{v}");
+                }
+                Value::Text(t) => {
+                    for &b in t.as_bytes() {
+                        match b {
+                            b'\\' => out.extend_from_slice(b"\\\\"),
+                            b'\t' => out.extend_from_slice(b"\\t"),
+                            b'\n' => out.extend_from_slice(b"\\n"),
+                            b'\r' => out.extend_from_slice(b"\\r"),
+                            0 => out.extend_from_slice(b"\\0"),
+                            b => out.push(b),
+                        }
+                    }
+                }
+            }
+        }
+        out.push(b'\n');
+    }
+    out
 }
 
 impl Driver for MysqlDriver {
@@ -411,7 +506,23 @@ impl Drop for MysqlDriver {
 
 #[cfg(test)]
 mod tests {
-    use super::{inline, Value};
+    use super::{inline, tab_separated, Value};
+
+    #[test]
+    fn tab_separated_rows_escape_what_would_split_them() {
+        let values = [
+            Value::Int(-3),
+            Value::Null,
+            Value::Text("a\tb\nc\rd\\e\0f".into()),
+            Value::Int(7),
+            Value::Text("\\N".into()),
+            Value::Text("é".into()),
+        ];
+        assert_eq!(
+            tab_separated(3, &values),
+            b"-3\t\\N\ta\\tb\\nc\\rd\\\\e\\0f\n7\t\\\\N\t\xc3\xa9\n"
+        );
+    }
 
     #[test]
     fn inlined_values_are_literals_that_cannot_break_out() {

@@ -49,6 +49,15 @@ fn apply(conn: &mut dyn Conn, dialect: Dialect, step: &Step) -> Result<()> {
             }
             conn.batch(&format!("CREATE {definition}"))
         }
+        Step::DropIndex { table, name } => {
+            if !exists(conn, dialect.index_exists_query(), table, name)? {
+                return Ok(());
+            }
+            conn.batch(&match dialect {
+                Dialect::Sqlite => format!("DROP INDEX {name}"),
+                Dialect::Mysql => format!("DROP INDEX {name} ON {table}"),
+            })
+        }
     }
 }
 

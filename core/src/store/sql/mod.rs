@@ -29,6 +29,7 @@ mod doctor;
 mod heratio;
 mod install;
 mod lifecycle;
+mod log_order;
 mod prune;
 mod rates;
 mod reports;
@@ -138,6 +139,54 @@ pub(crate) trait Conn {
     fn end(&mut self, sql: &str) -> Result<()> {
         self.batch(sql)
     }
+    /// Appends rows to `table`: `values` holds `columns.len()` values per
+    /// row, every row is written or the call fails. An engine with a
+    /// cheaper bulk path than multi-row `INSERT`s (MySQL's `LOAD DATA
+    /// LOCAL`) overrides this.
+    fn append_rows(&mut self, table: &str, columns: &[&str], values: &[Value]) -> Result<()> {
+        insert_rows(self, table, columns, values)
+    }
+}
+
+/// [`Conn::append_rows`] by multi-row `INSERT`s.
+pub(crate) fn insert_rows<C: Conn + ?Sized>(
+    conn: &mut C,
+    table: &str,
+    columns: &[&str],
+    values: &[Value],
+) -> Result<()> {
+    let head = format!("INSERT INTO {table} ({})", columns.join(", "));
+    for (sql, params) in multi_row_statements(&head, "", columns.len(), values) {
+        conn.exec(&sql, &params)?;
+    }
+    Ok(())
+}
+
+/// Rows per multi-row statement: 1000 rows of at most 7 columns stay far
+/// below SQLite's 32 766 and MySQL's 65 535 placeholders, however large a
+/// batch a host queue hands over.
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// Multi-row statements over `values` (`width` per row),
+/// `ROWS_PER_STATEMENT` rows each: `head` ends before `VALUES`, `tail`
+/// follows the rows.
+pub(super) fn multi_row_statements(
+    head: &str,
+    tail: &str,
+    width: usize,
+    values: &[Value],
+) -> Vec<(String, Vec<Value>)> {
+    if width == 0 {
+        return Vec::new();
+    }
+    let placeholders = format!("({})", vec!["?"; width].join(", "));
+    values
+        .chunks(width * ROWS_PER_STATEMENT)
+        .map(|chunk| {
+            let rows = vec![placeholders.as_str(); chunk.len() / width].join(", ");
+            (format!("{head} VALUES {rows} {tail}"), chunk.to_vec())
+        })
+        .collect()
 }
 
 /// A source of connections for one database.

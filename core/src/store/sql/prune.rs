@@ -4,7 +4,7 @@
 //! wait behind one long delete. Statistics read the daily rollups, which
 //! are kept.
 
-use super::{Driver, SqlStore};
+use super::{log_order, Driver, SqlStore};
 use crate::error::Result;
 use crate::model::HOUR_MS;
 use crate::model::MIN_FEED_RETENTION_MS;
@@ -29,12 +29,51 @@ impl<D: Driver> SqlStore<D> {
                 &[cutoff.into()],
             )
         })?;
-        let (Some(low), Some(high)) = (
+        match (
             upto.first().map(|r| r.opt_int(0)).transpose()?.flatten(),
             upto.first().map(|r| r.opt_int(1)).transpose()?.flatten(),
-        ) else {
-            return Ok(0);
-        };
+        ) {
+            (Some(low), Some(high)) => self.delete_id_range(table, time, cutoff, low, high),
+            _ => Ok(0),
+        }
+    }
+
+    /// Deletes `usage_log` rows older than `cutoff`. The table has no index
+    /// on time: the ids recorded before the cutoff (and up to
+    /// `LATE_RECORD_MS` after it, for records written late) are found by
+    /// `log_order`, then deleted by id range on the exact time.
+    fn prune_usage_log(&self, cutoff: i64) -> Result<u64> {
+        let (low, end) = self.with_conn(|conn| {
+            let low = conn
+                .query("SELECT MIN(id) FROM usage_log", &[])?
+                .first()
+                .map(|r| r.opt_int(0))
+                .transpose()?
+                .flatten();
+            let end = log_order::first_id_recorded_from(
+                conn,
+                cutoff.saturating_add(log_order::LATE_RECORD_MS),
+            )?;
+            Ok((low, end))
+        })?;
+        match low {
+            Some(low) if low < end => {
+                self.delete_id_range("usage_log", "created_at", cutoff, low, end - 1)
+            }
+            _ => Ok(0),
+        }
+    }
+
+    /// Deletes the rows of `table` with ids in `low..=high` older than
+    /// `cutoff`, `BATCH` ids per statement, each committing on its own.
+    fn delete_id_range(
+        &self,
+        table: &str,
+        time: &str,
+        cutoff: i64,
+        low: i64,
+        high: i64,
+    ) -> Result<u64> {
         let mut deleted = 0;
         let mut from = low - 1;
         while from < high {
@@ -62,7 +101,7 @@ impl<D: Driver> SqlStore<D> {
         let usage_cutoff = now - retention.usage_ms;
         let feed_cutoff = now - retention.feed_ms.max(MIN_FEED_RETENTION_MS);
         Ok(Pruned {
-            usage_rows: self.prune_by_id("usage_log", "created_at", usage_cutoff, false)?,
+            usage_rows: self.prune_usage_log(usage_cutoff)?,
             rejected_rows: self
                 .prune_where("DELETE FROM usage_rejected WHERE minute < ?", usage_cutoff)?,
             // The feed's head (its highest id) must never go back: validators

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{fetch_client, Driver, Row, SqlStore, Value};
+use super::{fetch_client, log_order, Conn, Driver, Row, SqlStore, Value};
 use crate::error::{Error, Result};
 use crate::format::Kind;
 use crate::model::{
@@ -130,16 +130,16 @@ impl<D: Driver> ReportStore for SqlStore<D> {
     }
 
     fn usage_log(&self, query: &UsageQuery) -> Result<(Vec<UsageEntry>, u64)> {
-        let (filter, params) = usage_filter(query);
         let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let (rows, total) = self.with_conn(|conn| {
+            let (filter, params) = usage_filter(conn, query)?;
             let total = conn.query(&format!("SELECT COUNT(*) FROM usage_log{filter}"), &params)?;
             let mut page_params = params.clone();
             page_params.extend([to_i64(query.limit).into(), to_i64(query.offset).into()]);
             let rows = conn.query(
                 &format!(
                     "SELECT {USAGE_COLUMNS} FROM usage_log{filter} \
-                     ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+                     ORDER BY id DESC LIMIT ? OFFSET ?"
                 ),
                 &page_params,
             )?;
@@ -221,7 +221,7 @@ impl<D: Driver> ReportStore for SqlStore<D> {
         query: &UsageQuery,
         sink: &mut dyn FnMut(UsageEntry) -> Result<()>,
     ) -> Result<u64> {
-        let (filter, params) = usage_filter(query);
+        let (filter, params) = self.with_conn(|conn| usage_filter(conn, query))?;
         let mut after = -1i64;
         let mut written = 0;
         loop {
@@ -254,13 +254,14 @@ impl<D: Driver> ReportStore for SqlStore<D> {
     }
 }
 
-/// The `WHERE` clause and parameters of a usage-log query.
-fn usage_filter(query: &UsageQuery) -> (String, Vec<Value>) {
+/// The `WHERE` clause and parameters of a usage-log query. The client and
+/// time filters go through the credential index and the primary key
+/// (`log_order`): `usage_log` has no index on either.
+fn usage_filter(conn: &mut dyn Conn, query: &UsageQuery) -> Result<(String, Vec<Value>)> {
     let mut filter = String::from(" WHERE 1 = 1");
     let mut params: Vec<Value> = Vec::new();
     if let Some(id) = query.client_id {
-        filter.push_str(" AND client_id = ?");
-        params.push(id.into());
+        filter.push_str(&log_order::client_condition(conn, id)?);
     }
     if let Some(kind) = query.kind {
         filter.push_str(" AND credential_kind = ?");
@@ -278,15 +279,8 @@ fn usage_filter(query: &UsageQuery) -> (String, Vec<Value>) {
         filter.push_str(" AND ip = ?");
         params.push(ip.as_str().into());
     }
-    if let Some(since) = query.since {
-        filter.push_str(" AND created_at >= ?");
-        params.push(since.into());
-    }
-    if let Some(until) = query.until {
-        filter.push_str(" AND created_at < ?");
-        params.push(until.into());
-    }
-    (filter, params)
+    filter.push_str(&log_order::time_condition(conn, query.since, query.until)?);
+    Ok((filter, params))
 }
 
 /// A usage-log row, in the column order of `USAGE_COLUMNS`.

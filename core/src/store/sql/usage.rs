@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Driver, SqlStore, Value};
+use super::{multi_row_statements, Driver, SqlStore, Value};
 use crate::error::Result;
 use crate::format::Kind;
 use crate::model::{rejection_bucket, UsageRecord, DAY_MS, MINUTE_MS};
@@ -30,8 +30,8 @@ impl<D: Driver> SqlStore<D> {
     ) -> Result<()> {
         let (logged, rejected): (Vec<&UsageRecord>, Vec<&UsageRecord>) =
             batch.iter().partition(|r| r.credential_id.is_some());
+        let rows = log_values(&logged);
         let mut statements = Vec::new();
-        statements.extend(log_rows(&logged));
         statements.extend(self.counter_updates(&logged));
         statements.extend(self.rejection_upsert(&rejected));
         statements.extend(self.daily_upsert(&logged));
@@ -49,10 +49,13 @@ impl<D: Driver> SqlStore<D> {
                 vec![last.into(), queue.into()],
             ));
         }
-        if statements.is_empty() {
+        if statements.is_empty() && rows.is_empty() {
             return Ok(());
         }
         self.transaction(|conn| {
+            if !rows.is_empty() {
+                conn.append_rows("usage_log", &LOG_COLUMNS, &rows)?;
+            }
             for (sql, params) in &statements {
                 conn.exec(sql, params)?;
             }
@@ -167,44 +170,40 @@ impl<D: Driver> SqlStore<D> {
     }
 }
 
-/// The multi-row inserts of the logged validations.
-fn log_rows(logged: &[&UsageRecord]) -> Vec<(String, Vec<Value>)> {
-    chunked_inserts(
-        "INSERT INTO usage_log (credential_kind, credential_id, client_id, created_at, ip, endpoint, status)",
-        "",
-        logged.iter().map(|r| {
-            [
-                i64::from(r.kind.code()).into(),
-                r.credential_id.into(),
-                r.client_id.into(),
-                r.at.into(),
-                r.ip.clone().into(),
-                r.endpoint.clone().into(),
-                i64::from(r.status.code()).into(),
-            ]
-        }),
-    )
+/// The columns of a `usage_log` row, in [`log_values`]' order.
+const LOG_COLUMNS: [&str; 7] = [
+    "credential_kind",
+    "credential_id",
+    "client_id",
+    "created_at",
+    "ip",
+    "endpoint",
+    "status",
+];
+
+/// The logged validations as `usage_log` rows, flattened.
+fn log_values(logged: &[&UsageRecord]) -> Vec<Value> {
+    let mut values = Vec::with_capacity(logged.len() * LOG_COLUMNS.len());
+    for r in logged {
+        values.extend([
+            i64::from(r.kind.code()).into(),
+            r.credential_id.into(),
+            r.client_id.into(),
+            r.at.into(),
+            r.ip.clone().into(),
+            r.endpoint.clone().into(),
+            i64::from(r.status.code()).into(),
+        ]);
+    }
+    values
 }
 
-/// Rows per multi-row INSERT: 1000 rows of at most 7 columns stay far below
-/// SQLite's 32 766 and MySQL's 65 535 placeholders, however large a batch
-/// a host queue hands over.
-const INSERT_ROWS_CHUNK: usize = 1000;
-
-/// Multi-row INSERTs of `rows` (each `N` values), `INSERT_ROWS_CHUNK` rows
-/// per statement; `head` ends before VALUES, `tail` follows the rows.
+/// Multi-row statements of `rows` (each `N` values).
 fn chunked_inserts<const N: usize>(
     head: &str,
     tail: &str,
     rows: impl IntoIterator<Item = [Value; N]>,
 ) -> Vec<(String, Vec<Value>)> {
-    let placeholders = format!("({})", vec!["?"; N].join(", "));
-    let rows: Vec<[Value; N]> = rows.into_iter().collect();
-    rows.chunks(INSERT_ROWS_CHUNK)
-        .map(|chunk| {
-            let values = vec![placeholders.as_str(); chunk.len()].join(", ");
-            let params = chunk.iter().flat_map(|row| row.iter().cloned()).collect();
-            (format!("{head} VALUES {values} {tail}"), params)
-        })
-        .collect()
+    let values: Vec<Value> = rows.into_iter().flatten().collect();
+    multi_row_statements(head, tail, N, &values)
 }

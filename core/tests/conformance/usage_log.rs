@@ -1,0 +1,405 @@
+//! The usage log read back with one secondary index (schema 9): time
+//! bounds through the primary key, the client filter through the
+//! credential index, newest recorded first, retention by time, and text
+//! that must survive MySQL's `LOAD DATA` path byte for byte.
+
+use heratio_keys_core::model::{Retention, UsageRecord, DAY_MS, HOUR_MS, MINUTE_MS};
+use heratio_keys_core::store::UsageQuery;
+use heratio_keys_core::{model, Kind, Status};
+use heratio_keys_testkit::TestDb;
+
+use super::{client, issue_key};
+
+fn record(kind: Kind, id: i64, client: i64, at: i64, endpoint: Option<&str>) -> UsageRecord {
+    UsageRecord {
+        kind,
+        credential_id: Some(id),
+        client_id: Some(client),
+        at,
+        ip: Some("198.51.100.7".to_owned()),
+        endpoint: endpoint.map(str::to_owned),
+        status: Status::Valid,
+    }
+}
+
+fn ids_at(db: &TestDb, query: &UsageQuery) -> (Vec<i64>, u64) {
+    let (rows, total) = db
+        .store
+        .usage_log(&UsageQuery {
+            limit: 10_000,
+            ..query.clone()
+        })
+        .expect("usage log");
+    (rows.iter().map(|r| r.record.at).collect(), total)
+}
+
+pub(crate) fn usage_log_filters_without_time_index(db: &TestDb) {
+    let a = client(db, "archive-a");
+    let b = client(db, "archive-b");
+    let (_, key_a) = issue_key(db, Kind::ApiKey, a, "read", None);
+    let (_, token_a) = issue_key(db, Kind::AiToken, a, "read", None);
+    let (_, key_b) = issue_key(db, Kind::ApiKey, b, "read", None);
+    let now = model::now_ms();
+    let day = |d: i64| now - d * DAY_MS;
+
+    // Batches as writers append them: one record a minute for each of
+    // three days and for 100 days ago; then a record written 39 minutes
+    // late (within the documented hour), then today's.
+    let block = |d: i64| -> Vec<UsageRecord> {
+        (0..60)
+            .flat_map(|minute| {
+                let at = day(d) - 2 * HOUR_MS + minute * MINUTE_MS;
+                [
+                    record(Kind::ApiKey, key_a, a, at, None),
+                    record(Kind::AiToken, token_a, a, at, None),
+                    record(Kind::ApiKey, key_b, b, at, None),
+                ]
+            })
+            .collect()
+    };
+    let old: Vec<UsageRecord> = (0..60)
+        .map(|minute| record(Kind::ApiKey, key_b, b, day(100) + minute * MINUTE_MS, None))
+        .collect();
+    db.store.write_usage(&old).expect("write");
+    db.store.write_usage(&block(2)).expect("write");
+    db.store.write_usage(&block(1)).expect("write");
+    let late_at = day(1) - 2 * HOUR_MS + 20 * MINUTE_MS;
+    db.store
+        .write_usage(&[record(Kind::ApiKey, key_a, a, late_at, None)])
+        .expect("write late");
+    db.store.write_usage(&block(0)).expect("write");
+    let newest = day(0) - 2 * HOUR_MS + 59 * MINUTE_MS;
+
+    let all = ids_at(db, &UsageQuery::default());
+    assert_eq!(all.1, 60 + 3 * 180 + 1);
+    assert_eq!(all.0.first(), Some(&newest), "newest recorded first");
+
+    // Yesterday, by time: its 180 rows and the late one, nothing else.
+    let yesterday = UsageQuery {
+        since: Some(day(1) - 3 * HOUR_MS),
+        until: Some(day(1) + HOUR_MS),
+        ..UsageQuery::default()
+    };
+    let (times, total) = ids_at(db, &yesterday);
+    assert_eq!(total, 181);
+    assert!(times
+        .iter()
+        .all(|t| (day(1) - 3 * HOUR_MS..day(1) + HOUR_MS).contains(t)));
+    assert!(
+        times.contains(&late_at),
+        "a record written 39 minutes late is found by time"
+    );
+    // From the late record's own time: yesterday's last 40 minutes, the
+    // late record, and today.
+    assert_eq!(
+        ids_at(
+            db,
+            &UsageQuery {
+                since: Some(late_at),
+                ..UsageQuery::default()
+            }
+        )
+        .1,
+        40 * 3 + 1 + 180
+    );
+    // Up to it: everything before, yesterday's first 21 minutes, and the
+    // late record, whose id lies past the rows of its time.
+    assert_eq!(
+        ids_at(
+            db,
+            &UsageQuery {
+                until: Some(late_at + 1),
+                ..UsageQuery::default()
+            }
+        )
+        .1,
+        60 + 180 + 21 * 3 + 1
+    );
+
+    // Only the open ends.
+    assert_eq!(
+        ids_at(
+            db,
+            &UsageQuery {
+                until: Some(day(50)),
+                ..UsageQuery::default()
+            }
+        )
+        .1,
+        60
+    );
+    assert_eq!(
+        ids_at(
+            db,
+            &UsageQuery {
+                since: Some(day(50)),
+                ..UsageQuery::default()
+            }
+        )
+        .1,
+        3 * 180 + 1
+    );
+    // A range before every row and one after it.
+    assert_eq!(
+        ids_at(
+            db,
+            &UsageQuery {
+                until: Some(day(200)),
+                ..UsageQuery::default()
+            }
+        )
+        .1,
+        0
+    );
+    assert_eq!(
+        ids_at(
+            db,
+            &UsageQuery {
+                since: Some(now + DAY_MS),
+                ..UsageQuery::default()
+            }
+        )
+        .1,
+        0
+    );
+
+    // The client filter (through its credentials), alone and with others.
+    let of_a = UsageQuery {
+        client_id: Some(a),
+        ..UsageQuery::default()
+    };
+    assert_eq!(ids_at(db, &of_a).1, 3 * 120 + 1);
+    assert_eq!(
+        ids_at(
+            db,
+            &UsageQuery {
+                client_id: Some(b),
+                ..UsageQuery::default()
+            }
+        )
+        .1,
+        60 + 3 * 60
+    );
+    assert_eq!(
+        ids_at(
+            db,
+            &UsageQuery {
+                kind: Some(Kind::AiToken),
+                ..of_a.clone()
+            }
+        )
+        .1,
+        3 * 60
+    );
+    assert_eq!(
+        ids_at(
+            db,
+            &UsageQuery {
+                since: Some(day(1) - 3 * HOUR_MS),
+                until: Some(day(1) + HOUR_MS),
+                ..of_a.clone()
+            }
+        )
+        .1,
+        121
+    );
+    let lonely = client(db, "no-credentials");
+    assert_eq!(
+        ids_at(
+            db,
+            &UsageQuery {
+                client_id: Some(lonely),
+                ..UsageQuery::default()
+            }
+        )
+        .1,
+        0
+    );
+    // A credential's own rows, newest recorded first.
+    let (times, total) = ids_at(
+        db,
+        &UsageQuery {
+            credential: Some((Kind::ApiKey, key_a)),
+            ..UsageQuery::default()
+        },
+    );
+    assert_eq!(total, 3 * 60 + 1);
+    assert_eq!(times.first(), Some(&newest));
+
+    // Paging walks the same order without gaps or repeats.
+    let mut paged = Vec::new();
+    for page in 0..4 {
+        let (rows, _) = db
+            .store
+            .usage_log(&UsageQuery {
+                offset: page * 50,
+                limit: 50,
+                ..of_a.clone()
+            })
+            .expect("page");
+        paged.extend(rows.iter().map(|r| r.id));
+    }
+    let ids: Vec<i64> = db
+        .store
+        .usage_log(&UsageQuery {
+            limit: 200,
+            ..of_a.clone()
+        })
+        .expect("one page")
+        .0
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(paged, ids);
+    assert!(ids.windows(2).all(|w| w[0] > w[1]));
+
+    // The export with a time filter agrees with the page.
+    let mut exported = 0;
+    db.store
+        .export_usage(&yesterday, &mut |_| {
+            exported += 1;
+            Ok(())
+        })
+        .expect("export");
+    assert_eq!(exported, 181);
+
+    // Retention: 50 days drops the 60 old rows and nothing else.
+    let pruned = db
+        .store
+        .prune(&Retention {
+            usage_ms: 50 * DAY_MS,
+            ..Retention::defaults()
+        })
+        .expect("prune");
+    assert_eq!(pruned.usage_rows, 60);
+    assert_eq!(ids_at(db, &UsageQuery::default()).1, 3 * 180 + 1);
+    // Yesterday and the day before go at 1 day (the late record with them).
+    let pruned = db
+        .store
+        .prune(&Retention {
+            usage_ms: DAY_MS - 4 * HOUR_MS,
+            ..Retention::defaults()
+        })
+        .expect("prune");
+    assert_eq!(pruned.usage_rows, 2 * 180 + 1);
+    assert_eq!(ids_at(db, &UsageQuery::default()).1, 180);
+}
+
+pub(crate) fn usage_text_round_trips(db: &TestDb) {
+    let c = client(db, "texts");
+    let (_, key) = issue_key(db, Kind::ApiKey, c, "read", None);
+    let now = model::now_ms();
+    // What the bulk path's escaping must carry: its own separators and
+    // escape, the NULL marker as text, and characters outside ASCII.
+    let texts = [
+        "/a\tb\nc\rd",
+        "\\N",
+        "back\\slash\\",
+        "nul\0inside",
+        "\\t literally",
+        "é 漢字 🙂",
+        "",
+    ];
+    let mut batch: Vec<UsageRecord> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| record(Kind::ApiKey, key, c, now + i as i64, Some(t)))
+        .collect();
+    batch.push(UsageRecord {
+        ip: None,
+        ..record(Kind::ApiKey, key, c, now + 100, None)
+    });
+    db.store.write_usage(&batch).expect("write");
+    let (rows, total) = db
+        .store
+        .usage_log(&UsageQuery {
+            credential: Some((Kind::ApiKey, key)),
+            limit: 100,
+            ..UsageQuery::default()
+        })
+        .expect("read");
+    assert_eq!(total, batch.len() as u64);
+    let mut read: Vec<UsageRecord> = rows.into_iter().map(|r| r.record).collect();
+    read.reverse();
+    assert_eq!(read, batch);
+}
+
+/// Runs SQL as the test MariaDB's root, through the socket of the server
+/// `scripts/mariadb.sh` started (`HK_MARIADB_DIR`); `None` without one.
+fn as_mariadb_root(sql: &str) -> Option<()> {
+    let dir = std::env::var("HK_MARIADB_DIR").ok()?;
+    let status = std::process::Command::new("mariadb")
+        .args([
+            "--no-defaults",
+            &format!("--socket={dir}/sock"),
+            "-uroot",
+            "-e",
+            sql,
+        ])
+        .status()
+        .expect("run the mariadb client");
+    assert!(status.success(), "mariadb -uroot -e {sql:?}");
+    Some(())
+}
+
+/// Turns `LOAD DATA LOCAL` back on however the test ends.
+struct LocalInfileBackOn;
+
+impl Drop for LocalInfileBackOn {
+    fn drop(&mut self) {
+        let _ = as_mariadb_root("SET GLOBAL local_infile = 1");
+    }
+}
+
+/// A server that refuses `LOAD DATA LOCAL` (MySQL 8's default) gets the
+/// same rows by multi-row INSERTs, from the first batch on.
+#[test]
+fn mysql_refusing_load_data_gets_every_row() {
+    let Some(db) = TestDb::mysql() else { return };
+    if as_mariadb_root("SET GLOBAL local_infile = 0").is_none() {
+        assert!(
+            std::env::var_os("HERATIO_KEYS_REQUIRE_MYSQL").is_none(),
+            "HK_MARIADB_DIR is needed to switch the test server's local_infile"
+        );
+        eprintln!("skipped: no HK_MARIADB_DIR (root access to the test MariaDB)");
+        return;
+    }
+    let _back_on = LocalInfileBackOn;
+    let c = client(&db, "refused");
+    let (_, key) = issue_key(&db, Kind::ApiKey, c, "read", None);
+    let now = model::now_ms();
+    for round in 0..2 {
+        let batch: Vec<UsageRecord> = (0..500)
+            .map(|i| {
+                record(
+                    Kind::ApiKey,
+                    key,
+                    c,
+                    now + round * 1000 + i,
+                    Some("/a\tb\\N"),
+                )
+            })
+            .collect();
+        db.store
+            .write_usage(&batch)
+            .expect("write falls back to INSERT");
+    }
+    let (rows, total) = db
+        .store
+        .usage_log(&UsageQuery {
+            limit: 2000,
+            ..UsageQuery::default()
+        })
+        .expect("read");
+    assert_eq!(total, 1000);
+    assert!(rows
+        .iter()
+        .all(|r| r.record.endpoint.as_deref() == Some("/a\tb\\N")));
+    assert_eq!(
+        db.store
+            .get_credential(Kind::ApiKey, key)
+            .expect("get")
+            .usage_count,
+        1000
+    );
+}
