@@ -62,7 +62,26 @@ def wrk_file(p):
     r["requests"] = int(m.group(1)) if m else None
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     r["non_2xx"] = int(m.group(1)) if m else 0
+    r["cpu_us_per_request"] = cpu_per_request(p, r["requests"])
     return r
+
+
+def cpu_per_request(p, requests):
+    """CPU µs per request of each serving component in one wrk round, from
+    the tick counts cpu.py took around it (10 ms ticks: ±20 ms a round)."""
+    try:
+        t0, t1 = (json.load(open(f"{p}.cpu{i}")) for i in (0, 1))
+    except (OSError, ValueError):
+        return None
+    if not requests:
+        return None
+    d = {k: (t1.get(k, 0) - t0.get(k, 0)) * 1e4 / requests for k in t1}
+    out = {"fpm": sum(v for k, v in d.items() if k.startswith("fpm:")),
+           "nginx": d.get("nginx", 0.0), "machine": d.get("machine_busy", 0.0)}
+    if "mariadb" in d:
+        out["mariadb"] = d["mariadb"]
+    out["rest"] = out["machine"] - out["fpm"] - out["nginx"] - out.get("mariadb", 0.0)
+    return out
 
 
 def http_stats(name="http_stats.txt"):
@@ -135,6 +154,7 @@ R = {
     "http_ext_workers": http_stats(),
     "http_ext_workers_after_warmup": http_stats("http_stats_warm.txt"),
     "memory": load("memory.json"),
+    "usage_cost": load("usage_cost.json"),
     "wrk": {ep: wrk(ep) for ep in ("baseline", "ext", "ext_nolog", "noauth")},
     "php_hot": {m: load(f"php_hot_{m}.json") for m in ("shared", "private")},
     "criterion_median_ns": criterion(),
@@ -302,6 +322,25 @@ if R["http_sets"] and w["noauth"]:
             cells += [f"{x['rps']:,.0f}", f"{x['of_floor']:.1%}", ns(x["added_ns"])] if x else ["–"] * 3
         L.append(f"| {row['keys']:,} | " + " | ".join(cells) + " |")
     L.append("")
+cpu_rows = [(label, x) for label, x in
+            [("no authentication (floor)", w["noauth"]), ("PDO baseline middleware", w["baseline"])]
+            + [(f"extension, {row['keys']:,} keys, usage log {'on' if ep == 'ext' else 'off'}",
+                wrk(ep + ("" if i == 0 else f"_k{row['keys']}")))
+               for i, row in enumerate(R["http_sets"]) for ep in ("ext", "ext_nolog")]
+            if x and x.get("cpu_us_per_request")]
+R["http_cpu_us_per_request"] = {label: x["cpu_us_per_request"] for label, x in cpu_rows}
+if cpu_rows:
+    floor_cpu = (w["noauth"] or {}).get("cpu_us_per_request") or {}
+    L.append("Where the machine's CPU goes, per request (median round of each; CPU time of the processes during the round "
+             "÷ its requests; in parentheses, more than the floor's):")
+    L.append("")
+    L.append("| endpoint | req/s | PHP-FPM workers (all pools, threads included) | MariaDB | nginx | rest: wrk, kernel, other | whole machine |")
+    L.append("|---|---|---|---|---|---|---|")
+    for label, x in cpu_rows:
+        c = x["cpu_us_per_request"]
+        cell = lambda k: (f"{c[k]:.1f} µs" + (f" ({c[k] - floor_cpu[k]:+.1f})" if k in floor_cpu and x is not w["noauth"] else "")) if k in c else "–"
+        L.append(f"| {label} | {x['rps']:,.0f} | {cell('fpm')} | {cell('mariadb')} | {cell('nginx')} | {cell('rest')} | {cell('machine')} |")
+    L.append("")
 hot = [(mode, R["php_hot"][mode]) for mode in ("shared", "private") if R["php_hot"].get(mode)]
 if hot:
     L.append("Hot key in one PHP process: `heratio_keys_authenticate(['read'])` (usage log on) beside PHP's own `hash('sha256')` of the same key, "
@@ -336,6 +375,12 @@ for u in R["usage_rate"]:
     nxt = ("highest step tried" if last.get("keeps_up") else
            f"next step: {last.get('achieved_per_s', 0):,.0f}/s, dropped {last.get('dropped', 0):,}, backlog {last.get('backlog_at_end', 0):,}")
     L.append(f"| usage log: highest paced rate with nothing dropped, {u['distinct_keys']:,} distinct keys ({u['seconds_per_step']:.0f} s steps, ×1.4 each) | – | {u['max_rate_no_drop_per_s']:,.0f} validations/s ({nxt}) |")
+uc = R["usage_cost"]
+if uc:
+    cpu = lambda v: f"{v:.1f} µs" if v is not None else "–"
+    L.append(f"| usage log: what one recorded validation costs the store ({uc['rows']:,} rows over {uc['distinct_credentials']} keys, "
+             f"{uc['batch_size']:,}-row batches as the host leader writes them) | – | MariaDB CPU {cpu(uc.get('server_cpu_us_per_row'))}, "
+             f"writer CPU {cpu(uc.get('writer_cpu_us_per_row'))}, wall {cpu(uc.get('wall_us_per_row'))} per row |")
 mem = R["memory"]
 if mem:
     L.append(f"| RSS per cached key (RSS delta ÷ entries, {mem['cache_entries']:,} entries) | – | {mem['bytes_per_entry']:.0f} bytes |")

@@ -7,6 +7,8 @@
 #
 # Options: --no-criterion (full run without `cargo bench`), --out DIR,
 # --host-only (only the host.py comparison, into --out DIR; no criterion),
+# --http-only (only the nginx + php-fpm rounds and the usage-log write cost,
+# into --out DIR; no criterion),
 # --http-keys N[,N...] (how many distinct keys wrk presents in the HTTP rounds,
 # one set after the other inside each round; default "10000,50", smoke
 # "1000,50": every key at random, and a hot set every worker has cached).
@@ -54,6 +56,7 @@ criterion=1
 out=""
 http_keys=""
 host_only=0
+http_only=0
 while (($#)); do
     case $1 in
     --smoke) smoke=1 ;;
@@ -61,7 +64,8 @@ while (($#)); do
     --out) out=$2; shift ;;
     --http-keys) http_keys=$2; shift ;;
     --host-only) host_only=1 criterion=0 ;;
-    *) echo "usage: $0 [--smoke] [--no-criterion] [--host-only] [--out DIR] [--http-keys N[,N...]]" >&2; exit 2 ;;
+    --http-only) http_only=1 criterion=0 ;;
+    *) echo "usage: $0 [--smoke] [--no-criterion] [--host-only | --http-only] [--out DIR] [--http-keys N[,N...]]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -71,7 +75,7 @@ if ((smoke)); then
     N=1000 BASE_PASSES=1 EXT_PASSES=2 C_PASSES=2 BIG=10000 BIG_PASSES=2
     REVOCATIONS=10 MALFORMED=100000 UNKNOWN=20000 DISTINCT=1000
     USAGE_SECONDS=1 USAGE_MAX=10000 MEM_KEYS=10000 WARM=1 WRK_SECONDS=2 WRK_ROUNDS=1 HOT_PASSES=5
-    USAGE_DISTINCT=(1000)
+    USAGE_DISTINCT=(1000) USAGE_COST_ROWS=20000
     # host.py: a small host, seconds per phase, no memory probe
     HOST='{"workers": 6, "c_procs": 2, "mem_keys": 0, "warm_s": 2, "idle_settle_s": 1, "idle_window_s": 2,
            "round_s": 3, "c_rate": 100, "wrk_conns": 12, "revocations": 2, "kill_rounds": 1, "kill_load_s": 4}'
@@ -81,15 +85,15 @@ else
     N=10000 BASE_PASSES=1 EXT_PASSES=10 C_PASSES=20 BIG=100000 BIG_PASSES=10
     REVOCATIONS=100 MALFORMED=1000000 UNKNOWN=1000000 DISTINCT=10000
     USAGE_SECONDS=5 USAGE_MAX=1280000 MEM_KEYS=100000 WARM=10 WRK_SECONDS=10 WRK_ROUNDS=3 HOT_PASSES=11
-    USAGE_DISTINCT=(10000 100)
+    USAGE_DISTINCT=(10000 100) USAGE_COST_ROWS=300000
     # host.py: idle_settle_s outlasts the connection idle time (10 s); the
     # two 30 s load rounds make one 60 s cache TTL.
     HOST='{"workers": 50, "c_procs": 4, "mem_keys": 100000, "warm_s": 10, "idle_settle_s": 12, "idle_window_s": 10,
            "round_s": 30, "c_rate": 250, "wrk_conns": 64, "revocations": 10, "kill_rounds": 3, "kill_load_s": 20}'
 fi
 if [[ -z $out ]] && ((!smoke)); then
-    if ((host_only)); then
-        echo "--host-only needs --out DIR (benches/results holds a whole run)" >&2
+    if ((host_only || http_only)); then
+        echo "--host-only and --http-only need --out DIR (benches/results holds a whole run)" >&2
         exit 2
     fi
     out="$root/benches/results"
@@ -245,6 +249,7 @@ keys="$work/keys.txt"
 step "seed $N keys into MariaDB" "$res/seed.json" "$hkb" seed "$DSN" "$N" "$keys" || finish
 
 if ((!host_only)); then
+if ((!http_only)); then
 echo "==> PHP loop: PDO baseline vs heratio_keys_validate_api_key ($N keys)"
 step "PHP + PDO baseline, $N keys x $BASE_PASSES" "$res/php_baseline.json" \
     php "$here/php_loop.php" baseline "$DSN" "$keys" "$BASE_PASSES" &&
@@ -296,6 +301,8 @@ if step "seed $BIG keys into SQLite" "$res/seed_big.json" "$hkb" seed "$big_dsn"
             "d['valid'] == $BIG * ($BIG_PASSES + 1) and d['stats']['shared'] is True"
     step "floors: SHA-256 and HashMap get, $BIG keys" "$res/floors_big.json" "$hkb" floors "$work/big.txt" 21
 fi
+
+fi # http_only
 
 echo "==> HTTP: nginx + php-fpm, wrk from loopback"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -386,9 +393,16 @@ CONF
 mkdir -m 700 -p "$shm-http" "$shm-http-nolog"
 rows_before=$(mysql_admin -N -e "SELECT COUNT(*) FROM usage_log" "${DSN##*/}")
 "$fpm_bin" -d "extension=$ext" -y "$work/http/php-fpm.conf" -F "${as_root[@]}" >"$work/http/fpm.out" 2>&1 &
+fpm_pid=$!
 pids+=($!)
 nginx -p "$work/http/" -c "$work/http/nginx.conf" -e "$work/http/nginx-error.log" >"$work/http/nginx.out" 2>&1 &
+nginx_pid=$!
 pids+=($!)
+# cpu_ticks FILE: CPU ticks of the FPM pools, nginx and our MariaDB, and
+# the machine's, around each measured round (report: CPU per request).
+mariadbd_pid=""
+[[ -n $own_mariadb ]] && mariadbd_pid=$(cat "$own_mariadb/pid")
+cpu_ticks() { python3 "$here/cpu.py" "$fpm_pid" "$nginx_pid" "$mariadbd_pid" >"$1" 2>/dev/null; }
 up=0
 for _ in $(seq 1 100); do
     code=$(http_get "http://127.0.0.1:$nport/ext/ready" "$(head -1 "$keys")")
@@ -434,9 +448,11 @@ if ((up)); then
             for ep in $(cat "$work/http_eps$sfx.txt"); do
                 load "wrk $ep$sfx round $round"
                 f="$res/wrk_${ep}${sfx}_$round.txt"
+                cpu_ticks "$f.cpu0"
                 if HK_KEYS_FILE="$work/http_keys$sfx.txt" wrk -t2 -c16 -d${WRK_SECONDS}s --latency -s "$here/wrk_keys.lua" \
                     "http://127.0.0.1:$nport/$ep/api/informationobjects" >"$f" 2>&1 </dev/null &&
                     grep -q 'Requests/sec' "$f" && ! grep -q 'Non-2xx' "$f"; then
+                    cpu_ticks "$f.cpu1"
                     ok "wrk $ep, $k keys, round $round: $(grep 'Requests/sec' "$f" | tr -s ' '), all 200"
                 else
                     ko "wrk $ep, $k keys, round $round"
@@ -479,6 +495,15 @@ else
 fi
 for p in "${pids[@]}"; do kill -QUIT "$p" 2>/dev/null; done
 
+# What one recorded validation costs the store, outside the HTTP rounds:
+# the same write path as the host leader's (batches of the default size),
+# server CPU read from /proc when the server is the throwaway one.
+d=$(new_db usage_cost) && "$hkb" seed "$d" 50 /dev/null >/dev/null 2>&1 &&
+    step "usage log write cost: $USAGE_COST_ROWS rows over 50 keys (MariaDB)" "$res/usage_cost.json" \
+        "$hkb" usage-cost "$d" "$USAGE_COST_ROWS" 50 ${own_mariadb:+$(cat "$own_mariadb/pid")} &&
+    jcheck "usage log write cost: every row written" "$res/usage_cost.json" "d['rows'] == $USAGE_COST_ROWS"
+
+if ((!http_only)); then
 echo "==> correctness under speed"
 for backend in sqlite mysql; do
     if [[ $backend == sqlite ]]; then d="sqlite:$work/revoke.db"; else d=$(new_db revoke) || continue; fi
@@ -509,8 +534,10 @@ if d=$(new_db memory) && step "seed $MEM_KEYS keys for the memory probe" "$res/s
     step "memory per cached key ($MEM_KEYS keys, MariaDB)" "$res/memory.json" "$hkb" memory "$d" "$work/mem.txt" &&
         jcheck "memory: a positive figure" "$res/memory.json" "d['bytes_per_entry'] > 0"
 fi
+fi # http_only
 fi # host_only
 
+if ((!http_only)); then
 echo "==> one keygen client per host: private vs shared (host.py)"
 if hdsn=$(new_db host); then
     host_keys=$(python3 -c 'import json,sys; print(max(int(sys.argv[2]), json.loads(sys.argv[1])["mem_keys"]))' "$HOST" "$N")
@@ -554,6 +581,7 @@ for c in d.get("checks", []):
         done
     fi
 fi
+fi # http_only
 
 if ((criterion)); then
     echo "==> criterion benches (cargo bench -p heratio-keys-bench)"
@@ -574,9 +602,9 @@ doc=()
 [[ $smoke == 0 && $out == "$root/benches/results" ]] && doc=("$root/docs/BENCHMARKS.md")
 if python3 "$here/report.py" "$res" "$out" "$target/criterion" "$criterion" "$smoke" "${doc[@]}"; then
     ok "report: $out/summary.md, $out/validation-cost.svg"
-elif ((host_only)) && [[ -s $out/summary.md ]]; then
-    # The other steps' results are missing by design: the host rows stand.
-    ok "report (host rows only): $out/summary.md"
+elif ((host_only || http_only)) && [[ -s $out/summary.md ]]; then
+    # The other steps' results are missing by design: the rows run stand.
+    ok "report (partial run): $out/summary.md"
 else
     ko "report"
 fi
