@@ -108,7 +108,7 @@ fi
 # cannot run C code). A test added there that does must carry
 # #[cfg_attr(miri, ignore)].
 cargo +nightly miri test -p heratio-keys-core --lib --locked -- \
-    format:: status:: model:: view:: store::dsn:: verify_request:: feed::tests::holes_
+    format:: status:: model:: view:: store::dsn:: store::mysql::tests:: verify_request:: feed::tests::holes_
 
 if (($(free_disk_mib) < LOW_DISK_MIB)); then
     echo "    short of disk: removing the fuzz and Miri builds"

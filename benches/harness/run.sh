@@ -8,7 +8,10 @@
 # Options: --no-criterion (full run without `cargo bench`), --out DIR,
 # --host-only (only the host.py comparison, into --out DIR; no criterion),
 # --http-only (only the nginx + php-fpm rounds and the usage-log write cost,
-# into --out DIR; no criterion),
+# into --out DIR; no criterion), --perf (with --http-only: the first round of
+# the extension on the last key set, usage log on and off, also runs under a
+# system-wide `perf record -g`; profiles and their reports by process and by
+# symbol go into the out dir),
 # --http-keys N[,N...] (how many distinct keys wrk presents in the HTTP rounds,
 # one set after the other inside each round; default "10000,50", smoke
 # "1000,50": every key at random, and a hot set every worker has cached).
@@ -57,6 +60,7 @@ out=""
 http_keys=""
 host_only=0
 http_only=0
+perf_rounds=0
 while (($#)); do
     case $1 in
     --smoke) smoke=1 ;;
@@ -65,6 +69,7 @@ while (($#)); do
     --http-keys) http_keys=$2; shift ;;
     --host-only) host_only=1 criterion=0 ;;
     --http-only) http_only=1 criterion=0 ;;
+    --perf) perf_rounds=1 ;;
     *) echo "usage: $0 [--smoke] [--no-criterion] [--host-only | --http-only] [--out DIR] [--http-keys N[,N...]]" >&2; exit 2 ;;
     esac
     shift
@@ -403,6 +408,17 @@ pids+=($!)
 mariadbd_pid=""
 [[ -n $own_mariadb ]] && mariadbd_pid=$(cat "$own_mariadb/pid")
 cpu_ticks() { python3 "$here/cpu.py" "$fpm_pid" "$nginx_pid" "$mariadbd_pid" >"$1" 2>/dev/null; }
+# perf_stop: ends the round's profile (--perf), if one runs, and reports it.
+perf_stop() {
+    [[ -n $perf_pid ]] || return 0
+    kill -INT "$perf_pid"
+    wait "$perf_pid"
+    perf report -i "$out/perf-$ep$sfx.data" --no-children --sort comm,dso --stdio \
+        >"$out/perf-$ep$sfx.by-process.txt" 2>/dev/null
+    perf report -i "$out/perf-$ep$sfx.data" --no-children --sort comm,sym --stdio -g none \
+        --percent-limit 0.3 >"$out/perf-$ep$sfx.by-symbol.txt" 2>/dev/null
+    perf_pid=""
+}
 up=0
 for _ in $(seq 1 100); do
     code=$(http_get "http://127.0.0.1:$nport/ext/ready" "$(head -1 "$keys")")
@@ -449,12 +465,20 @@ if ((up)); then
                 load "wrk $ep$sfx round $round"
                 f="$res/wrk_${ep}${sfx}_$round.txt"
                 cpu_ticks "$f.cpu0"
+                perf_pid=""
+                if ((perf_rounds && http_only && round == 1)) && [[ $k == "${HTTP_SETS[-1]}" && $ep == ext* ]]; then
+                    perf record -a -g -F 499 -o "$out/perf-$ep$sfx.data" >"$out/perf-$ep$sfx.log" 2>&1 &
+                    perf_pid=$!
+                    sleep 0.5
+                fi
                 if HK_KEYS_FILE="$work/http_keys$sfx.txt" wrk -t2 -c16 -d${WRK_SECONDS}s --latency -s "$here/wrk_keys.lua" \
                     "http://127.0.0.1:$nport/$ep/api/informationobjects" >"$f" 2>&1 </dev/null &&
                     grep -q 'Requests/sec' "$f" && ! grep -q 'Non-2xx' "$f"; then
                     cpu_ticks "$f.cpu1"
+                    perf_stop
                     ok "wrk $ep, $k keys, round $round: $(grep 'Requests/sec' "$f" | tr -s ' '), all 200"
                 else
+                    perf_stop
                     ko "wrk $ep, $k keys, round $round"
                     sed 's/^/        | /' "$f"
                 fi

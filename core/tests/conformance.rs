@@ -11,7 +11,9 @@ use heratio_keys_testkit::{actor, eventually, TestDb};
 
 #[path = "conformance/usage_log.rs"]
 mod usage_log;
-use usage_log::{usage_log_filters_without_time_index, usage_text_round_trips};
+use usage_log::{
+    upgrade_to_one_usage_log_index, usage_log_filters_without_time_index, usage_text_round_trips,
+};
 
 fn fast_options() -> Options {
     Options::builder()
@@ -660,6 +662,7 @@ conformance!(
     usage_counts_per_credential_in_one_batch,
     usage_log_filters_without_time_index,
     usage_text_round_trips,
+    upgrade_to_one_usage_log_index,
     plaintext_never_stored,
     bad_input_is_rejected_cleanly,
 );

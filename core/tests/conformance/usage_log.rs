@@ -403,3 +403,59 @@ fn mysql_refusing_load_data_gets_every_row() {
         1000
     );
 }
+
+/// The indexes of `usage_log` other than its primary key, by name.
+fn usage_log_indexes(db: &TestDb) -> Vec<String> {
+    db.texts(if db.is_mysql() {
+        "SELECT DISTINCT index_name FROM information_schema.statistics \
+         WHERE table_schema = DATABASE() AND table_name = 'usage_log' \
+         AND index_name <> 'PRIMARY' ORDER BY index_name"
+    } else {
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'usage_log' \
+         AND name NOT LIKE 'sqlite_%' ORDER BY name"
+    })
+}
+
+/// A database as schema 8 left it (three indexes on the raw log, rows in
+/// it) upgrades to the one credential index, its rows still found.
+pub(crate) fn upgrade_to_one_usage_log_index(db: &TestDb) {
+    assert_eq!(
+        usage_log_indexes(db),
+        ["usage_log_by_credential"],
+        "fresh install"
+    );
+    let c = client(db, "upgraded");
+    let (_, key) = issue_key(db, Kind::ApiKey, c, "read", None);
+    let now = model::now_ms();
+    let batch: Vec<UsageRecord> = (0..100)
+        .map(|i| record(Kind::ApiKey, key, c, now + i, None))
+        .collect();
+    db.store.write_usage(&batch).expect("write");
+    let drop_new = if db.is_mysql() {
+        "DROP INDEX usage_log_by_credential ON usage_log"
+    } else {
+        "DROP INDEX usage_log_by_credential"
+    };
+    db.exec(&format!(
+        "{drop_new}; \
+         CREATE INDEX usage_log_time ON usage_log(created_at); \
+         CREATE INDEX usage_log_client ON usage_log(client_id, created_at); \
+         CREATE INDEX usage_log_credential ON usage_log(credential_kind, credential_id, created_at); \
+         DELETE FROM schema_version WHERE version = 9"
+    ));
+    let report = db.store.install().expect("upgrade");
+    assert_eq!(report.from_version, Some(8));
+    assert_eq!(report.applied.len(), 1, "{:?}", report.applied);
+    assert_eq!(
+        usage_log_indexes(db),
+        ["usage_log_by_credential"],
+        "upgraded"
+    );
+    let of_key = UsageQuery {
+        credential: Some((Kind::ApiKey, key)),
+        since: Some(now + 50),
+        ..UsageQuery::default()
+    };
+    assert_eq!(ids_at(db, &of_key).1, 50);
+    assert_eq!(db.store.install().expect("again").applied.len(), 0);
+}
