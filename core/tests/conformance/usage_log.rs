@@ -22,15 +22,41 @@ fn record(kind: Kind, id: i64, client: i64, at: i64, endpoint: Option<&str>) -> 
     }
 }
 
+/// How many usage-log rows match `query`.
+fn total(db: &TestDb, query: UsageQuery) -> u64 {
+    ids_at(db, &query).1
+}
+
+fn since(at: i64) -> UsageQuery {
+    UsageQuery {
+        since: Some(at),
+        ..UsageQuery::default()
+    }
+}
+
+fn until(at: i64) -> UsageQuery {
+    UsageQuery {
+        until: Some(at),
+        ..UsageQuery::default()
+    }
+}
+
+fn of_client(client: i64) -> UsageQuery {
+    UsageQuery {
+        client_id: Some(client),
+        ..UsageQuery::default()
+    }
+}
+
 fn ids_at(db: &TestDb, query: &UsageQuery) -> (Vec<i64>, u64) {
-    let (rows, total) = db
+    let (rows, count) = db
         .store
         .usage_log(&UsageQuery {
             limit: 10_000,
             ..query.clone()
         })
         .expect("usage log");
-    (rows.iter().map(|r| r.record.at).collect(), total)
+    (rows.iter().map(|r| r.record.at).collect(), count)
 }
 
 pub(crate) fn usage_log_filters_without_time_index(db: &TestDb) {
@@ -80,8 +106,8 @@ pub(crate) fn usage_log_filters_without_time_index(db: &TestDb) {
         until: Some(day(1) + HOUR_MS),
         ..UsageQuery::default()
     };
-    let (times, total) = ids_at(db, &yesterday);
-    assert_eq!(total, 181);
+    let (times, count) = ids_at(db, &yesterday);
+    assert_eq!(count, 181);
     assert!(times
         .iter()
         .all(|t| (day(1) - 3 * HOUR_MS..day(1) + HOUR_MS).contains(t)));
@@ -91,139 +117,43 @@ pub(crate) fn usage_log_filters_without_time_index(db: &TestDb) {
     );
     // From the late record's own time: yesterday's last 40 minutes, the
     // late record, and today.
-    assert_eq!(
-        ids_at(
-            db,
-            &UsageQuery {
-                since: Some(late_at),
-                ..UsageQuery::default()
-            }
-        )
-        .1,
-        40 * 3 + 1 + 180
-    );
+    assert_eq!(total(db, since(late_at)), 40 * 3 + 1 + 180);
     // Up to it: everything before, yesterday's first 21 minutes, and the
     // late record, whose id lies past the rows of its time.
-    assert_eq!(
-        ids_at(
-            db,
-            &UsageQuery {
-                until: Some(late_at + 1),
-                ..UsageQuery::default()
-            }
-        )
-        .1,
-        60 + 180 + 21 * 3 + 1
-    );
+    assert_eq!(total(db, until(late_at + 1)), 60 + 180 + 21 * 3 + 1);
 
     // Only the open ends.
-    assert_eq!(
-        ids_at(
-            db,
-            &UsageQuery {
-                until: Some(day(50)),
-                ..UsageQuery::default()
-            }
-        )
-        .1,
-        60
-    );
-    assert_eq!(
-        ids_at(
-            db,
-            &UsageQuery {
-                since: Some(day(50)),
-                ..UsageQuery::default()
-            }
-        )
-        .1,
-        3 * 180 + 1
-    );
+    assert_eq!(total(db, until(day(50))), 60);
+    assert_eq!(total(db, since(day(50))), 3 * 180 + 1);
     // A range before every row and one after it.
-    assert_eq!(
-        ids_at(
-            db,
-            &UsageQuery {
-                until: Some(day(200)),
-                ..UsageQuery::default()
-            }
-        )
-        .1,
-        0
-    );
-    assert_eq!(
-        ids_at(
-            db,
-            &UsageQuery {
-                since: Some(now + DAY_MS),
-                ..UsageQuery::default()
-            }
-        )
-        .1,
-        0
-    );
+    assert_eq!(total(db, until(day(200))), 0);
+    assert_eq!(total(db, since(now + DAY_MS)), 0);
 
     // The client filter (through its credentials), alone and with others.
-    let of_a = UsageQuery {
-        client_id: Some(a),
-        ..UsageQuery::default()
+    let of_a = of_client(a);
+    assert_eq!(total(db, of_a.clone()), 3 * 120 + 1);
+    assert_eq!(total(db, of_client(b)), 60 + 3 * 60);
+    let tokens_of_a = UsageQuery {
+        kind: Some(Kind::AiToken),
+        ..of_a.clone()
     };
-    assert_eq!(ids_at(db, &of_a).1, 3 * 120 + 1);
-    assert_eq!(
-        ids_at(
-            db,
-            &UsageQuery {
-                client_id: Some(b),
-                ..UsageQuery::default()
-            }
-        )
-        .1,
-        60 + 3 * 60
-    );
-    assert_eq!(
-        ids_at(
-            db,
-            &UsageQuery {
-                kind: Some(Kind::AiToken),
-                ..of_a.clone()
-            }
-        )
-        .1,
-        3 * 60
-    );
-    assert_eq!(
-        ids_at(
-            db,
-            &UsageQuery {
-                since: Some(day(1) - 3 * HOUR_MS),
-                until: Some(day(1) + HOUR_MS),
-                ..of_a.clone()
-            }
-        )
-        .1,
-        121
-    );
+    assert_eq!(total(db, tokens_of_a), 3 * 60);
+    let a_yesterday = UsageQuery {
+        client_id: Some(a),
+        ..yesterday.clone()
+    };
+    assert_eq!(total(db, a_yesterday), 121);
     let lonely = client(db, "no-credentials");
-    assert_eq!(
-        ids_at(
-            db,
-            &UsageQuery {
-                client_id: Some(lonely),
-                ..UsageQuery::default()
-            }
-        )
-        .1,
-        0
-    );
+    assert_eq!(total(db, of_client(lonely)), 0);
     // A credential's own rows, newest recorded first.
-    let (times, total) = ids_at(
+    let (times, count) = ids_at(
         db,
         &UsageQuery {
             credential: Some((Kind::ApiKey, key_a)),
             ..UsageQuery::default()
         },
     );
-    assert_eq!(total, 3 * 60 + 1);
+    assert_eq!(count, 3 * 60 + 1);
     assert_eq!(times.first(), Some(&newest));
 
     // Paging walks the same order without gaps or repeats.
@@ -310,7 +240,7 @@ pub(crate) fn usage_text_round_trips(db: &TestDb) {
         ..record(Kind::ApiKey, key, c, now + 100, None)
     });
     db.store.write_usage(&batch).expect("write");
-    let (rows, total) = db
+    let (rows, count) = db
         .store
         .usage_log(&UsageQuery {
             credential: Some((Kind::ApiKey, key)),
@@ -318,7 +248,7 @@ pub(crate) fn usage_text_round_trips(db: &TestDb) {
             ..UsageQuery::default()
         })
         .expect("read");
-    assert_eq!(total, batch.len() as u64);
+    assert_eq!(count, batch.len() as u64);
     let mut read: Vec<UsageRecord> = rows.into_iter().map(|r| r.record).collect();
     read.reverse();
     assert_eq!(read, batch);
@@ -384,14 +314,14 @@ fn mysql_refusing_load_data_gets_every_row() {
             .write_usage(&batch)
             .expect("write falls back to INSERT");
     }
-    let (rows, total) = db
+    let (rows, count) = db
         .store
         .usage_log(&UsageQuery {
             limit: 2000,
             ..UsageQuery::default()
         })
         .expect("read");
-    assert_eq!(total, 1000);
+    assert_eq!(count, 1000);
     assert!(rows
         .iter()
         .all(|r| r.record.endpoint.as_deref() == Some("/a\tb\\N")));
