@@ -82,7 +82,12 @@ pub fn keygen_in(
     let mut child = cmd.spawn().expect("run keygen");
     if let Some(input) = stdin {
         let mut pipe = child.stdin.take().expect("stdin pipe");
-        pipe.write_all(input.as_bytes()).expect("write stdin");
+        // A command refused before it reads its input (a usage error)
+        // may exit while this is written: its exit code is the answer.
+        match pipe.write_all(input.as_bytes()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            other => other.expect("write stdin"),
+        }
     }
     let out = child.wait_with_output().expect("wait for keygen");
     Run {
