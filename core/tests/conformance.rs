@@ -5,14 +5,15 @@ use std::time::Duration;
 use heratio_keys_core::store::UsageQuery;
 use heratio_keys_core::{
     generate, issue, model, CredentialState, ErrorKind, IssueRequest, Kind, NewClient,
-    NewCredential, Options, Request, Scopes, StatsQuery, Status, Validator,
+    NewCredential, Options, Request, Scopes, Status, Validator,
 };
 use heratio_keys_testkit::{actor, eventually, TestDb};
 
 #[path = "conformance/usage_log.rs"]
 mod usage_log;
 use usage_log::{
-    upgrade_to_one_usage_log_index, usage_log_filters_without_time_index, usage_text_round_trips,
+    upgrade_to_one_usage_log_index, usage_and_stats, usage_counts_per_credential_in_one_batch,
+    usage_log_filters_without_time_index, usage_text_round_trips,
 };
 
 fn fast_options() -> Options {
@@ -358,181 +359,6 @@ fn negative_cache_and_malformed(db: &TestDb) {
         hits + 1,
         "the positive answer is cached"
     );
-}
-
-fn usage_and_stats(db: &TestDb) {
-    let c = client(db, "usage");
-    let quiet = client(db, "quiet");
-    let (key, key_id) = issue_key(db, Kind::ApiKey, c, "read", None);
-    let (token, _) = issue_key(db, Kind::AiToken, quiet, "*", None);
-    let v = Validator::open(&db.dsn, fast_options()).expect("open validator");
-    let n = 250;
-    for i in 0..n {
-        let scopes: &[&str] = if i % 10 == 0 { &["write"] } else { &["read"] };
-        let r = Request::new(Kind::ApiKey, key.as_bytes())
-            .scopes(scopes)
-            .ip(Some("192.0.2.10"))
-            .endpoint(Some("/api/v1/records"));
-        let _ = v.validate(&r);
-    }
-    let _ = check(&v, Kind::ApiKey, "garbage", &[]);
-    let _ = check(&v, Kind::AiToken, &token, &[]);
-    drop(v); // closing flushes
-    let total = n + 2;
-
-    let (rows, count) = db
-        .store
-        .usage_log(&UsageQuery {
-            limit: 1000,
-            ..UsageQuery::default()
-        })
-        .expect("usage log");
-    let (rejected, rejected_count) = db
-        .store
-        .rejected_usage(&UsageQuery {
-            limit: 1000,
-            ..UsageQuery::default()
-        })
-        .expect("rejected usage");
-    assert_eq!(
-        count + rejected_count,
-        total as u64,
-        "every validation recorded: a row per stored credential's, a count for the rest"
-    );
-    assert_eq!(rows.len(), total - 1);
-    let valid_rows = rows
-        .iter()
-        .filter(|r| r.record.status == Status::Valid)
-        .count();
-    assert_eq!(valid_rows, n - n / 10 + 1);
-    assert!(rows
-        .iter()
-        .any(|r| r.record.status == Status::Forbidden && r.record.credential_id == Some(key_id)));
-    assert_eq!(
-        rejected
-            .iter()
-            .map(|r| (r.kind, r.status, r.ip.as_str(), r.count))
-            .collect::<Vec<_>>(),
-        [(Kind::ApiKey, Status::Malformed, "", 1)],
-        "the malformed key is counted, not logged"
-    );
-    let with_ip = rows
-        .iter()
-        .filter(|r| r.record.ip.as_deref() == Some("192.0.2.10"))
-        .count();
-    assert_eq!(with_ip, n);
-    assert!(rows
-        .iter()
-        .any(|r| r.record.endpoint.as_deref() == Some("/api/v1/records")));
-
-    let info = db.store.get_credential(Kind::ApiKey, key_id).expect("get");
-    assert_eq!(
-        info.usage_count,
-        (n - n / 10) as i64,
-        "usage_count counts accepted uses only"
-    );
-    assert!(info.last_used_at.is_some_and(|t| t <= model::now_ms()));
-
-    let stats = db
-        .store
-        .usage_stats(&StatsQuery::last_30_days())
-        .expect("stats");
-    assert_eq!((stats.clients, stats.active_clients), (2, 2));
-    assert_eq!((stats.active_api_keys, stats.active_ai_tokens), (1, 1));
-    assert_eq!(stats.validations, total as i64);
-    assert_eq!(stats.valid_validations, valid_rows as i64);
-    assert_eq!(stats.per_day.len(), 30);
-    assert_eq!(
-        stats.per_day.last().map(|d| d.total),
-        Some(total as i64),
-        "all of today's"
-    );
-    assert_eq!(
-        stats.per_day.last().map(|d| d.date.clone()),
-        Some(model::utc_date(model::now_ms()))
-    );
-    assert_eq!(
-        stats.top.first().map(|t| (t.kind, t.id)),
-        Some((Kind::ApiKey, key_id))
-    );
-
-    let narrowed = db
-        .store
-        .usage_stats(&StatsQuery {
-            client_id: Some(quiet),
-            ..StatsQuery::last_30_days()
-        })
-        .expect("stats");
-    assert_eq!(
-        (
-            narrowed.clients,
-            narrowed.active_api_keys,
-            narrowed.active_ai_tokens
-        ),
-        (1, 0, 1)
-    );
-    assert_eq!(narrowed.validations, 1);
-    assert_eq!(
-        db.store
-            .usage_stats(&StatsQuery {
-                client_id: Some(424_242),
-                ..StatsQuery::last_30_days()
-            })
-            .expect_err("unknown client")
-            .kind(),
-        ErrorKind::NotFound
-    );
-
-    let ai_only = db
-        .store
-        .usage_log(&UsageQuery {
-            kind: Some(Kind::AiToken),
-            limit: 10,
-            ..UsageQuery::default()
-        })
-        .expect("by kind");
-    assert_eq!(ai_only.1, 1);
-    assert!(ai_only.0.iter().all(|r| r.record.kind == Kind::AiToken));
-
-    let filtered = db
-        .store
-        .usage_log(&UsageQuery {
-            status: Some(Status::Forbidden),
-            limit: 5,
-            ..UsageQuery::default()
-        })
-        .expect("filtered");
-    assert_eq!(filtered.1, (n / 10) as u64);
-    assert_eq!(filtered.0.len(), 5, "limit applies, total counts all");
-}
-
-fn usage_counts_per_credential_in_one_batch(db: &TestDb) {
-    let c = client(db, "counts");
-    let keys = [
-        (Kind::ApiKey, issue_key(db, Kind::ApiKey, c, "*", None), 3),
-        (Kind::ApiKey, issue_key(db, Kind::ApiKey, c, "*", None), 5),
-        (Kind::AiToken, issue_key(db, Kind::AiToken, c, "*", None), 7),
-        (Kind::AiToken, issue_key(db, Kind::AiToken, c, "*", None), 0),
-    ];
-    let before = model::now_ms();
-    let v = Validator::open(&db.dsn, fast_options()).expect("open validator");
-    for (kind, (key, _), n) in &keys {
-        for _ in 0..*n {
-            assert_eq!(check(&v, *kind, key, &[]), Status::Valid);
-        }
-    }
-    drop(v); // one flush: all of it in one batch
-    for (kind, (_, id), n) in &keys {
-        let info = db.store.get_credential(*kind, *id).expect("get");
-        assert_eq!(info.usage_count, *n, "{kind} {id}");
-        if *n == 0 {
-            assert_eq!(info.last_used_at, None);
-        } else {
-            assert!(info
-                .last_used_at
-                .is_some_and(|t| t >= before && t <= model::now_ms()));
-        }
-    }
 }
 
 fn plaintext_never_stored(db: &TestDb) {
