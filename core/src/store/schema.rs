@@ -576,7 +576,7 @@ impl Dialect {
     /// are pages and exports. One index is kept, by credential, with the
     /// primary key (the order rows were recorded in) as its tail: it serves
     /// the credential and client filters in id order. Time bounds become id
-    /// bounds (ids grow with time, see `reports.rs`), so the time and
+    /// bounds (ids grow with time, see `sql/log_order.rs`), so the time and
     /// client indexes go. The new index is built before the old go, so no
     /// query loses its index halfway.
     fn v9() -> Vec<Step> {

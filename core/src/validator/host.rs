@@ -245,19 +245,7 @@ impl HostDuties {
         // was too short instead: the ring (16 384 records) filled during
         // the wait that followed at 10 000 validations a second.
         let deadline = Instant::now() + self.interval;
-        let mut first = true;
         loop {
-            // Under sustained load the ring never empties: chasing its tail
-            // wrote batches of the few dozen records that arrived during
-            // the last write, back to back, each paying a commit, an fsync
-            // and its statements, so MariaDB spent ~3× the CPU per row of
-            // full batches over HTTP. A tick's pass writes one batch, then
-            // only full ones; the rest waits for the next tick (at most a
-            // poll interval, within the flush interval).
-            if !first && tail == Tail::Leave && ring::queued(region) < settings.batch_size as u64 {
-                return true;
-            }
-            first = false;
             let batch = ring::peek(region, &mut self.drain, settings.batch_size);
             let Some(&(last, _)) = batch.last() else {
                 return true;
@@ -292,7 +280,15 @@ impl HostDuties {
             }
             self.written_through = Some(last.cast_signed());
             ring::release(region, last);
-            if Instant::now() >= deadline {
+            // Under sustained load the ring never empties: chasing its tail
+            // wrote batches of the few dozen records that arrived during
+            // the last write, back to back, each paying a commit, an fsync
+            // and its statements, so MariaDB spent ~3× the CPU per row of
+            // full batches over HTTP. A tick's pass writes one batch, then
+            // only full ones; the rest waits for the next tick (at most a
+            // poll interval, within the flush interval).
+            let short = ring::queued(region) < settings.batch_size as u64;
+            if Instant::now() >= deadline || (tail == Tail::Leave && short) {
                 return true;
             }
         }

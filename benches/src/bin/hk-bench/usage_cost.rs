@@ -28,8 +28,8 @@ pub(crate) fn run(dsn: &str, rows: &str, distinct: &str, server_pid: Option<&str
     let rows: usize = num(rows)?;
     let distinct: i64 = num::<i64>(distinct)?.max(1);
     let batch = Options::default().usage_batch_size();
-    let store =
-        store::open(&Dsn::parse(dsn).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let dsn = Dsn::parse(dsn).map_err(|e| e.to_string())?;
+    let store = store::open(&dsn).map_err(|e| e.to_string())?;
     let start_ms = now_ms();
     let records: Vec<UsageRecord> = (0..rows)
         .map(|i| UsageRecord {
@@ -63,7 +63,7 @@ pub(crate) fn run(dsn: &str, rows: &str, distinct: &str, server_pid: Option<&str
     println!(
         "{}",
         json!({
-            "backend": format!("{:?}", Dsn::parse(dsn).map_err(|e| e.to_string())?.backend()).to_lowercase(),
+            "backend": format!("{:?}", dsn.backend()).to_lowercase(),
             "rows": rows,
             "distinct_credentials": distinct,
             "batch_size": batch,

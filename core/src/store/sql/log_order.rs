@@ -13,7 +13,7 @@
 //! them; later than that, a time-bounded query or retention sees them where
 //! they were written.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::Conn;
 use crate::error::Result;
@@ -24,14 +24,19 @@ use crate::model::HOUR_MS;
 /// found by time-bounded queries and retention.
 pub(super) const LATE_RECORD_MS: i64 = HOUR_MS;
 
+/// The lowest and highest id in `usage_log`, if it has rows.
+pub(super) fn id_ends(conn: &mut dyn Conn) -> Result<Option<(i64, i64)>> {
+    let ends = conn.query("SELECT MIN(id), MAX(id) FROM usage_log", &[])?;
+    let Some(row) = ends.first() else {
+        return Ok(None);
+    };
+    Ok(row.opt_int(0)?.zip(row.opt_int(1)?))
+}
+
 /// The smallest id from which `usage_log` rows were recorded at or after
 /// `at` (one past the last id if none was; 0 for an empty table).
 pub(super) fn first_id_recorded_from(conn: &mut dyn Conn, at: i64) -> Result<i64> {
-    let ends = conn.query("SELECT MIN(id), MAX(id) FROM usage_log", &[])?;
-    let (Some(mut low), Some(last)) = (
-        ends.first().map(|r| r.opt_int(0)).transpose()?.flatten(),
-        ends.first().map(|r| r.opt_int(1)).transpose()?.flatten(),
-    ) else {
+    let Some((mut low, last)) = id_ends(conn)? else {
         return Ok(0);
     };
     // The answer lies in [low, high]; ids may have gaps (pruned rows,
@@ -79,14 +84,13 @@ pub(super) fn time_condition(
 /// recorded client itself. Ids are inlined: a client may hold more
 /// credentials than a statement may have placeholders.
 pub(super) fn client_condition(conn: &mut dyn Conn, client: i64) -> Result<String> {
-    let mut ids: Vec<BTreeSet<i64>> = vec![BTreeSet::new(); Kind::ALL.len()];
-    let slot = |kind: Kind| Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+    let mut ids: BTreeMap<Kind, BTreeSet<i64>> = BTreeMap::new();
     for kind in Kind::ALL {
         for row in conn.query(
             &format!("SELECT id FROM {} WHERE client_id = ?", kind.table()),
             &[client.into()],
         )? {
-            ids[slot(kind)].insert(row.int(0)?);
+            ids.entry(kind).or_default().insert(row.int(0)?);
         }
     }
     for row in conn.query(
@@ -95,13 +99,11 @@ pub(super) fn client_condition(conn: &mut dyn Conn, client: i64) -> Result<Strin
         &[client.into()],
     )? {
         if let Some(kind) = Kind::from_code(row.int(0)?) {
-            ids[slot(kind)].insert(row.int(1)?);
+            ids.entry(kind).or_default().insert(row.int(1)?);
         }
     }
-    let alternatives: Vec<String> = Kind::ALL
+    let alternatives: Vec<String> = ids
         .iter()
-        .zip(&ids)
-        .filter(|(_, ids)| !ids.is_empty())
         .map(|(kind, ids)| {
             let list: Vec<String> = ids.iter().map(i64::to_string).collect();
             format!(

@@ -44,12 +44,7 @@ impl<D: Driver> SqlStore<D> {
     /// `log_order`, then deleted by id range on the exact time.
     fn prune_usage_log(&self, cutoff: i64) -> Result<u64> {
         let (low, end) = self.with_conn(|conn| {
-            let low = conn
-                .query("SELECT MIN(id) FROM usage_log", &[])?
-                .first()
-                .map(|r| r.opt_int(0))
-                .transpose()?
-                .flatten();
+            let low = log_order::id_ends(conn)?.map(|(low, _)| low);
             let end = log_order::first_id_recorded_from(
                 conn,
                 cutoff.saturating_add(log_order::LATE_RECORD_MS),
